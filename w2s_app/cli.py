@@ -1,0 +1,241 @@
+"""Command line: generate, batch (and later export, leaderboard, serve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .backends.local import ModelLoadError
+from .config import ConfigError, Settings
+from .runner import Comparison, RequestError, Runner
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """An error to print without a traceback, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by generate and batch."""
+    p.add_argument("--preset", default=None, help="preset name (default: W2S_PRESET or 'offline')")
+    p.add_argument("--methods", default="baseline,bon,w2s", help="comma-separated: baseline,bon,w2s,eft")
+    p.add_argument("--w", type=int, help="w2s beam width W")
+    p.add_argument("--k", type=int, help="w2s successors per beam K")
+    p.add_argument("--l", type=int, help="w2s chunk length L (tokens)")
+    p.add_argument("--n", type=int, help="best-of-N sample count N")
+    p.add_argument("--beta", type=float, help="eft guidance strength")
+    p.add_argument("--max-new-tokens", type=int, help="token budget T per answer")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--engine", default=None, help="search engine (default: W2S_ENGINE)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="python -m w2s_app", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="answer one prompt with several methods")
+    gen.add_argument("--prompt", required=True)
+    _add_run_options(gen)
+    gen.add_argument("--json", action="store_true", help="print JSON instead of text")
+    gen.add_argument("--trace", action="store_true", help="include the search trace in --json output")
+
+    bat = sub.add_parser("batch", help="answer every prompt of a JSONL file; resumes where it stopped")
+    bat.add_argument("--input", required=True, type=Path, help="JSONL with 'instruction' or 'prompt'")
+    bat.add_argument("--output", required=True, type=Path, help="JSONL written as it goes")
+    bat.add_argument("--format", choices=["full", "alpaca_eval"], default="full")
+    bat.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    _add_run_options(bat)
+    return parser
+
+
+def _settings_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """Method and sampling settings given on the command line."""
+    keys = ("w", "k", "l", "n", "beta", "max_new_tokens", "temperature", "top_p", "seed")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _methods(args: argparse.Namespace) -> list[str]:
+    return [m.strip() for m in args.methods.split(",") if m.strip()]
+
+
+def _runner(args: argparse.Namespace) -> Runner:
+    settings = Settings.from_env()
+    if args.engine:
+        from dataclasses import replace
+
+        settings = replace(settings, engine=args.engine)
+    return Runner(settings)
+
+
+def _result_rows(comp: Comparison, trace: bool) -> list[dict[str, Any]]:
+    rows = []
+    for r in comp.results:
+        d = r.to_dict()
+        if not trace:
+            d.pop("trace")
+        rows.append(d)
+    return rows
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Answer one prompt and print each method's result."""
+    runner = _runner(args)
+    comp = runner.compare(args.prompt, args.preset, _methods(args), _settings_dict(args))
+    if args.json:
+        out = {
+            "prompt": comp.prompt,
+            "preset": comp.preset,
+            "models": comp.models,
+            "sampling": vars(comp.sampling),
+            "seconds": round(comp.seconds, 3),
+            "load_seconds": round(comp.load_seconds, 3),
+            "results": _result_rows(comp, args.trace),
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        for r in comp.results:
+            score = "" if r.score is None else f" score={r.score:.3f}"
+            print(f"=== {r.label}{score} tokens={r.counts.strong_tokens} seconds={r.seconds:.1f}")
+            print((r.error and f"ERROR: {r.error}") or r.text.strip())
+            print()
+    return 0 if all(r.ok for r in comp.results) else 1
+
+
+def _read_prompts(path: Path) -> list[dict[str, Any]]:
+    """Prompts from JSONL (or a JSON list, as AlpacaEval ships them)."""
+    if not path.is_file():
+        raise CliError(f"input file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        rows = (
+            json.loads(text)
+            if text.lstrip().startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line.strip()]
+        )
+    except json.JSONDecodeError as exc:
+        raise CliError(f"input file {path}: not valid JSON lines: {exc}") from exc
+    out = []
+    for i, row in enumerate(rows):
+        prompt = row.get("instruction") or row.get("prompt") if isinstance(row, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise CliError(f"input file {path}, record {i + 1}: needs a non-empty 'instruction' or 'prompt'")
+        out.append({**row, "index": i, "prompt": prompt})
+    return out
+
+
+def _done_indices(path: Path) -> set[int]:
+    """Indices already written to the output; a torn last line (killed mid-write) is dropped."""
+    if not path.exists():
+        return set()
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        raw = raw[: raw.rfind(b"\n") + 1]
+        path.write_bytes(raw)
+    done = set()
+    for line in raw.decode("utf-8").splitlines():
+        if line.strip():
+            done.add(int(json.loads(line)["index"]))
+    return done
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Run every prompt of a file, appending results; rerun to resume."""
+    from tqdm import tqdm
+
+    prompts = _read_prompts(args.input)[: args.limit]
+    done = _done_indices(args.output)
+    todo = [p for p in prompts if p["index"] not in done]
+    runner = _runner(args)
+    methods = _methods(args)
+    # Validate settings once before the long run starts.
+    preset = runner.preset(args.preset)
+    from .runner import build_methods, build_sampling
+
+    build_methods(methods, _settings_dict(args), preset)
+    build_sampling(_settings_dict(args), preset)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    with (
+        args.output.open("a", encoding="utf-8") as fh,
+        tqdm(total=len(prompts), initial=len(prompts) - len(todo), desc="prompts", unit="prompt") as bar,
+    ):
+        for item in todo:
+            comp = runner.compare(item["prompt"], args.preset, methods, _settings_dict(args))
+            failures += sum(not r.ok for r in comp.results)
+            lines = []
+            if args.format == "alpaca_eval":
+                for r in comp.results:
+                    lines.append(
+                        {
+                            "index": item["index"],
+                            "instruction": item["prompt"],
+                            "output": r.text.strip(),
+                            "generator": f"{comp.preset}/{r.label}",
+                            "dataset": item.get("dataset", ""),
+                            "error": r.error,
+                        }
+                    )
+            else:
+                lines.append(
+                    {
+                        "index": item["index"],
+                        "prompt": item["prompt"],
+                        "preset": comp.preset,
+                        "sampling": vars(comp.sampling),
+                        "results": _result_rows(comp, trace=True),
+                    }
+                )
+            # One write per prompt, so an interrupted run leaves whole prompts or a torn last line.
+            fh.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+            fh.flush()
+            bar.update(1)
+    if args.format == "alpaca_eval":
+        _write_alpaca_json(args.output)
+    print(f"wrote {args.output} ({len(prompts)} prompts, {len(todo)} new, {failures} failed answers)")
+    return 0 if failures == 0 else 1
+
+
+def _write_alpaca_json(path: Path) -> None:
+    """Also write one JSON list per generator, the form `alpaca_eval --model_outputs` reads."""
+    by_gen: dict[str, list[dict[str, Any]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        by_gen.setdefault(row["generator"], []).append(
+            {k: row[k] for k in ("instruction", "output", "generator", "dataset")}
+        )
+    for gen, rows in by_gen.items():
+        safe = gen.replace("/", "_").replace(" ", "_")
+        path.with_name(f"{path.stem}.{safe}.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+
+
+COMMANDS = {"generate": cmd_generate, "batch": cmd_batch}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; bad input exits 2 with one line on stderr, never a traceback."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, RequestError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return getattr(exc, "code", EXIT_BAD_INPUT)
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,121 @@
+"""Settings from the environment (W2S_*), the data dir, and the named presets."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backends.roles import RoleSpec
+
+BUILTIN_PRESETS = Path(__file__).with_name("presets.toml")
+ROLES = ("strong", "tuned", "untuned")
+DEFAULT_KEYS = {"max_new_tokens", "temperature", "top_p", "seed", "w", "k", "l", "n", "beta"}
+
+
+class ConfigError(ValueError):
+    """Bad settings or presets; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model setup: the strong model and the guide pair, plus default settings."""
+
+    name: str
+    description: str
+    strong: RoleSpec
+    tuned: RoleSpec
+    untuned: RoleSpec
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def models_summary(self) -> str:
+        """One line naming the three models."""
+        return f"strong={self.strong.source}; tuned={self.tuned.source}; untuned={self.untuned.source}"
+
+
+def default_data_dir() -> Path:
+    """W2S_DATA_DIR, else /data when it exists and is writable (Spaces), else ./data."""
+    env = os.environ.get("W2S_DATA_DIR")
+    if env:
+        return Path(env)
+    spaces = Path("/data")
+    if spaces.is_dir() and os.access(spaces, os.W_OK):
+        return spaces
+    return Path("data")
+
+
+def _preset_from_table(name: str, table: dict[str, Any], origin: str) -> Preset:
+    """Validate one preset table."""
+    try:
+        roles = {r: RoleSpec.from_dict(table[r]) for r in ROLES}
+    except KeyError as exc:
+        raise ConfigError(f"preset {name!r} in {origin}: missing role [{name}.{exc.args[0]}]") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"preset {name!r} in {origin}: {exc}") from exc
+    defaults = dict(table.get("defaults", {}))
+    unknown = set(defaults) - DEFAULT_KEYS
+    if unknown:
+        raise ConfigError(f"preset {name!r} in {origin}: unknown defaults {sorted(unknown)}")
+    return Preset(name, str(table.get("description", "")), defaults=defaults, **roles)
+
+
+def load_presets(extra: list[Path] | None = None) -> dict[str, Preset]:
+    """Built-in presets, then each extra file in order (later names replace earlier ones)."""
+    presets: dict[str, Preset] = {}
+    for path in [BUILTIN_PRESETS, *(extra or [])]:
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"presets file {path}: {exc}") from exc
+        for name, table in data.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"presets file {path}: {name!r} is not a table")
+            presets[name] = _preset_from_table(name, table, str(path))
+    return presets
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable from the environment."""
+
+    data_dir: Path
+    db_url: str | None
+    default_preset: str
+    device: str | None
+    dtype: str | None
+    engine: str
+    presets_files: tuple[Path, ...]
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read W2S_* variables (see README, configuration reference)."""
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env["W2S_DATA_DIR"]) if env.get("W2S_DATA_DIR") else default_data_dir()
+        files = [data_dir / "presets.toml"]
+        if env.get("W2S_PRESETS"):
+            files += [Path(p) for p in env["W2S_PRESETS"].split(os.pathsep) if p]
+        return cls(
+            data_dir=data_dir,
+            db_url=env.get("W2S_DB_URL") or None,
+            default_preset=env.get("W2S_PRESET", "offline"),
+            device=env.get("W2S_DEVICE") or None,
+            dtype=env.get("W2S_DTYPE") or None,
+            engine=env.get("W2S_ENGINE", "reference"),
+            presets_files=tuple(files),
+        )
+
+    def presets(self) -> dict[str, Preset]:
+        """All presets: built-in plus the user's files."""
+        return load_presets(list(self.presets_files))
+
+    def preset(self, name: str | None = None) -> Preset:
+        """One preset by name, with a clear error listing the known ones."""
+        name = name or self.default_preset
+        presets = self.presets()
+        if name not in presets:
+            raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(sorted(presets))}")
+        return presets[name]
