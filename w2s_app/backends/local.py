@@ -182,7 +182,8 @@ def _explain(source: str, kind: str, where: Any, exc: Exception) -> str:
         "dir": "the folder needs config.json, weights and tokenizer files",
         "gguf": "the file needs a transformers-supported architecture; pip install gguf accelerate",
     }[kind]
-    return f"cannot load model {source!r}: tried {tried}: {type(exc).__name__}: {exc}. Fix: {hint}"
+    reason = " ".join(str(exc).split())[:400]  # one line, however chatty the library is
+    return f"cannot load model {source!r}: tried {tried}: {type(exc).__name__}: {reason}. Fix: {hint}"
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
