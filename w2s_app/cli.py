@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--format", choices=["full", "alpaca_eval"], default="full")
     bat.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     _add_run_options(bat)
+
+    prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
+    prep.add_argument("--preset", default=None)
     return parser
 
 
@@ -221,7 +224,18 @@ def _write_alpaca_json(path: Path) -> None:
         path.with_name(f"{path.stem}.{safe}.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False))
 
 
-COMMANDS = {"generate": cmd_generate, "batch": cmd_batch}
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Load every model of a preset, so the first comparison does not wait for conversion."""
+    runner = Runner(Settings.from_env())
+    preset = runner.preset(args.preset)
+    for role in ("strong", "tuned", "untuned"):
+        source = getattr(preset, role).source
+        loaded = runner.pool.get(source)
+        print(f"{role}: {source} ready on {loaded.device} ({loaded.load_seconds:.1f} s)")
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "prepare": cmd_prepare}
 
 
 def main(argv: list[str] | None = None) -> int:
