@@ -12,8 +12,9 @@ from .backends.roles import Role
 from .config import Preset, Settings
 from .search import Models, ReferenceEngine, SamplingParams, SearchResult, method_params, run_methods
 from .search.engine import Engine
+from .search.fast import FastEngine
 
-ENGINES: dict[str, Callable[[Models], Engine]] = {"reference": ReferenceEngine}
+ENGINES: dict[str, Callable[[Models], Engine]] = {"reference": ReferenceEngine, "fast": FastEngine}
 MAX_PROMPT_CHARS = 20_000
 
 

@@ -1,0 +1,195 @@
+"""The fast engine returns what the reference engine returns, on tiny real transformers models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_models
+
+from w2s_app.runner import ENGINES
+from w2s_app.search import ReferenceEngine, SamplingParams, run_methods
+from w2s_app.search.fast import FastEngine
+from w2s_app.search.kv import crop, pack, unpack
+from w2s_app.search.scoring import sequence_logprob
+from w2s_app.search.types import ROOT, SampleRequest, ScoreRequest
+
+PROMPT = "Name a colour."
+
+
+def both(models, methods, sp, prompt=PROMPT):
+    """Run the same methods on both engines; every method must succeed on both."""
+    ref = run_methods(ReferenceEngine(models), prompt, methods, sp)
+    fast = run_methods(FastEngine(models), prompt, methods, sp)
+    for r in ref + fast:
+        assert r.ok, r.error
+    return ref, fast
+
+
+def score_tolerance(models, prompt, text, eos) -> float:
+    """1e-4, plus the reference's own fp32 rounding of sums in the thousands (one ulp per guide)."""
+    size = sum(abs(sequence_logprob(g, prompt, text, eos)[0]) for g in (models.tuned, models.untuned))
+    return 1e-4 + 2 * float(np.spacing(np.float32(size)))
+
+
+def assert_same(models, ref, fast, prompt=PROMPT):
+    """Same texts, EOS flags, traces and counts; scores equal up to float rounding."""
+    for r, f in zip(ref, fast):
+        assert f.text == r.text, r.label
+        assert f.eos == r.eos
+        assert f.counts == r.counts
+        if r.score is not None:
+            assert f.score == pytest.approx(r.score, abs=score_tolerance(models, prompt, r.text, r.eos))
+        assert [s.kept for s in f.trace] == [s.kept for s in r.trace]
+        assert [s.chunks for s in f.trace] == [s.chunks for s in r.trace]
+        for rs, fs in zip(r.trace, f.trace):
+            assert fs.scores == pytest.approx(rs.scores, abs=5e-3)
+
+
+SETTINGS = [
+    [("baseline", {})],
+    [("bon", {"n": 4})],
+    [("w2s", {"w": 2, "k": 2, "l": 8})],
+    [("w2s", {"w": 2, "k": 3, "l": 7})],  # 7 does not divide the budget
+    [("w2s", {"w": 3, "k": 2, "l": 4})],
+    [("w2s", {"w": 1, "k": 1, "l": 5})],
+    [
+        ("baseline", {}),
+        ("bon", {"n": 3}),
+        ("w2s", {"w": 2, "k": 2, "l": 6}),
+        ("w2s", {"w": 1, "k": 3, "l": 9}),
+    ],
+]
+
+
+@pytest.mark.parametrize("setup", ["same_tok", "cross_tok"])
+@pytest.mark.parametrize("methods", SETTINGS, ids=lambda m: "+".join(n for n, _ in m))
+def test_fast_equals_reference(setup, methods, request):
+    models = request.getfixturevalue(setup)
+    ended_early = False
+    for seed in (0, 1):
+        sp = SamplingParams(max_new_tokens=30, temperature=1.0, seed=seed)
+        ref, fast = both(models, methods, sp)
+        assert_same(models, ref, fast)
+        ended_early |= any(r.eos for r in ref)
+    assert ended_early or setup == "cross_tok", "no stream ended by EOS; the test missed that case"
+
+
+def test_eos_inside_chunk(same_tok):
+    # Long chunks: a tiny strong model ends by EOS before the chunk is full, mid-batch.
+    seen = 0
+    for seed in range(4):
+        sp = SamplingParams(max_new_tokens=40, temperature=1.0, seed=seed)
+        ref, fast = both(same_tok, [("w2s", {"w": 2, "k": 2, "l": 13}), ("bon", {"n": 4})], sp)
+        assert_same(same_tok, ref, fast)
+        for step in ref[0].trace:
+            seen += sum(1 for c, fin in zip(step.chunks, step.finished) if fin and c)
+    assert seen, "no chunk ended by EOS"
+
+
+@pytest.mark.parametrize("setup", ["same_tok", "cross_tok"])
+def test_stop_strings(setup, pool, tiny_paths, request):
+    base = request.getfixturevalue(setup)
+    sp = SamplingParams(max_new_tokens=30, temperature=1.0, seed=2)
+    (plain,) = run_methods(ReferenceEngine(base), PROMPT, [("baseline", {})], sp)
+    # A stop string taken from the middle of a real answer, so it is sure to fire.
+    middle = len(plain.text) // 2
+    stop = plain.text[middle : middle + 3]
+    strong = "strong_smol" if setup == "same_tok" else "strong_gemma"
+    models = make_models(pool, tiny_paths, strong, stop=(stop,))
+    methods = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 5})]
+    ref, fast = both(models, methods, sp)
+    assert_same(models, ref, fast)
+    assert ref[0].eos and stop not in ref[0].text and len(ref[0].text) <= middle
+
+
+def test_greedy_and_top_p(same_tok):
+    for temperature, top_p in ((0.0, 1.0), (0.8, 0.9)):
+        sp = SamplingParams(max_new_tokens=24, temperature=temperature, top_p=top_p, seed=5)
+        ref, fast = both(same_tok, [("w2s", {"w": 2, "k": 2, "l": 5}), ("bon", {"n": 3})], sp)
+        assert_same(same_tok, ref, fast)
+
+
+def test_eft_through_fast_engine(same_tok, cross_tok):
+    sp = SamplingParams(max_new_tokens=12, temperature=1.0, seed=0)
+    ref, fast = both(same_tok, [("eft", {"beta": 0.5})], sp)
+    assert_same(same_tok, ref, fast)
+    (res,) = run_methods(FastEngine(cross_tok), PROMPT, [("eft", {"beta": 1.0})], sp)
+    assert not res.ok and "vocabulary" in res.error
+
+
+def test_one_call_batches_all_requests(same_tok):
+    """Requests from several methods in one call: each answer equals answering it alone."""
+    sp = SamplingParams(max_new_tokens=12, temperature=1.0, seed=9)
+    reqs = [SampleRequest((ROOT,), (0,), 12), SampleRequest((ROOT,) * 3, (0, 1, 2), 5)]
+    engine = FastEngine(same_tok)
+    together = engine.handle(PROMPT, sp, reqs)
+    alone = [ReferenceEngine(same_tok).handle(PROMPT, sp, [r])[0] for r in reqs]
+    for t, a in zip(together, alone):
+        assert [s.text for s in t.value] == [s.text for s in a.value]
+        assert t.counts == a.counts
+    streams = tuple(together[1].value) + tuple(together[0].value)
+    (fast_scores,) = engine.handle(PROMPT, sp, [ScoreRequest(streams)])
+    (ref_scores,) = ReferenceEngine(same_tok).handle(PROMPT, sp, [ScoreRequest(streams)])
+    assert fast_scores.value == pytest.approx(ref_scores.value, abs=1e-4)
+
+
+def test_dropped_cache_falls_back(same_tok):
+    """A parent whose caches are gone is rebuilt from the prompt, with the same results."""
+    sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=4)
+    engine = FastEngine(same_tok)
+    ref = ReferenceEngine(same_tok)
+    (first,) = engine.handle(PROMPT, sp, [SampleRequest((ROOT,) * 6, tuple(range(6)), 4)])
+    parent = next(s for s in first.value if not s.done)
+    engine.strong_states.states.clear()
+    engine.guide_states.states.clear()
+    (fast,) = engine.handle(PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
+    (slow,) = ref.handle(PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
+    assert [s.text for s in fast.value] == [s.text for s in slow.value]
+    (fs,) = engine.handle(PROMPT, sp, [ScoreRequest(tuple(fast.value))])
+    (rs,) = ref.handle(PROMPT, sp, [ScoreRequest(tuple(fast.value))])
+    assert fs.value == pytest.approx(rs.value, abs=1e-4)
+
+
+class CountingEngine(FastEngine):
+    """Records how many cached states the engine holds after every call."""
+
+    def __init__(self, models):
+        super().__init__(models)
+        self.sizes: list[tuple[int, int]] = []
+
+    def handle(self, prompt, sp, requests):
+        out = super().handle(prompt, sp, requests)
+        self.sizes.append((len(self.strong_states), len(self.guide_states)))
+        return out
+
+
+def test_caches_do_not_grow_with_chunks(same_tok):
+    # Many chunks (budget 60, chunk 3): the engine must hold at most one group of W*K streams.
+    w, k = 2, 3
+    sp = SamplingParams(max_new_tokens=60, temperature=0.7, seed=1)
+    engine = CountingEngine(same_tok)
+    (res,) = run_methods(engine, PROMPT, [("w2s", {"w": w, "k": k, "l": 3})], sp)
+    assert res.ok, res.error
+    assert len(res.trace) >= 4, "too few chunks to show anything"
+    assert max(s for s, _ in engine.sizes) <= w * k
+    assert max(g for _, g in engine.sizes) <= w * k
+    assert len(engine.sizes) == 2 * len(res.trace)
+
+
+def test_pack_unpack_round_trip():
+    heads, dim = 2, 4
+    rows = [
+        tuple((torch.randn(heads, n, dim), torch.randn(heads, n, dim)) for _ in range(3)) for n in (5, 0, 2)
+    ]
+    cache, mask = pack(rows)
+    assert mask.tolist() == [[1] * 5, [0] * 5, [0, 0, 0, 1, 1]]
+    for i, kv in enumerate(rows):
+        back = unpack(cache, i, mask[i])
+        for (k, v), (k2, v2) in zip(kv, back):
+            assert torch.equal(k, k2) and torch.equal(v, v2)
+    assert crop(rows[0], 3)[1][0].shape == (heads, 3, dim)
+
+
+def test_registered_in_runner():
+    assert ENGINES["fast"] is FastEngine
