@@ -37,7 +37,9 @@ def assert_same(models, ref, fast, prompt=PROMPT):
     for r, f in zip(ref, fast):
         assert f.text == r.text, r.label
         assert f.eos == r.eos
-        assert f.counts == r.counts
+        assert f.counts.strong_tokens == r.counts.strong_tokens
+        # The fast engine counts the guide tokens it ran: no more than the reference's re-reads.
+        assert 0 < f.counts.guide_tokens <= r.counts.guide_tokens or r.method in ("baseline", "eft")
         if r.score is not None:
             assert f.score == pytest.approx(r.score, abs=score_tolerance(models, prompt, r.text, r.eos))
         assert [s.kept for s in f.trace] == [s.kept for s in r.trace]
@@ -127,7 +129,7 @@ def test_one_call_batches_all_requests(same_tok):
     alone = [ReferenceEngine(same_tok).handle(PROMPT, sp, [r])[0] for r in reqs]
     for t, a in zip(together, alone):
         assert [s.text for s in t.value] == [s.text for s in a.value]
-        assert t.counts == a.counts
+        assert t.counts.strong_tokens == a.counts.strong_tokens
     streams = tuple(together[1].value) + tuple(together[0].value)
     (fast_scores,) = engine.handle(PROMPT, sp, [ScoreRequest(streams)])
     (ref_scores,) = ReferenceEngine(same_tok).handle(PROMPT, sp, [ScoreRequest(streams)])

@@ -104,7 +104,7 @@ class Settings:
             default_preset=env.get("W2S_PRESET", "offline"),
             device=env.get("W2S_DEVICE") or None,
             dtype=env.get("W2S_DTYPE") or None,
-            engine=env.get("W2S_ENGINE", "reference"),
+            engine=env.get("W2S_ENGINE", "fast"),
             presets_files=tuple(files),
         )
 

@@ -326,7 +326,8 @@ class FastEngine(LocalSampling):
             for s in req.streams:
                 plus, minus = jobs[0][n], jobs[1][n]
                 values.append(sum(plus.logps) - sum(minus.logps))
-                counts.guide_tokens += _scored(plus) + _scored(minus)
+                # Work done: only the tokens each guide newly scored, not the reused prefix.
+                counts.guide_tokens += len(plus.targets) + len(minus.targets)
                 if not s.done:
                     new_states[s.id] = (_state(plus), _state(minus))
                 n += 1
@@ -414,11 +415,6 @@ class FastEngine(LocalSampling):
     def _eft(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
         """Token-level EFT; it is one stream, so the reference implementation serves."""
         return self._reference.eft_sample(prompt, sp, req)
-
-
-def _scored(job: _GuideJob) -> int:
-    """Tokens this guide scored for the stream, as the reference counts them."""
-    return len(job.ids) + (1 if job.stream.eos else 0)
 
 
 def _state(job: _GuideJob) -> GuideState:
