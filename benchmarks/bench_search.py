@@ -97,9 +97,9 @@ class MemoryWatch(FastEngine):
         super().__init__(models)
         self.peak_bytes = 0
 
-    def handle(self, prompt, sp, requests):  # type: ignore[override]
+    def handle_ready(self, prompt, sp, requests):  # type: ignore[override]
         """Answer, then measure the cached states."""
-        out = super().handle(prompt, sp, requests)
+        out = super().handle_ready(prompt, sp, requests)
         total = 0
         for state in self.strong_states.states.values():
             total += sum(k.nbytes + v.nbytes for k, v in state.kv)

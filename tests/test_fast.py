@@ -160,8 +160,8 @@ class CountingEngine(FastEngine):
         super().__init__(models)
         self.sizes: list[tuple[int, int]] = []
 
-    def handle(self, prompt, sp, requests):
-        out = super().handle(prompt, sp, requests)
+    def handle_ready(self, prompt, sp, requests):
+        out = super().handle_ready(prompt, sp, requests)
         self.sizes.append((len(self.strong_states), len(self.guide_states)))
         return out
 
@@ -195,3 +195,42 @@ def test_pack_unpack_round_trip():
 
 def test_registered_in_runner():
     assert ENGINES["fast"] is FastEngine
+
+
+class StepCounter(FastEngine):
+    """Counts batched decode steps of the strong model."""
+
+    def __init__(self, models):
+        super().__init__(models)
+        self.steps = 0
+
+    def _step(self, sp):
+        self.steps += 1
+        super()._step(sp)
+
+
+def test_methods_share_decode_steps(same_tok):
+    """Together, the methods take as many decode steps as the longest of them alone, not the sum."""
+    sp = SamplingParams(max_new_tokens=40, temperature=0.0, seed=0)  # greedy: no early EOS draws
+    methods = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 7})]
+    alone = []
+    for m in methods:
+        engine = StepCounter(same_tok)
+        (res,) = run_methods(engine, PROMPT, [m], sp)
+        assert res.ok, res.error
+        alone.append(engine.steps)
+    engine = StepCounter(same_tok)
+    together = run_methods(engine, PROMPT, methods, sp)
+    assert all(r.ok for r in together)
+    assert engine.steps == max(alone) < sum(alone)
+
+
+def test_handle_ready_answers_short_requests_first(same_tok):
+    sp = SamplingParams(max_new_tokens=30, temperature=0.0, seed=0)
+    engine = FastEngine(same_tok)
+    long_req, short_req = SampleRequest((ROOT,), (0,), 30), SampleRequest((ROOT,), (1,), 2)
+    first = engine.handle_ready(PROMPT, sp, [long_req, short_req])
+    assert first[0] is None and len(first[1].value) == 1
+    (rest,) = engine.handle_ready(PROMPT, sp, [long_req])
+    (ref,) = ReferenceEngine(same_tok).handle(PROMPT, sp, [long_req])
+    assert [s.text for s in rest.value] == [s.text for s in ref.value]

@@ -52,13 +52,20 @@ def run_methods(
                 waiting.append(item)
         if not waiting:
             break
+        # An engine with handle_ready may answer some requests later (None): those methods wait
+        # while the others move on, so short search chunks need not wait for long samples.
+        ask = getattr(engine, "handle_ready", None) or engine.handle
         try:
-            answers = engine.handle(prompt, sp, [item.pending for item in waiting])
+            answers = ask(prompt, sp, [item.pending for item in waiting])
+            if all(ans is None for ans in answers):
+                raise RuntimeError("the engine answered none of the pending requests")
         except Exception as exc:
             for item in waiting:
                 _advance(item, None, exc, start)
         else:
             for item, ans in zip(waiting, answers):
+                if ans is None:
+                    continue
                 counts = item.result.counts
                 for key, value in vars(ans.counts).items():
                     setattr(counts, key, getattr(counts, key) + value)

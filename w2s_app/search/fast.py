@@ -88,7 +88,6 @@ class StateStore:
 class _Row:
     """One stream being sampled in the batched strong loop."""
 
-    request: int
     parent: Stream
     slot: int
     max_new: int
@@ -112,6 +111,26 @@ class _GuideJob:
     kv: KV = ()
 
 
+@dataclass
+class _Flight:
+    """A sample request being decoded, with the caches its unfinished children will keep."""
+
+    request: SampleRequest
+    rows: list[_Row]
+    stored: dict[int, StrongState] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """The strong model's running batch: one row per live stream, all rows of all requests."""
+
+    rows: list[_Row]
+    cache: Any
+    mask: torch.Tensor  # (rows, cached length + 1 per step): 0 marks left padding
+    pending: torch.Tensor  # (rows, 1): token each row feeds next
+    positions: torch.Tensor  # (rows, 1): that token's position
+
+
 class FastEngine(LocalSampling):
     """Batched, cached engine with the reference engine's results."""
 
@@ -121,25 +140,54 @@ class FastEngine(LocalSampling):
         self.guide_states = StateStore()  # value: (tuned GuideState, untuned GuideState)
         self._roots: dict[tuple[int, str], Any] = {}  # (role id, prompt) -> root state
         self._reference = ReferenceEngine(models)
+        self._flight_key: tuple[str, SamplingParams] | None = None
+        self._drop_flight()
 
     def handle(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:
-        """Merge all sample requests into one decode loop and all score requests into one pass."""
+        """One answer per request: sample requests share one decode loop, scores one pass."""
+        answers: list[Answer | None] = [None] * len(requests)
+        while True:
+            todo = [i for i, a in enumerate(answers) if a is None]
+            if not todo:
+                return answers  # type: ignore[return-value]
+            for i, ans in zip(todo, self.handle_ready(prompt, sp, [requests[i] for i in todo])):
+                answers[i] = ans
+
+    def handle_ready(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer | None]:
+        """Answer what is ready first; None marks a sample request still decoding (ask again).
+
+        Scores are answered at once, so a search can send its next chunk while long samples (the
+        baseline's, best-of-N's) keep decoding: every method's streams then share each decode step
+        instead of waiting for the slowest request of a round.
+        """
+        if self._flight_key != (prompt, sp):
+            self._drop_flight()
+            self._flight_key = (prompt, sp)
         answers: list[Answer | None] = [None] * len(requests)
         samples = [i for i, r in enumerate(requests) if isinstance(r, SampleRequest)]
         scores = [i for i, r in enumerate(requests) if isinstance(r, ScoreRequest)]
-        for group, run in ((samples, self._sample), (scores, self._score)):
-            if not group:
-                continue
+        if scores:
             try:
-                for i, ans in zip(group, run(prompt, sp, [requests[i] for i in group])):
+                for i, ans in zip(scores, self._score(prompt, sp, [requests[i] for i in scores])):
                     answers[i] = ans
             except Exception as exc:
-                for i in group:
+                for i in scores:
                     answers[i] = Answer(error=exc)
         for i, req in enumerate(requests):
-            if answers[i] is None:
+            if answers[i] is None and i not in samples:
                 answers[i] = self._other(prompt, sp, req)
-        return answers  # type: ignore[return-value]
+        try:
+            self._join(prompt, sp, [requests[i] for i in samples])
+            if all(a is None for a in answers):
+                self._decode_until_done(sp)
+        except Exception as exc:
+            self._drop_flight()
+            for i in samples:
+                answers[i] = Answer(error=exc)
+            return answers
+        for i in samples:
+            answers[i] = self._finished(requests[i], sp)
+        return answers
 
     def _other(self, prompt: str, sp: SamplingParams, req: Any) -> Answer:
         """EFT runs on its own; anything else is an error."""
@@ -193,86 +241,127 @@ class FastEngine(LocalSampling):
             state = self._prefill_strong(self._strong().prompt_ids(prompt) + list(parent.token_ids))
         return state
 
-    @torch.inference_mode()
-    def _sample(self, prompt: str, sp: SamplingParams, reqs: list[SampleRequest]) -> list[Answer]:
-        """All requested chunks in one batched decode loop over the strong model."""
-        strong = self._strong()
-        rows = [
-            _Row(ri, parent, slot, req.max_new)
-            for ri, req in enumerate(reqs)
-            for parent, slot in zip(req.parents, req.slots)
-        ]
-        states = [self._strong_state(prompt, r.parent) for r in rows]
-        parents = {r.parent.id for r in rows}
-        # The parents' siblings were not kept: no request can name them again.
-        self.strong_states.release_groups(parents, keep=set())  # parents are copied into the batch
-        self.guide_states.release_groups(parents, keep=parents)  # their children will extend these
-        stored: dict[int, StrongState] = {}
-        live = [i for i, r in enumerate(rows) if r.max_new > 0]
-        for r in rows:
-            if r.max_new <= 0:
-                r.child = r.parent.extend(r.parent.text, r.parent.token_ids, 0, False, sp.max_new_tokens)
-        if live:
-            self._decode(sp, strong, rows, states, live, stored)
-        self.strong_states.add_group(stored)
-        out = [Answer([], counts=Counts()) for _ in reqs]
-        for r in rows:
-            out[r.request].value.append(r.child)
-            out[r.request].counts.strong_tokens += r.child.n_tokens - r.parent.n_tokens
-        return out
+    def _drop_flight(self) -> None:
+        """Forget every request being decoded."""
+        self._flight: list[_Flight] = []
+        self._batch: _Batch | None = None
 
-    def _decode(
-        self,
-        sp: SamplingParams,
-        strong: Role,
-        rows: list[_Row],
-        states: list[StrongState],
-        live: list[int],
-        stored: dict[int, StrongState],
-    ) -> None:
-        """Decode one token per live row per step until every row ends its chunk."""
-        dev = strong.loaded.device
+    @torch.inference_mode()
+    def _join(self, prompt: str, sp: SamplingParams, reqs: list[SampleRequest]) -> None:
+        """Add new sample requests to the running batch; drop requests nobody asks for any more."""
+        asked = {id(r) for r in reqs}
+        gone = [f for f in self._flight if id(f.request) not in asked]
+        if gone:
+            self._flight = [f for f in self._flight if id(f.request) in asked]
+            self._remove_rows({id(r) for f in gone for r in f.rows})
+        known = {id(f.request) for f in self._flight}
+        new_rows: list[_Row] = []
+        states: list[StrongState] = []
+        for req in reqs:
+            if id(req) in known:
+                continue
+            flight = _Flight(req, [_Row(p, s, req.max_new) for p, s in zip(req.parents, req.slots)])
+            self._flight.append(flight)
+            parents = {r.parent.id for r in flight.rows}
+            for r in flight.rows:
+                if r.max_new <= 0:
+                    r.child = r.parent.extend(r.parent.text, r.parent.token_ids, 0, False, sp.max_new_tokens)
+                else:
+                    new_rows.append(r)
+                    states.append(self._strong_state(prompt, r.parent))
+            # The parents' siblings were not kept: no request can name them again.
+            self.strong_states.release_groups(parents, keep=set())  # parents are copied into the batch
+            self.guide_states.release_groups(parents, keep=parents)  # their children will extend these
+        if new_rows:
+            self._add_rows(new_rows, states)
+
+    def _add_rows(self, rows: list[_Row], states: list[StrongState]) -> None:
+        """Re-pack the batch with the new rows appended (once per request, not per token)."""
+        dev = self._strong().loaded.device
+        old = self._batch
+        kvs = [unpack(old.cache, b, old.mask[b]) for b in range(len(old.rows))] if old else []
+        cache, mask = pack(kvs + [s.kv for s in states])
+        pending = torch.tensor([[s.pending] for s in states], device=dev)
+        positions = torch.tensor([[s.length] for s in states], device=dev)
+        if old:
+            pending = torch.cat([old.pending, pending])
+            positions = torch.cat([old.positions, positions])
+        self._batch = _Batch((old.rows if old else []) + rows, cache, mask.to(dev), pending, positions)
+
+    def _remove_rows(self, row_ids: set[int]) -> None:
+        """Take rows out of the batch (finished, or their request was abandoned)."""
+        batch = self._batch
+        if batch is None:
+            return
+        keep = [b for b, r in enumerate(batch.rows) if id(r) not in row_ids]
+        if not keep:
+            self._batch = None
+            return
+        if len(keep) == len(batch.rows):
+            return
+        select_rows(batch.cache, keep)
+        index = torch.tensor(keep, device=batch.mask.device)
+        batch.rows = [batch.rows[b] for b in keep]
+        batch.mask, batch.pending, batch.positions = (
+            batch.mask[index],
+            batch.pending[index],
+            batch.positions[index],
+        )
+
+    def _finished(self, req: SampleRequest, sp: SamplingParams) -> Answer | None:
+        """The answer of a request whose rows have all ended their chunk, else None."""
+        flight = next(f for f in self._flight if f.request is req)
+        if any(r.child is None for r in flight.rows):
+            return None
+        self._flight.remove(flight)
+        self.strong_states.add_group(flight.stored)
+        counts = Counts(strong_tokens=sum(r.child.n_tokens - r.parent.n_tokens for r in flight.rows))
+        return Answer([r.child for r in flight.rows], counts=counts)
+
+    @torch.inference_mode()
+    def _decode_until_done(self, sp: SamplingParams) -> None:
+        """Decode one token per live row per step until some request has all its chunks."""
+        while self._batch is not None:
+            self._step(sp)
+            if any(all(r.child is not None for r in f.rows) for f in self._flight):
+                return
+
+    def _step(self, sp: SamplingParams) -> None:
+        """One batched forward pass of the strong model and one token for every live row."""
+        strong = self._strong()
+        batch = self._batch
+        assert batch is not None
         stop_ids = set(strong.stop_ids)
-        cache, mask = pack([states[i].kv for i in live])
-        mask = mask.to(dev)
-        pending = torch.tensor([[states[i].pending] for i in live], device=dev)
-        positions = torch.tensor([[states[i].length] for i in live], device=dev)
-        while live:
-            mask = torch.cat([mask, torch.ones((len(live), 1), dtype=mask.dtype, device=dev)], dim=1)
-            out = strong.model(
-                input_ids=pending,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            keys = [(sp.seed, rows[i].slot, rows[i].parent.n_tokens + len(rows[i].new)) for i in live]
-            toks = choose_tokens(out.logits[:, -1], keys, sp.temperature, sp.top_p)
-            keep: list[int] = []
-            for b, (i, tok) in enumerate(zip(live, toks)):
-                r = rows[i]
-                r.new.append(tok)
-                if tok in stop_ids:
-                    r.eos = True
-                elif not self.stopped(r.parent, r.new) and len(r.new) < r.max_new:
-                    keep.append(b)
-                    continue
-                r.child = self._child(sp, r)
-                if not r.child.done:
-                    # Chunk ended by its length: this row's cache is the child's, its last token pending.
-                    stored[r.child.id] = StrongState(
-                        unpack(cache, b, mask[b]), pending=tok, length=int(positions[b, 0]) + 1
-                    )
-            if len(keep) < len(live):
-                live = [live[b] for b in keep]
-                if not live:
-                    break
-                select_rows(cache, keep)
-                index = torch.tensor(keep, device=dev)
-                mask, positions = mask[index], positions[index]
-                toks = [toks[b] for b in keep]
-            pending = torch.tensor([[t] for t in toks], device=dev)
-            positions = positions + 1
+        ones = torch.ones((len(batch.rows), 1), dtype=batch.mask.dtype, device=batch.mask.device)
+        batch.mask = torch.cat([batch.mask, ones], dim=1)
+        out = strong.model(
+            input_ids=batch.pending,
+            attention_mask=batch.mask,
+            position_ids=batch.positions,
+            past_key_values=batch.cache,
+            use_cache=True,
+        )
+        keys = [(sp.seed, r.slot, r.parent.n_tokens + len(r.new)) for r in batch.rows]
+        toks = choose_tokens(out.logits[:, -1], keys, sp.temperature, sp.top_p)
+        done: set[int] = set()
+        for b, (r, tok) in enumerate(zip(batch.rows, toks)):
+            r.new.append(tok)
+            if tok in stop_ids:
+                r.eos = True
+            elif not self.stopped(r.parent, r.new) and len(r.new) < r.max_new:
+                continue
+            done.add(id(r))
+            r.child = self._child(sp, r)
+            if not r.child.done:
+                # Chunk ended by its length: this row's cache is the child's, its last token pending.
+                flight = next(f for f in self._flight if any(x is r for x in f.rows))
+                flight.stored[r.child.id] = StrongState(
+                    unpack(batch.cache, b, batch.mask[b]), pending=tok, length=int(batch.positions[b, 0]) + 1
+                )
+        batch.pending = torch.tensor([[t] for t in toks], device=batch.pending.device)
+        batch.positions = batch.positions + 1
+        if done:
+            self._remove_rows(done)
 
     def _child(self, sp: SamplingParams, r: _Row) -> Stream:
         """The finished chunk as a stream, exactly as the reference builds it."""
