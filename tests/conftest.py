@@ -66,3 +66,25 @@ def tiny_env(monkeypatch, tiny_presets_file, tmp_path) -> Path:
     monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("W2S_DEVICE", "cpu")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session; skipped outside CI when not installed."""
+    from tests.db import PostgresServer, pg_bin
+
+    if pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL must be installed in CI (scripts/install.sh --dev)")
+        pytest.skip("PostgreSQL not installed: apt-get install postgresql")
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """An empty database: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'w2s.sqlite3'}"
+    return request.getfixturevalue("postgres").new_database()

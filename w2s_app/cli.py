@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends.local import ModelLoadError
+from .backends.openai_api import is_api_source
 from .config import ConfigError, Settings
 from .runner import Comparison, RequestError, Runner
 
@@ -38,6 +39,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--engine", default=None, help="search engine (default: W2S_ENGINE)")
+    p.add_argument("--api-base", default=None, help="OpenAI-compatible server URL (default: OPENAI_BASE_URL)")
+    p.add_argument("--api-model", default=None, help="model name on that server (default: W2S_API_MODEL)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     _add_run_options(bat)
 
+    exp = sub.add_parser("export", help="write comparisons, generations or votes to a file")
+    exp.add_argument("--what", choices=["comparisons", "generations", "votes"], required=True)
+    exp.add_argument("--format", choices=["csv", "jsonl", "parquet"], required=True)
+    exp.add_argument("--out", required=True, type=Path)
+
+    lb = sub.add_parser("leaderboard", help="Bradley-Terry leaderboard from blind votes")
+    lb.add_argument("--preset", default=None, help="only comparisons of this preset")
+    lb.add_argument("--json", action="store_true")
+    lb.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
+
     prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
     prep.add_argument("--preset", default=None)
     return parser
@@ -75,12 +88,20 @@ def _methods(args: argparse.Namespace) -> list[str]:
 
 
 def _runner(args: argparse.Namespace) -> Runner:
+    from dataclasses import replace
+
     settings = Settings.from_env()
     if args.engine:
-        from dataclasses import replace
-
         settings = replace(settings, engine=args.engine)
-    return Runner(settings)
+    # The API server and model may come from flags; the key only from OPENAI_API_KEY (never argv).
+    if args.api_base:
+        settings = replace(settings, api_base=args.api_base)
+    if args.api_model:
+        settings = replace(settings, api_model=args.api_model)
+    from .store import Store
+
+    # Every comparison the CLI runs is stored, like the app's, so exports and tuning can use it.
+    return Runner(settings, store=Store.from_settings(settings))
 
 
 def _result_rows(comp: Comparison, trace: bool) -> list[dict[str, Any]]:
@@ -99,6 +120,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     comp = runner.compare(args.prompt, args.preset, _methods(args), _settings_dict(args))
     if args.json:
         out = {
+            "comparison_id": comp.id,
             "prompt": comp.prompt,
             "preset": comp.preset,
             "models": comp.models,
@@ -224,18 +246,64 @@ def _write_alpaca_json(path: Path) -> None:
         path.with_name(f"{path.stem}.{safe}.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export one table (voter ids hashed)."""
+    from .store import Store
+
+    store = Store.from_settings(Settings.from_env())
+    path = store.export(args.what, args.format, args.out)
+    print(f"wrote {store.count(args.what)} {args.what} to {path}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Print the leaderboard as a table or JSON."""
+    from .leaderboard import compute_leaderboard
+    from .store import Store
+
+    if args.bootstrap < 0 or args.bootstrap > 10_000:
+        raise CliError("--bootstrap must be between 0 and 10000")
+    board = compute_leaderboard(Store.from_settings(Settings.from_env()), args.preset, n_boot=args.bootstrap)
+    if args.json:
+        out = {
+            "preset": args.preset,
+            "counts": board.counts,
+            "table": board.table.to_dict(orient="records"),
+            "winrate": json.loads(board.winrate.to_json(orient="index")),
+        }
+        print(json.dumps(out, indent=2))
+    elif board.table.empty:
+        print("no blind votes yet" + (f" for preset {args.preset!r}" if args.preset else ""))
+    else:
+        cols = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
+        print(board.table[cols].to_string(index=False))
+        print(
+            f"\n{board.counts['votes']} votes ({board.counts['ties']} ties, {board.counts['all_bad']} all bad)"
+        )
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Load every model of a preset, so the first comparison does not wait for conversion."""
     runner = Runner(Settings.from_env())
     preset = runner.preset(args.preset)
     for role in ("strong", "tuned", "untuned"):
         source = getattr(preset, role).source
+        if is_api_source(source):
+            print(f"{role}: {source} is a remote model; nothing to load")
+            continue
         loaded = runner.pool.get(source)
         print(f"{role}: {source} ready on {loaded.device} ({loaded.load_seconds:.1f} s)")
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "prepare": cmd_prepare}
+COMMANDS = {
+    "generate": cmd_generate,
+    "batch": cmd_batch,
+    "prepare": cmd_prepare,
+    "export": cmd_export,
+    "leaderboard": cmd_leaderboard,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

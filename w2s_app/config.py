@@ -89,6 +89,8 @@ class Settings:
     dtype: str | None
     engine: str
     presets_files: tuple[Path, ...]
+    api_base: str | None = None  # OpenAI-compatible server for 'api' presets (OPENAI_BASE_URL)
+    api_model: str | None = None  # model name on that server (W2S_API_MODEL)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -106,6 +108,8 @@ class Settings:
             dtype=env.get("W2S_DTYPE") or None,
             engine=env.get("W2S_ENGINE", "fast"),
             presets_files=tuple(files),
+            api_base=env.get("OPENAI_BASE_URL") or None,
+            api_model=env.get("W2S_API_MODEL") or None,
         )
 
     def presets(self) -> dict[str, Preset]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.local import ModelPool
+from .backends.openai_api import ApiRole, api_role, is_api_source
 from .backends.roles import Role
 from .config import Preset, Settings
 from .search import Models, ReferenceEngine, SamplingParams, SearchResult, method_params, run_methods
+from .search.api_engine import ApiEngine
 from .search.engine import Engine
 from .search.fast import FastEngine
 
@@ -33,6 +36,9 @@ class Comparison:
     seconds: float
     load_seconds: float = 0.0
     models: dict[str, str] = field(default_factory=dict)
+    id: int | None = None  # database id, when a store is attached
+    generation_ids: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # display position of each result (0 = A)
 
 
 def clean_prompt(prompt: Any) -> str:
@@ -92,9 +98,11 @@ def build_sampling(given: dict[str, Any], preset: Preset) -> SamplingParams:
 class Runner:
     """Owns the model pool and turns requests into comparisons."""
 
-    def __init__(self, settings: Settings, pool: ModelPool | None = None) -> None:
+    def __init__(self, settings: Settings, pool: ModelPool | None = None, store: Any = None) -> None:
         self.settings = settings
         self.pool = pool or ModelPool(settings.device, settings.dtype)
+        self.store = store  # a w2s_app.store.Store, or None to keep nothing
+        self._shuffle = random.SystemRandom()  # display order must not follow the sampling seed
 
     def preset(self, name: str | None) -> Preset:
         """A preset by name, as a RequestError when unknown."""
@@ -104,15 +112,27 @@ class Runner:
             raise RequestError(str(exc)) from exc
 
     def models(self, preset: Preset) -> Models:
-        """Load (once) the preset's three roles."""
+        """Load (once) the preset's three roles; a remote strong model gets an API client instead."""
         return Models(
-            strong=Role(preset.strong, self.pool.get(preset.strong.source)),
+            strong=self.strong_role(preset),
             tuned=Role(preset.tuned, self.pool.get(preset.tuned.source)),
             untuned=Role(preset.untuned, self.pool.get(preset.untuned.source)),
         )
 
+    def strong_role(self, preset: Preset) -> Role | ApiRole:
+        """The strong role: a local model from the pool, or a client for an 'api' source."""
+        spec = preset.strong
+        if not is_api_source(spec.source):
+            return Role(spec, self.pool.get(spec.source))
+        try:
+            return api_role(spec, self.settings.api_base, self.settings.api_model)
+        except ValueError as exc:
+            raise RequestError(f"preset {preset.name!r}: {exc}") from exc
+
     def engine(self, models: Models, name: str | None = None) -> Engine:
-        """The configured engine over the models."""
+        """The configured engine over the models; a remote strong model always uses the API engine."""
+        if isinstance(models.strong, ApiRole):
+            return ApiEngine(models)
         name = name or self.settings.engine
         if name not in ENGINES:
             raise RequestError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
@@ -125,26 +145,48 @@ class Runner:
         method_names: list[str],
         settings: dict[str, Any],
         on_progress: Callable[[int, str, float], None] | None = None,
+        voter_id: str | None = None,
     ) -> Comparison:
-        """Validate, load models, run every method together; failed methods carry their error."""
+        """Validate, load models, run every method together; failed methods carry their error.
+
+        With a store attached, the comparison row is written before the run and its generations,
+        failed ones included, in one transaction after it; a crash leaves the row 'failed'.
+        """
         prompt = clean_prompt(prompt)
         preset = self.preset(preset_name)
         methods = build_methods(method_names, settings, preset)
         sp = build_sampling(settings, preset)
+        model_ids = {
+            "strong": preset.strong.source,
+            "tuned": preset.tuned.source,
+            "untuned": preset.untuned.source,
+        }
+        comp_id = None
+        if self.store is not None:
+            shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
+            comp_id = self.store.create_comparison(prompt, preset.name, shared, voter_id, model_ids)
         start = time.perf_counter()
-        models = self.models(preset)
-        load = time.perf_counter() - start
-        results = run_methods(self.engine(models), prompt, methods, sp, on_progress)
-        return Comparison(
+        try:
+            models = self.models(preset)
+            load = time.perf_counter() - start
+            results = run_methods(self.engine(models), prompt, methods, sp, on_progress)
+        except BaseException as exc:
+            if comp_id is not None:
+                self.store.fail_comparison(comp_id, f"{type(exc).__name__}: {exc}")
+            raise
+        positions = list(range(len(results)))
+        self._shuffle.shuffle(positions)
+        comp = Comparison(
             prompt=prompt,
             preset=preset.name,
             sampling=sp,
             results=results,
             seconds=time.perf_counter() - start,
             load_seconds=load,
-            models={
-                "strong": preset.strong.source,
-                "tuned": preset.tuned.source,
-                "untuned": preset.untuned.source,
-            },
+            models=model_ids,
+            id=comp_id,
+            positions=positions,
         )
+        if comp_id is not None:
+            comp.generation_ids = self.store.finish_comparison(comp_id, comp, positions)
+        return comp

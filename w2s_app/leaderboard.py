@@ -1,0 +1,170 @@
+"""Leaderboard: Bradley-Terry strengths from blind votes, with bootstrap intervals and win rates.
+
+A vote for one answer makes it beat every other answer of the comparison; `tie` and `all_bad` make
+every pair tie (all_bad is also counted on its own). A tie counts as half a win for each side.
+Scores are on the Elo scale: 1000 + 400 * log10(strength), strengths normalised to mean zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+ELO = 400 / math.log(10)
+
+
+@dataclass
+class Leaderboard:
+    """The fitted table, the pairwise win-rate matrix, and vote counts."""
+
+    table: pd.DataFrame
+    winrate: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise outcomes (vote id, a, b, result for a: 1 win, 0.5 tie, 0 loss) from votes."""
+    by_comp = {cid: g for cid, g in generations[generations["status"] == "done"].groupby("comparison_id")}
+    rows = []
+    for v in votes.itertuples():
+        gens = by_comp.get(v.comparison_id)
+        if gens is None or len(gens) < 2:
+            continue
+        labels = dict(zip(gens["id"], gens["label"], strict=True))
+        if v.choice == "generation":
+            if v.generation_id not in labels:
+                continue
+            winner = labels[v.generation_id]
+            for gid, label in labels.items():
+                if gid != v.generation_id and label != winner:
+                    rows.append((v.id, winner, label, 1.0))
+        else:
+            for a, b in combinations(sorted(set(labels.values())), 2):
+                rows.append((v.id, a, b, 0.5))
+    return pd.DataFrame(rows, columns=["vote", "a", "b", "result"])
+
+
+def fit_bradley_terry(outcomes: pd.DataFrame, entities: list[str]) -> np.ndarray:
+    """Maximum-likelihood log-strengths (mean zero) for the entities from pairwise outcomes."""
+    index = {e: i for i, e in enumerate(entities)}
+    a = outcomes["a"].map(index).to_numpy()
+    b = outcomes["b"].map(index).to_numpy()
+    y = outcomes["result"].to_numpy(dtype=float)
+    n = len(entities)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        d = theta[a] - theta[b]
+        p = 1 / (1 + np.exp(-d))
+        eps = 1e-12
+        # A tiny ridge keeps the optimum finite when an entity never loses (or never wins).
+        nll = -np.sum(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)) + 1e-4 * theta @ theta
+        g = np.zeros(n)
+        np.add.at(g, a, p - y)
+        np.add.at(g, b, y - p)
+        return float(nll), g + 2e-4 * theta
+
+    res = minimize(loss, np.zeros(n), jac=True, method="L-BFGS-B")
+    theta = res.x
+    return theta - theta.mean()
+
+
+def _votes_frames(source: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(votes, generations, comparisons) from a Store or a tuple of frames."""
+    if isinstance(source, tuple):
+        return source
+    return source.frame("votes"), source.frame("generations"), source.frame("comparisons")
+
+
+def compute_leaderboard(
+    source: Any, preset: str | None = None, n_boot: int = 200, seed: int = 0
+) -> Leaderboard:
+    """Bradley-Terry table with 95% bootstrap intervals, ranks, win-rate matrix and counts."""
+    votes, gens, comps = _votes_frames(source)
+    votes = votes[votes["blind"].astype(bool)] if len(votes) else votes
+    if preset:
+        keep = set(comps.loc[comps["preset"] == preset, "id"])
+        votes = votes[votes["comparison_id"].isin(keep)]
+        gens = gens[gens["comparison_id"].isin(keep)]
+    counts = {
+        "votes": len(votes),
+        "comparisons": int(votes["comparison_id"].nunique()) if len(votes) else 0,
+        "ties": int((votes["choice"] == "tie").sum()) if len(votes) else 0,
+        "all_bad": int((votes["choice"] == "all_bad").sum()) if len(votes) else 0,
+    }
+    cols = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
+    outcomes = (
+        outcomes_from_votes(votes, gens) if len(votes) else pd.DataFrame(columns=["vote", "a", "b", "result"])
+    )
+    if outcomes.empty:
+        return Leaderboard(pd.DataFrame(columns=cols), pd.DataFrame(), counts)
+    entities = sorted(set(outcomes["a"]) | set(outcomes["b"]))
+    theta = fit_bradley_terry(outcomes, entities)
+    # Bootstrap over votes (not pairs): the pairs of one vote are not independent.
+    rng = np.random.default_rng(seed)
+    vote_ids = outcomes["vote"].unique()
+    grouped = {v: g for v, g in outcomes.groupby("vote")}
+    boots = []
+    for _ in range(n_boot):
+        pick = rng.choice(vote_ids, size=len(vote_ids), replace=True)
+        sample = pd.concat([grouped[v] for v in pick], ignore_index=True)
+        boots.append(fit_bradley_terry(sample, entities))
+    boot = np.array(boots) if boots else theta[None, :]
+    lo, hi = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
+    table = pd.DataFrame(
+        {
+            "entity": entities,
+            "strength": theta,
+            "strength_lo": lo,
+            "strength_hi": hi,
+            "score": 1000 + ELO * theta,
+            "lo": 1000 + ELO * lo,
+            "hi": 1000 + ELO * hi,
+        }
+    )
+    # Rank: 1 + how many entities are better beyond doubt (their interval lies above ours).
+    table["rank"] = [1 + int((table["lo"] > h).sum()) for h in table["hi"]]
+    involved = pd.concat(
+        [
+            outcomes[["vote", "a"]].rename(columns={"a": "e"}),
+            outcomes[["vote", "b"]].rename(columns={"b": "e"}),
+        ]
+    )
+    table["votes"] = [involved.loc[involved["e"] == e, "vote"].nunique() for e in entities]
+    chosen = gens.set_index("id")["label"].to_dict() if len(gens) else {}
+    picked = votes.loc[votes["choice"] == "generation", "generation_id"].map(chosen)
+    table["wins"] = [int((picked == e).sum()) for e in entities]
+    table["ties"] = [
+        int(
+            outcomes.loc[
+                (outcomes["result"] == 0.5) & ((outcomes["a"] == e) | (outcomes["b"] == e)), "vote"
+            ].nunique()
+        )
+        for e in entities
+    ]
+    table = table.sort_values(["rank", "score"], ascending=[True, False]).reset_index(drop=True)
+    table[["score", "lo", "hi"]] = table[["score", "lo", "hi"]].round(1)
+    return Leaderboard(
+        table[[*cols, "strength", "strength_lo", "strength_hi"]], win_rates(outcomes, entities), counts
+    )
+
+
+def win_rates(outcomes: pd.DataFrame, entities: list[str]) -> pd.DataFrame:
+    """Row entity's share of points against column entity in direct matches (ties count half)."""
+    mat = pd.DataFrame(np.nan, index=entities, columns=entities)
+    both = pd.concat(
+        [
+            outcomes[["a", "b", "result"]],
+            outcomes.rename(columns={"a": "b", "b": "a"}).assign(result=lambda d: 1 - d["result"])[
+                ["a", "b", "result"]
+            ],
+        ]
+    )
+    for (a, b), g in both.groupby(["a", "b"]):
+        mat.loc[a, b] = g["result"].mean()
+    return mat

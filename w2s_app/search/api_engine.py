@@ -1,0 +1,181 @@
+"""An engine whose strong model is remote (an OpenAI-compatible API) while the guides stay local.
+
+Sampling goes through the API client; scoring runs the local guide pair exactly as the reference
+engine does. Requests from different methods run concurrently: each sample request is sent from
+its own thread, and `handle_ready` answers whichever requests are done, so a method waiting on a
+slow whole-answer sample does not hold back the short chunks of a search.
+
+API streams carry text only (no token ids: the strong tokenizer is unknown). A chunk's prompt is
+the strong template applied to the user prompt plus the partial answer; `finish_reason == "stop"`
+ends the answer as EOS, `length` means go on. Stop strings are sent to the server and also cut
+locally, because a server sees only the new chunk and OpenAI takes at most four of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import replace
+from typing import Any
+
+from ..backends.openai_api import ApiError, ApiRole, ChatOnlyError, Choice, Usage
+from .engine import Answer, Models, SearchError, check_eft
+from .sampling import find_stop, noise_seed
+from .scoring import sequence_logprob
+from .types import Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
+
+NEEDS_COMPLETIONS = (
+    "w2s continues partial answers chunk by chunk, which needs a completions endpoint; "
+    "{model} is used through the chat endpoint only. baseline and bon work through chat; "
+    "for w2s use a completions model (e.g. gpt-3.5-turbo-instruct, davinci-002, or a vLLM / "
+    "llama.cpp server)."
+)
+
+
+def api_seed(seed: int, slot: int, position: int) -> int:
+    """A 31-bit request seed from (comparison seed, slot, position): servers accept small seeds."""
+    return noise_seed(seed, slot, position) % (2**31)
+
+
+class ApiEngine:
+    """Answers sample requests through the API client and score requests with the local guides."""
+
+    def __init__(self, models: Models) -> None:
+        if not isinstance(models.strong, ApiRole):
+            raise TypeError("ApiEngine needs an API strong model (ApiRole)")
+        self.models = models
+        self.strong: ApiRole = models.strong
+        self._running: dict[int, tuple[Any, Future[Answer]]] = {}  # id(request) -> (request, future)
+        self._lock = threading.Lock()
+
+    def handle(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:
+        """One answer per request, waiting for all of them."""
+        out: list[Answer | None] = [None] * len(requests)
+        while any(a is None for a in out):
+            todo = [i for i, a in enumerate(out) if a is None]
+            for i, ans in zip(todo, self.handle_ready(prompt, sp, [requests[i] for i in todo])):
+                out[i] = ans
+        return [a for a in out if a is not None]
+
+    def handle_ready(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer | None]:
+        """Start the remote samples, score locally, then answer what is done (at least one request)."""
+        for req in requests:
+            if isinstance(req, SampleRequest):
+                self._start(prompt, sp, req)
+        out: list[Answer | None] = []
+        for req in requests:
+            if isinstance(req, SampleRequest):
+                out.append(None)
+            else:
+                out.append(self._local(prompt, req))
+        if all(a is None for a in out):
+            wait([self._running[id(r)][1] for r in requests], return_when=FIRST_COMPLETED)
+        for i, req in enumerate(requests):
+            if isinstance(req, SampleRequest) and self._running[id(req)][1].done():
+                out[i] = self._running.pop(id(req))[1].result()
+        return out
+
+    def _local(self, prompt: str, req: Any) -> Answer:
+        """Score requests with the guides (as the reference engine does); EFT cannot run remotely."""
+        try:
+            if isinstance(req, ScoreRequest):
+                return self.score(prompt, req.streams)
+            if isinstance(req, EftRequest):
+                check_eft(self.models)
+            raise TypeError(f"unknown request {type(req).__name__}")
+        except Exception as exc:
+            return Answer(error=exc)
+
+    def score(self, prompt: str, streams: tuple[Stream, ...]) -> Answer:
+        """log G+(y) - log G-(y) per stream, EOS term for streams ended by EOS."""
+        counts = Counts()
+        scores = []
+        for s in streams:
+            plus, n_plus = sequence_logprob(self.models.tuned, prompt, s.text, s.eos)
+            minus, n_minus = sequence_logprob(self.models.untuned, prompt, s.text, s.eos)
+            counts.guide_tokens += n_plus + n_minus
+            scores.append(plus - minus)
+        return Answer(scores, counts=counts)
+
+    def _start(self, prompt: str, sp: SamplingParams, req: SampleRequest) -> None:
+        """Send a sample request from its own thread, once (the driver asks again until answered)."""
+        with self._lock:
+            if id(req) in self._running:
+                return
+            fut: Future[Answer] = Future()
+            # Keep the request itself, so its id cannot be reused while it runs.
+            self._running[id(req)] = (req, fut)
+
+        def work() -> None:
+            try:
+                fut.set_result(self.sample(prompt, sp, req))
+            except BaseException as exc:  # the driver throws it into the method that asked
+                fut.set_result(Answer(error=exc))
+
+        threading.Thread(target=work, name="w2s-api-request", daemon=True).start()
+
+    def sample(self, prompt: str, sp: SamplingParams, req: SampleRequest) -> Answer:
+        """One chunk per (parent, slot) through the completions endpoint, or whole answers via chat."""
+        counts = Counts()
+        whole = all(p.n_tokens == 0 and not p.text for p in req.parents) and req.max_new >= sp.max_new_tokens
+        try:
+            choices, usage = self._remote(prompt, sp, req, whole)
+        except (ApiError, SearchError) as exc:
+            _add_usage(counts, getattr(exc, "usage", None) or Usage())
+            return Answer(error=exc, counts=counts)
+        _add_usage(counts, usage)
+        streams = []
+        for parent, choice in zip(req.parents, choices):
+            stream = self.extend(parent, choice, sp.max_new_tokens)
+            counts.strong_tokens += stream.n_tokens - parent.n_tokens
+            streams.append(stream)
+        return Answer(streams, counts=counts)
+
+    def _remote(
+        self, prompt: str, sp: SamplingParams, req: SampleRequest, whole: bool
+    ) -> tuple[list[Choice], Usage]:
+        strong = self.strong
+        args = (req.max_new, sp.temperature, sp.top_p, strong.spec.stop)
+        seeds = [api_seed(sp.seed, slot, p.n_tokens) for p, slot in zip(req.parents, req.slots)]
+        if not strong.chat:
+            base = strong.prompt_text(prompt)
+            try:
+                return strong.client.complete([base + p.text for p in req.parents], seeds, *args)
+            except ChatOnlyError as exc:
+                # Learned just now: the model answers through chat only; whole answers still can.
+                if not whole:
+                    err = SearchError(NEEDS_COMPLETIONS.format(model=strong.describe()))
+                    err.usage = exc.usage  # type: ignore[attr-defined]  # the refused call still counts
+                    raise err from exc
+                usage = exc.usage
+        else:
+            usage = Usage()
+            if not whole:
+                raise SearchError(NEEDS_COMPLETIONS.format(model=strong.describe()))
+        choices, more = strong.client.chat(strong.messages(prompt), seeds, *args)
+        usage.add(more)
+        return choices, usage
+
+    def extend(self, parent: Stream, choice: Choice, budget: int) -> Stream:
+        """The child stream for a chunk: stop strings cut locally, EOS from finish_reason."""
+        stops = self.strong.spec.stop
+        text = parent.text + choice.text
+        eos = choice.finish_reason == "stop"
+        if stops:
+            at = find_stop(text, stops, len(parent.text) - max(map(len, stops)))
+            if at is not None:
+                text, eos = text[:at], True
+        stream = parent.extend(text, (), choice.tokens, eos, budget)
+        if choice.finish_reason not in ("stop", "length") and not stream.done:
+            # e.g. content_filter: the server will not go on, so neither does the search.
+            stream = replace(stream, done=True)
+        return stream
+
+    def close(self) -> None:
+        """Nothing to release: request threads end with their requests."""
+
+
+def _add_usage(counts: Counts, usage: Usage) -> None:
+    counts.api_calls += usage.calls
+    counts.prompt_tokens += usage.prompt_tokens
+    counts.completion_tokens += usage.completion_tokens

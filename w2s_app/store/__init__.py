@@ -1,0 +1,7 @@
+"""Storage: comparisons, generations and votes through SQLAlchemy; schema changes via Alembic."""
+
+from __future__ import annotations
+
+from .database import Store, VoteError, migrate
+
+__all__ = ["Store", "VoteError", "migrate"]

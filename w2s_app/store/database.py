@@ -1,0 +1,277 @@
+"""The Store: one object that writes comparisons, generations and votes and reads them back."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+from .models import Comparison, Generation, Vote
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SPECIAL_CHOICES = ("tie", "all_bad")
+
+
+class VoteError(ValueError):
+    """A vote was refused; the message is safe to show to the voter."""
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head", down: bool = False) -> None:
+    """Upgrade (or downgrade) the database schema to a revision."""
+    from alembic import command
+
+    cfg = _alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL lets readers work while a writer writes; the busy timeout waits out short locks."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def hash_voter(voter_id: str | None) -> str | None:
+    """Voter ids leave the database only hashed."""
+    if voter_id is None or (isinstance(voter_id, float) and pd.isna(voter_id)):
+        return None
+    return hashlib.sha256(f"w2s-voter:{voter_id}".encode()).hexdigest()[:16]
+
+
+class Store:
+    """Persists comparisons, generations and votes; any SQLAlchemy URL, SQLite by default."""
+
+    def __init__(self, url: str, migrate_on_start: bool = True) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate_on_start:
+            migrate(self.engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """W2S_DB_URL, else SQLite at <data dir>/w2s.sqlite3."""
+        url = settings.db_url or f"sqlite:///{Path(settings.data_dir).resolve() / 'w2s.sqlite3'}"
+        return cls(url)
+
+    # -- comparisons -------------------------------------------------------------------------
+
+    def create_comparison(
+        self,
+        prompt: str,
+        preset: str,
+        settings: dict[str, Any],
+        voter_id: str | None,
+        models: dict[str, Any],
+    ) -> int:
+        """Insert a comparison in status 'running'; returns its id."""
+        with self.sessions.begin() as s:
+            row = Comparison(
+                prompt=prompt,
+                preset=preset,
+                settings=settings,
+                models=models,
+                voter_id=voter_id,
+                status="running",
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_comparison(self, comparison_id: int, comp: Any, positions: list[int]) -> list[int]:
+        """Write every result (failed ones too) and mark the comparison done, in one transaction."""
+        ids = []
+        with self.sessions.begin() as s:
+            row = s.get(Comparison, comparison_id)
+            if row is None:
+                raise KeyError(f"comparison {comparison_id} does not exist")
+            for result, pos in zip(comp.results, positions, strict=True):
+                gen = Generation(
+                    comparison_id=comparison_id,
+                    method=result.method,
+                    label=result.label,
+                    params=dict(result.params),
+                    models=dict(getattr(comp, "models", {}) or {}),
+                    seed=comp.sampling.seed,
+                    text=result.text,
+                    score=result.score,
+                    eos=result.eos,
+                    trace=[step.to_dict() for step in result.trace],
+                    strong_tokens=result.counts.strong_tokens,
+                    guide_tokens=result.counts.guide_tokens,
+                    api_calls=result.counts.api_calls,
+                    prompt_tokens=result.counts.prompt_tokens,
+                    completion_tokens=result.counts.completion_tokens,
+                    seconds=result.seconds,
+                    status="done" if result.ok else "failed",
+                    error=result.error,
+                    position=pos,
+                )
+                s.add(gen)
+                s.flush()
+                ids.append(gen.id)
+            row.status = "done"
+            row.seconds = comp.seconds
+            row.finished_at = datetime.now(UTC)
+        return ids
+
+    def fail_comparison(self, comparison_id: int, error: str) -> None:
+        """Mark a comparison failed (no vote will be accepted on it)."""
+        with self.sessions.begin() as s:
+            row = s.get(Comparison, comparison_id)
+            if row is not None:
+                row.status, row.error, row.finished_at = "failed", error, datetime.now(UTC)
+
+    def get_comparison(self, comparison_id: int) -> dict[str, Any]:
+        """A comparison with its generations (by display position) and vote count."""
+        with self.sessions() as s:
+            row = s.get(Comparison, comparison_id)
+            if row is None:
+                raise KeyError(f"comparison {comparison_id} does not exist")
+            out = _row_dict(row)
+            out["generations"] = [_row_dict(g) for g in row.generations]
+            out["votes"] = len(row.votes)
+            return out
+
+    # -- votes -------------------------------------------------------------------------------
+
+    def record_vote(
+        self,
+        comparison_id: int,
+        voter_id: str,
+        choice: int | str,
+        seconds_to_vote: float | None = None,
+        blind: bool = True,
+    ) -> int:
+        """Store one vote: a generation id of this comparison, 'tie' or 'all_bad'."""
+        if not voter_id or not str(voter_id).strip():
+            raise VoteError("a vote needs a voter id")
+        try:
+            with self.sessions.begin() as s:
+                row = s.get(Comparison, int(comparison_id))
+                if row is None:
+                    raise VoteError(f"comparison {comparison_id} does not exist")
+                if row.status != "done":
+                    raise VoteError("this comparison has not finished; vote when every answer is done")
+                gen_id = None
+                if isinstance(choice, str) and choice in SPECIAL_CHOICES:
+                    kind = choice
+                else:
+                    try:
+                        gen_id = int(choice)
+                    except (TypeError, ValueError) as exc:
+                        raise VoteError(
+                            f"unknown choice {choice!r}: a generation id, 'tie' or 'all_bad'"
+                        ) from exc
+                    if gen_id not in {g.id for g in row.generations}:
+                        raise VoteError(f"generation {gen_id} is not part of comparison {comparison_id}")
+                    kind = "generation"
+                vote = Vote(
+                    comparison_id=row.id,
+                    voter_id=str(voter_id),
+                    choice=kind,
+                    generation_id=gen_id,
+                    blind=blind,
+                    seconds_to_vote=seconds_to_vote,
+                )
+                s.add(vote)
+                s.flush()
+                return vote.id
+        except IntegrityError as exc:
+            # The unique constraint decides races between two writers: exactly one vote lands.
+            raise VoteError("you already voted on this comparison") from exc
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def frame(self, what: str) -> pd.DataFrame:
+        """A whole table as a DataFrame: 'comparisons', 'generations' or 'votes'."""
+        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote}.get(what)
+        if table is None:
+            raise ValueError(f"unknown table {what!r}; choose comparisons, generations or votes")
+        with self.sessions() as s:
+            rows = [_row_dict(r) for r in s.scalars(select(table).order_by(table.id))]
+        columns = [c.name for c in table.__table__.columns]
+        return pd.DataFrame(rows, columns=columns)
+
+    def export_frame(self, what: str) -> pd.DataFrame:
+        """A table as exported: voter ids hashed, JSON columns kept as objects."""
+        df = self.frame(what)
+        if "voter_id" in df:
+            df["voter_id"] = [hash_voter(v) for v in df["voter_id"]]
+        return df
+
+    def export(self, what: str, fmt: str, path: str | Path) -> Path:
+        """Write a table to CSV, JSONL or Parquet."""
+        from .export import write_frame
+
+        return write_frame(self.export_frame(what), fmt, Path(path))
+
+    def list_comparisons(self, limit: int = 50, offset: int = 0, preset: str | None = None) -> pd.DataFrame:
+        """Comparisons newest first, with their methods and votes, for the history table."""
+        with self.sessions() as s:
+            q = select(Comparison).order_by(Comparison.id.desc()).limit(limit).offset(offset)
+            if preset:
+                q = q.where(Comparison.preset == preset)
+            rows = []
+            for c in s.scalars(q):
+                by_id = {g.id: g.label for g in c.generations}
+                votes = [by_id.get(v.generation_id, v.choice) for v in c.votes]
+                rows.append(
+                    {
+                        "id": c.id,
+                        "created_at": c.created_at,
+                        "preset": c.preset,
+                        "prompt": c.prompt,
+                        "status": c.status,
+                        "methods": ", ".join(g.label for g in c.generations),
+                        "votes": len(c.votes),
+                        "winners": ", ".join(votes),
+                    }
+                )
+        cols = ["id", "created_at", "preset", "prompt", "status", "methods", "votes", "winners"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def count(self, what: str) -> int:
+        """Number of rows in a table."""
+        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote}[what]
+        with self.sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(table)) or 0)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    """Column values of an ORM row."""
+    return {c.name: getattr(row, c.key if hasattr(c, "key") else c.name) for c in row.__table__.columns}

@@ -1,0 +1,88 @@
+"""SQLAlchemy 2 typed tables: comparison, generation, vote."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, stored as UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for the store's tables."""
+
+
+class Comparison(Base):
+    """One prompt answered by several methods."""
+
+    __tablename__ = "comparison"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    preset: Mapped[str] = mapped_column(String(200), index=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    models: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    voter_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | done | failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    generations: Mapped[list[Generation]] = relationship(
+        back_populates="comparison", order_by="Generation.position", cascade="all, delete-orphan"
+    )
+    votes: Mapped[list[Vote]] = relationship(back_populates="comparison", cascade="all, delete-orphan")
+
+
+class Generation(Base):
+    """One method's answer to a comparison's prompt, with its search trace and costs."""
+
+    __tablename__ = "generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparison.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(50))
+    label: Mapped[str] = mapped_column(String(200), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    models: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text, default="")
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    eos: Mapped[bool] = mapped_column(Boolean, default=False)
+    trace: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    strong_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    guide_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(20), default="done")  # done | failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    comparison: Mapped[Comparison] = relationship(back_populates="generations")
+
+
+class Vote(Base):
+    """A voter's verdict on a comparison: one generation best, a tie, or all bad."""
+
+    __tablename__ = "vote"
+    __table_args__ = (UniqueConstraint("comparison_id", "voter_id", name="uq_vote_comparison_voter"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparison.id", ondelete="CASCADE"), index=True)
+    voter_id: Mapped[str] = mapped_column(String(200))
+    choice: Mapped[str] = mapped_column(String(20))  # 'generation' | 'tie' | 'all_bad'
+    generation_id: Mapped[int | None] = mapped_column(ForeignKey("generation.id"), nullable=True)
+    blind: Mapped[bool] = mapped_column(Boolean, default=True)
+    seconds_to_vote: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    comparison: Mapped[Comparison] = relationship(back_populates="votes")
