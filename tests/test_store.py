@@ -73,7 +73,7 @@ def test_persists_generations_with_failures(db_url):
 def test_votes_refused_leave_database_unchanged(db_url):
     store = Store(db_url)
     cid, gids = stored(store)
-    other, other_gids = stored(store)
+    _other, other_gids = stored(store)
     running = store.create_comparison("p", "offline", {}, None, {})
     before = store.frame("votes")
     with pytest.raises(VoteError, match="does not exist"):
