@@ -95,6 +95,23 @@ def build_sampling(given: dict[str, Any], preset: Preset) -> SamplingParams:
     return sp
 
 
+def check_context(models: Models, prompt: str, max_new_tokens: int) -> None:
+    """Refuse a prompt that, templated, leaves no room for the answer in a local model's context."""
+    for name in ("strong", "tuned", "untuned"):
+        role = getattr(models, name)
+        if not isinstance(role, Role):
+            continue  # a remote model reports its own limit
+        limit = getattr(role.model.config, "max_position_embeddings", None)
+        if not limit:
+            continue
+        used = len(role.prompt_ids(prompt))
+        if used + max_new_tokens > limit:
+            raise RequestError(
+                f"the prompt is too long for the {name} model: {used} tokens plus {max_new_tokens} "
+                f"new tokens exceed its context of {limit} tokens"
+            )
+
+
 class Runner:
     """Owns the model pool and turns requests into comparisons."""
 
@@ -161,14 +178,15 @@ class Runner:
             "tuned": preset.tuned.source,
             "untuned": preset.untuned.source,
         }
+        start = time.perf_counter()
+        models = self.models(preset)
+        load = time.perf_counter() - start
+        check_context(models, prompt, sp.max_new_tokens)
         comp_id = None
         if self.store is not None:
             shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
             comp_id = self.store.create_comparison(prompt, preset.name, shared, voter_id, model_ids)
-        start = time.perf_counter()
         try:
-            models = self.models(preset)
-            load = time.perf_counter() - start
             results = run_methods(self.engine(models), prompt, methods, sp, on_progress)
         except BaseException as exc:
             if comp_id is not None:
