@@ -78,6 +78,20 @@ def load_presets(extra: list[Path] | None = None) -> dict[str, Preset]:
     return presets
 
 
+def _number(env: dict[str, str], key: str, default: Any, kind: type) -> Any:
+    """A numeric environment variable, with a clear error when it is not a non-negative number."""
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{key} must not be negative, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable from the environment."""
@@ -91,6 +105,9 @@ class Settings:
     presets_files: tuple[Path, ...]
     api_base: str | None = None  # OpenAI-compatible server for 'api' presets (OPENAI_BASE_URL)
     api_model: str | None = None  # model name on that server (W2S_API_MODEL)
+    min_vote_seconds: float = 2.0  # votes faster than this after the answers appeared are refused
+    rate_limit: int = 0  # comparisons and votes per voter per minute; 0 = off (on by default on Spaces)
+    max_queue: int = 32  # comparisons waiting for a model; more get "busy, try again"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -110,6 +127,10 @@ class Settings:
             presets_files=tuple(files),
             api_base=env.get("OPENAI_BASE_URL") or None,
             api_model=env.get("W2S_API_MODEL") or None,
+            min_vote_seconds=_number(env, "W2S_MIN_VOTE_SECONDS", 2.0, float),
+            # Public Spaces get strangers and bots: limit by default there (SPACE_ID is set on Spaces).
+            rate_limit=_number(env, "W2S_RATE_LIMIT", 20 if env.get("SPACE_ID") else 0, int),
+            max_queue=_number(env, "W2S_MAX_QUEUE", 32, int),
         )
 
     def presets(self) -> dict[str, Preset]:

@@ -172,8 +172,13 @@ class Store:
         choice: int | str,
         seconds_to_vote: float | None = None,
         blind: bool = True,
+        min_seconds: float = 0.0,
     ) -> int:
-        """Store one vote: a generation id of this comparison, 'tie' or 'all_bad'."""
+        """Store one vote: a generation id of this comparison, 'tie' or 'all_bad'.
+
+        Votes cast less than `min_seconds` after the answers were stored are refused: nobody reads
+        three answers that fast, bots do.
+        """
         if not voter_id or not str(voter_id).strip():
             raise VoteError("a vote needs a voter id")
         try:
@@ -183,6 +188,15 @@ class Store:
                     raise VoteError(f"comparison {comparison_id} does not exist")
                 if row.status != "done":
                     raise VoteError("this comparison has not finished; vote when every answer is done")
+                if min_seconds and row.finished_at is not None:
+                    finished = row.finished_at
+                    if finished.tzinfo is None:  # SQLite drops the zone; we always store UTC
+                        finished = finished.replace(tzinfo=UTC)
+                    waited = (datetime.now(UTC) - finished).total_seconds()
+                    if waited < min_seconds:
+                        raise VoteError(
+                            f"too fast: read the answers first (votes open {min_seconds:g} s after they appear)"
+                        )
                 gen_id = None
                 if isinstance(choice, str) and choice in SPECIAL_CHOICES:
                     kind = choice
