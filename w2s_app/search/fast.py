@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..backends.roles import Role
-from .engine import Answer, LocalSampling, Models, ReferenceEngine, SearchError, check_eft
+from .engine import Answer, LocalSampling, Models, SearchError, check_eft
 from .kv import KV, crop, empty_cache, pack, select_rows, unpack
 from .sampling import choose_tokens
 from .types import ROOT, Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
@@ -139,7 +139,6 @@ class FastEngine(LocalSampling):
         self.strong_states = StateStore()
         self.guide_states = StateStore()  # value: (tuned GuideState, untuned GuideState)
         self._roots: dict[tuple[int, str], Any] = {}  # (role id, prompt) -> root state
-        self._reference = ReferenceEngine(models)
         self._flight_key: tuple[str, SamplingParams] | None = None
         self._drop_flight()
 
@@ -190,7 +189,7 @@ class FastEngine(LocalSampling):
         return answers
 
     def _other(self, prompt: str, sp: SamplingParams, req: Any) -> Answer:
-        """EFT runs on its own; anything else is an error."""
+        """EFT runs on its own (one stream, three models per token); anything else is an error."""
         try:
             if isinstance(req, EftRequest):
                 check_eft(self.models)
@@ -501,9 +500,37 @@ class FastEngine(LocalSampling):
 
     # ---- EFT ----------------------------------------------------------------------------------
 
+    @torch.inference_mode()
     def _eft(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
-        """Token-level EFT; it is one stream, so the reference implementation serves."""
-        return self._reference.eft_sample(prompt, sp, req)
+        """Token-level EFT with each of the three models reading every token once (cached)."""
+        roles = (self.models.strong, self.models.tuned, self.models.untuned)
+        caches = [empty_cache() for _ in roles]
+        feeds = [list(r.prompt_ids(prompt)) for r in roles]
+        parent = Stream()
+        new: list[int] = []
+        hit_eos = False
+        stop_ids = set(roles[0].stop_ids)
+        for pos in range(sp.max_new_tokens):
+            logits = []
+            for role, cache, feed in zip(roles, caches, feeds):
+                x = torch.tensor([feed], device=role.loaded.device)
+                out = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                logits.append(out.logits[0, -1].float())
+            vocab = min(len(x) for x in logits)
+            s, plus, minus = (x[:vocab] for x in logits)
+            mixed = s + req.beta * (torch.log_softmax(plus, -1) - torch.log_softmax(minus, -1))
+            (tok,) = choose_tokens(mixed.unsqueeze(0), [(sp.seed, req.slot, pos)], sp.temperature, sp.top_p)
+            new.append(tok)
+            if tok in stop_ids:
+                hit_eos = True
+                break
+            if self.stopped(parent, new):
+                break
+            feeds = [[tok]] * len(roles)
+        n_new = len(new)
+        if hit_eos:
+            new = new[:-1]
+        return self.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
 
 
 def _state(job: _GuideJob) -> GuideState:
