@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_models
 
+from tests.conftest import make_models
 from w2s_app.runner import ENGINES
 from w2s_app.search import ReferenceEngine, SamplingParams, run_methods
 from w2s_app.search.fast import FastEngine
