@@ -121,6 +121,12 @@ class Runner:
         self.store = store  # a w2s_app.store.Store, or None to keep nothing
         self._shuffle = random.SystemRandom()  # display order must not follow the sampling seed
 
+    def shuffled_positions(self, count: int) -> list[int]:
+        """A random display order (position of each method's answer; 0 is 'A')."""
+        positions = list(range(count))
+        self._shuffle.shuffle(positions)
+        return positions
+
     def preset(self, name: str | None) -> Preset:
         """A preset by name, as a RequestError when unknown."""
         try:
@@ -163,6 +169,7 @@ class Runner:
         settings: dict[str, Any],
         on_progress: Callable[[int, str, float], None] | None = None,
         voter_id: str | None = None,
+        positions: list[int] | None = None,
     ) -> Comparison:
         """Validate, load models, run every method together; failed methods carry their error.
 
@@ -192,8 +199,8 @@ class Runner:
             if comp_id is not None:
                 self.store.fail_comparison(comp_id, f"{type(exc).__name__}: {exc}")
             raise
-        positions = list(range(len(results)))
-        self._shuffle.shuffle(positions)
+        if positions is None or sorted(positions) != list(range(len(results))):
+            positions = self.shuffled_positions(len(results))
         comp = Comparison(
             prompt=prompt,
             preset=preset.name,

@@ -1,9 +1,27 @@
-"""Gradio UI. The full app comes with the UI issue; for now a note on how to use the CLI."""
+"""Gradio UI: `build_app(services)` makes the page; `main()` serves it (app.py calls it)."""
+
+from __future__ import annotations
+
+import os
+
+from .layout import build_app, launch_kwargs
+from .services import Services
+
+__all__ = ["Services", "build_app", "main"]
 
 
 def main() -> None:
-    """Entry point used by app.py."""
-    print(
-        "The web UI is not built yet. Use the CLI meanwhile:\n"
-        '  python -m w2s_app generate --prompt "Give three tips for staying healthy."'
+    """Serve the app on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default 0.0.0.0:7860)."""
+    from ..config import Settings
+
+    settings = Settings.from_env()
+    services = Services.from_settings(settings)
+    demo = build_app(services)
+    # One bounded queue: beyond max_queue waiting comparisons, clients get "queue full, try again".
+    demo.queue(max_size=settings.max_queue, default_concurrency_limit=1)
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        show_error=False,
+        **launch_kwargs(),
     )

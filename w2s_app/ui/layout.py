@@ -1,0 +1,308 @@
+"""The Gradio page, built by a factory that receives its services (no module-level state)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import gradio as gr
+
+from ..runner import MAX_PROMPT_CHARS
+from ..search import METHODS
+from . import handlers
+from .handlers import UserError
+from .render import LETTERS, leaderboard_svg, reveal_markdown, trace_frame, winrate_html
+from .services import ASSETS, Services, example_prompts
+
+MAX_COLUMNS = 4
+VOTER_KEY = "w2s-arena-voter-id"
+ABOUT = """
+## What you are comparing
+
+One prompt goes to a large **strong** model through several decoding methods; you see the answers
+side by side without knowing which method wrote which, and vote for the best.
+
+- **baseline**: one plain sample from the strong model.
+- **best-of-N (bon)**: N samples; a small *guide pair* (a tuned small model and its untuned twin)
+  scores each, and the answer the tuned model likes most, relative to the untuned one, wins.
+- **weak-to-strong search (w2s)**: the same score steers the strong model while it writes: it
+  writes W×K pieces of L tokens, keeps the W best-scored, continues each K ways, until done.
+- **eft** (optional): mixes the guides' logits into the strong model's token by token (needs one shared vocabulary).
+
+The score of an answer *y* to prompt *x* is log G+(y|x) − log G−(y|x): how much more likely the
+tuned guide finds it than the untuned one. Reference: Zhou et al., *Weak-to-Strong Search: Align
+Large Language Models via Searching over Small Language Models*, NeurIPS 2024,
+[arXiv:2405.19262](https://arxiv.org/abs/2405.19262).
+"""
+
+
+def _settings(w, k, l, n, max_new, temperature, top_p, seed) -> dict[str, Any]:  # noqa: E741
+    return {"w": w, "k": k, "l": l, "n": n, "max_new_tokens": max_new, "temperature": temperature,
+            "top_p": top_p, "seed": seed}  # fmt: skip
+
+
+def build_app(services: Services) -> gr.Blocks:
+    """The whole app: Compare, Leaderboard, History & export, About; plus named API endpoints."""
+    presets = services.settings.presets()
+    default_preset = services.settings.default_preset
+    if default_preset not in presets:
+        default_preset = next(iter(presets))
+    defaults = presets[default_preset].defaults
+
+    with gr.Blocks(title="w2s-arena") as demo:
+        voter = gr.BrowserState(None, storage_key=VOTER_KEY)
+        current = gr.State(None)  # {"id", "shown_at", "count"} of the comparison on screen
+        gr.Markdown(
+            "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."
+        )
+
+        with gr.Tab("Compare"):
+            prompt = gr.Textbox(
+                label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS, placeholder="Ask anything…"
+            )
+            gr.Examples(example_prompts(), inputs=prompt, label="Examples")
+            with gr.Accordion("Settings", open=False):
+                with gr.Row():
+                    preset = gr.Dropdown(list(presets), value=default_preset, label="Preset")
+                    methods = gr.CheckboxGroup(
+                        list(METHODS), value=["baseline", "bon", "w2s"], label="Methods"
+                    )
+                with gr.Row():
+                    w = gr.Slider(1, 8, value=defaults.get("w", 2), step=1, label="W (beams)")
+                    k = gr.Slider(1, 8, value=defaults.get("k", 2), step=1, label="K (successors)")
+                    l_ = gr.Slider(1, 256, value=defaults.get("l", 30), step=1, label="L (chunk tokens)")
+                    n = gr.Slider(1, 16, value=defaults.get("n", 4), step=1, label="N (best-of-N)")
+                with gr.Row():
+                    max_new = gr.Slider(
+                        8, 1024, value=defaults.get("max_new_tokens", 128), step=8, label="Max new tokens"
+                    )
+                    temperature = gr.Slider(
+                        0, 2, value=defaults.get("temperature", 0.7), step=0.05, label="Temperature"
+                    )
+                    top_p = gr.Slider(0.05, 1, value=defaults.get("top_p", 1.0), step=0.05, label="Top-p")
+                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="Seed")
+            run = gr.Button("Run", variant="primary")
+            status = gr.Markdown(elem_classes="w2s-status")
+            columns, boxes = [], []
+            with gr.Row():
+                for i in range(MAX_COLUMNS):
+                    with gr.Column(visible=i < 3, min_width=220) as col:
+                        boxes.append(gr.Textbox(label=f"Response {LETTERS[i]}", lines=12, interactive=False,
+                                                elem_classes="w2s-answer", buttons=["copy"]))  # fmt: skip
+                    columns.append(col)
+            with gr.Row():
+                vote_letters = [
+                    gr.Button(f"{LETTERS[i]} is best", interactive=False, visible=i < 3)
+                    for i in range(MAX_COLUMNS)
+                ]
+                vote_tie = gr.Button("Tie", interactive=False)
+                vote_bad = gr.Button("All bad", interactive=False)
+            vote_buttons = [*vote_letters, vote_tie, vote_bad]
+            reveal = gr.Markdown()
+            trace_plot = gr.ScatterPlot(x="step", y="score", color="kind", title="Weak-to-strong search trace",
+                                        x_title="step", y_title="guide score", visible=False)  # fmt: skip
+
+        with gr.Tab("Leaderboard"):
+            lb_preset = gr.Dropdown(["", *presets], value=default_preset, label="Preset (empty: all)")
+            lb_refresh = gr.Button("Refresh")
+            lb_counts = gr.Markdown()
+            lb_table = gr.Dataframe(
+                interactive=False, label="Bradley-Terry scores (Elo scale) with 95% bootstrap intervals"
+            )
+            lb_chart = gr.HTML()
+            lb_heat = gr.HTML()
+
+        with gr.Tab("History & export"):
+            with gr.Row():
+                hist_preset = gr.Dropdown(["", *presets], value="", label="Preset (empty: all)")
+                hist_page = gr.Number(value=1, precision=0, minimum=1, label="Page")
+                hist_refresh = gr.Button("Show")
+            hist_table = gr.Dataframe(interactive=False, wrap=True)
+            with gr.Row():
+                exp_what = gr.Dropdown(
+                    ["comparisons", "generations", "votes"], value="generations", label="Table"
+                )
+                exp_fmt = gr.Dropdown(["csv", "jsonl", "parquet"], value="csv", label="Format")
+                exp_go = gr.Button("Export")
+            exp_file = gr.File(label="Download", interactive=False)
+
+        with gr.Tab("About"):
+            gr.Markdown(ABOUT)
+            gr.Markdown(
+                "## Presets\n"
+                + "\n".join(
+                    f"- **{p.name}**: {p.description} ({p.models_summary()})" for p in presets.values()
+                )
+            )
+
+        # ---- handlers (one per action; every column shares them) ----------------------------------------
+
+        def ensure_voter(vid: str | None) -> str:
+            return vid or handlers.new_voter_id()
+
+        demo.load(ensure_voter, inputs=voter, outputs=voter, api_visibility="private")
+
+        def start_run(chosen: list[str]) -> dict:
+            shown = min(len(chosen), MAX_COLUMNS)
+            out = {
+                status: "starting…",
+                reveal: "",
+                trace_plot: gr.update(visible=False, value=None),
+                current: None,
+            }
+            for i in range(MAX_COLUMNS):
+                out[columns[i]] = gr.update(visible=i < max(shown, 1))
+                out[boxes[i]] = ""
+                out[vote_letters[i]] = gr.update(interactive=False, visible=i < max(shown, 1))
+            out[vote_tie] = out[vote_bad] = gr.update(interactive=False)
+            return out
+
+        def run_compare(text, preset_name, chosen, vid, *values, progress=gr.Progress()):  # noqa: B008 - Gradio injects it
+            if len(chosen) > MAX_COLUMNS:
+                yield {status: f"choose at most {MAX_COLUMNS} methods"}
+                return
+            vid = vid or handlers.new_voter_id()
+            try:
+                for upd in handlers.compare_stream(
+                    services, text, preset_name, list(chosen), _settings(*values), vid
+                ):
+                    out = {boxes[i]: t for i, t in enumerate(upd.texts)}
+                    out[status] = upd.status
+                    progress(sum(upd.fractions) / max(len(upd.fractions), 1), desc=upd.status)
+                    if upd.done:
+                        out[current] = {
+                            "id": upd.comparison["id"],
+                            "shown_at": time.time(),
+                            "count": len(upd.texts),
+                        }
+                        for b in vote_buttons:
+                            out[b] = gr.update(interactive=True)
+                    yield out
+            except UserError as exc:
+                yield {status: f"**Error:** {exc}"}
+
+        def cast_vote(choice: str, cur: dict | None, vid: str | None) -> dict:
+            if not cur:
+                return {status: "run a comparison first"}
+            try:
+                res = handlers.vote(services, cur["id"], choice, vid, time.time() - cur["shown_at"])
+            except UserError as exc:
+                return {status: f"**Vote not recorded:** {exc}"}
+            out = {b: gr.update(interactive=False) for b in vote_buttons}
+            out[status] = "Thanks, your vote is in. Here is who wrote what:"
+            out[reveal] = reveal_markdown(res["reveal"])
+            frame = trace_frame(res["reveal"])
+            out[trace_plot] = gr.update(value=frame, visible=not frame.empty)
+            out[current] = None
+            return out
+
+        inputs = [prompt, preset, methods, voter, w, k, l_, n, max_new, temperature, top_p, seed]
+        answer_outputs = [status, reveal, trace_plot, current, *columns, *boxes, *vote_buttons]
+        run.click(start_run, inputs=methods, outputs=answer_outputs, queue=False, api_visibility="private").then(
+            run_compare, inputs=inputs, outputs=answer_outputs, concurrency_limit=1, concurrency_id="model",
+            api_visibility="private",
+        )  # fmt: skip
+        vote_outputs = [status, reveal, trace_plot, current, *vote_buttons]
+        choices = [*LETTERS[:MAX_COLUMNS], "tie", "all_bad"]
+        for button, choice in zip(vote_buttons, choices, strict=True):
+            button.click(functools.partial(cast_vote, choice), inputs=[current, voter], outputs=vote_outputs,
+                         concurrency_limit=None, api_visibility="private")  # fmt: skip
+
+        def show_leaderboard(p: str):
+            board = handlers.leaderboard(services, p)
+            c = board.counts
+            counts = f"{c['votes']} blind votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
+            cols = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
+            return (
+                counts,
+                board.table[cols] if not board.table.empty else None,
+                leaderboard_svg(board.table),
+                winrate_html(board.winrate),
+            )
+
+        for trigger in (lb_refresh.click, lb_preset.change):
+            trigger(show_leaderboard, inputs=lb_preset, outputs=[lb_counts, lb_table, lb_chart, lb_heat],
+                    concurrency_limit=4, api_visibility="private")  # fmt: skip
+
+        def show_history(p: str, page: float):
+            return handlers.history(services, page, p)
+
+        hist_refresh.click(show_history, inputs=[hist_preset, hist_page], outputs=hist_table, concurrency_limit=4,
+                           api_visibility="private")  # fmt: skip
+
+        def do_export(what: str, fmt: str):
+            try:
+                return str(handlers.export(services, what, fmt))
+            except UserError as exc:
+                raise gr.Error(str(exc)) from exc
+
+        exp_go.click(
+            do_export,
+            inputs=[exp_what, exp_fmt],
+            outputs=exp_file,
+            concurrency_limit=2,
+            api_visibility="private",
+        )
+
+        _register_api(services)
+    return demo
+
+
+def _register_api(services: Services) -> None:
+    """Named JSON endpoints for gradio_client: /compare, /vote, /leaderboard, /history (/export is the page's button)."""
+
+    def compare(
+        prompt: str,
+        voter_id: str,
+        preset: str = "",
+        methods: str = "baseline,bon,w2s",
+        w: int | None = None,
+        k: int | None = None,
+        l: int | None = None,  # noqa: E741 - the paper's name
+        n: int | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> dict:
+        """Answer a prompt with several methods; answers come back anonymous (A, B, C) with ids to vote on."""
+        names = [m.strip() for m in str(methods).split(",") if m.strip()]
+        settings = {"w": w, "k": k, "l": l, "n": n, "max_new_tokens": max_new_tokens, "temperature": temperature,
+                    "top_p": top_p, "seed": seed}  # fmt: skip
+        try:
+            voter = handlers.check_voter(voter_id)
+            *_, last = handlers.compare_stream(services, prompt, preset or None, names, settings, voter)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        return {"comparison_id": last.comparison["id"], "answers": handlers.public_answers(last.comparison)}
+
+    def vote(comparison_id: int, choice: str, voter_id: str) -> dict:
+        """Vote: an answer letter (A, B, ...), a generation id, 'tie' or 'all_bad'; returns the reveal."""
+        try:
+            return handlers.vote(services, comparison_id, choice, voter_id)
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def leaderboard(preset: str = "") -> dict:
+        """Bradley-Terry table with 95% intervals, win-rate matrix and vote counts (blind votes only)."""
+        board = handlers.leaderboard(services, preset)
+        table = board.table.to_dict(orient="records")
+        rates = board.winrate.astype(object).where(board.winrate.notna(), None)
+        return {"counts": board.counts, "table": table, "winrate": rates.to_dict(orient="index")}
+
+    def history(page: int = 1, preset: str = "") -> list[dict]:
+        """Past comparisons, newest first, 20 a page."""
+        frame = handlers.history(services, page, preset)
+        return frame.astype({"created_at": str}).to_dict(orient="records")
+
+    gr.api(compare, api_name="compare", concurrency_limit=1, concurrency_id="model")
+    gr.api(vote, api_name="vote", concurrency_limit=None)
+    gr.api(leaderboard, api_name="leaderboard", concurrency_limit=4)
+    gr.api(history, api_name="history", concurrency_limit=4)
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Theme and CSS go to launch() in Gradio 6."""
+    css = (ASSETS / "style.css").read_text(encoding="utf-8") if (ASSETS / "style.css").is_file() else None
+    return {"css": css, "theme": gr.themes.Soft()}

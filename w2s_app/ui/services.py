@@ -1,0 +1,37 @@
+"""What the UI needs from the rest of the app, built once and passed to the factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from ..guard import RateLimiter
+from ..runner import Runner
+from ..store import Store
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+@dataclass
+class Services:
+    """Runner, store, settings and the rate limiter of one running app."""
+
+    settings: Settings
+    runner: Runner
+    store: Store
+    limiter: RateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        """Open the store (migrating it) and make a runner that persists into it."""
+        store = Store.from_settings(settings)
+        return cls(settings, Runner(settings, store=store), store, RateLimiter(settings.rate_limit))
+
+
+def example_prompts() -> list[str]:
+    """Example prompts shipped in assets/examples.txt."""
+    path = ASSETS / "examples.txt"
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
