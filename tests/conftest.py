@@ -88,3 +88,13 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'w2s.sqlite3'}"
     return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(scope="session")
+def app_server(tiny_presets_file, tmp_path_factory):
+    """The real app process on the tiny presets (votes open 1 s after answers appear)."""
+    from tests.app_server import AppServer
+
+    server = AppServer(tiny_presets_file, tmp_path_factory.mktemp("app") / "data", W2S_MIN_VOTE_SECONDS="1")
+    yield server
+    server.stop()

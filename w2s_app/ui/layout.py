@@ -237,13 +237,8 @@ def build_app(services: Services) -> gr.Blocks:
             except UserError as exc:
                 raise gr.Error(str(exc)) from exc
 
-        exp_go.click(
-            do_export,
-            inputs=[exp_what, exp_fmt],
-            outputs=exp_file,
-            concurrency_limit=2,
-            api_visibility="private",
-        )
+        # The page's Export button is also the /export endpoint: gradio_client downloads the file.
+        exp_go.click(do_export, inputs=[exp_what, exp_fmt], outputs=exp_file, concurrency_limit=2, api_name="export")
 
         _register_api(services)
     return demo

@@ -1,0 +1,73 @@
+"""The app end to end through gradio_client: compare, vote, leaderboard, export, rows in the database."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pandas as pd
+import pytest
+from gradio_client import Client
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server.url, verbose=False)
+
+
+def test_compare_vote_leaderboard_export(client, app_server):
+    out = client.predict("Name a colour.", "voter-api", "tiny", "baseline,bon,w2s", api_name="/compare")
+    answers = out["answers"]
+    assert sorted(a["answer"] for a in answers) == ["A", "B", "C"]
+    assert all(a["status"] == "done" and a["text"] for a in answers)
+    assert not any("label" in a or "method" in a for a in answers)  # blind until the vote
+    with pytest.raises(Exception, match="too fast"):
+        client.predict(out["comparison_id"], "A", "voter-api", api_name="/vote")
+    time.sleep(1.2)
+    res = client.predict(out["comparison_id"], "B", "voter-api", api_name="/vote")
+    labels = {r["label"] for r in res["reveal"]}
+    assert labels == {"baseline", "bon N4", "w2s W2 K2 L8"}
+    w2s = next(r for r in res["reveal"] if r["method"] == "w2s")
+    assert w2s["trace"] and w2s["score"] is not None
+    with pytest.raises(Exception, match="already voted"):
+        client.predict(out["comparison_id"], "A", "voter-api", api_name="/vote")
+    board = client.predict("tiny", api_name="/leaderboard")
+    assert board["counts"]["votes"] == 1
+    winner = next(r["label"] for r in res["reveal"] if r["answer"] == "B")
+    assert board["table"][0]["entity"] == winner
+    path = client.predict("generations", "parquet", api_name="/export")
+    frame = pd.read_parquet(path)
+    assert len(frame) >= 3 and out["comparison_id"] in set(frame["comparison_id"])
+    with sqlite3.connect(app_server.db) as db:
+        status = db.execute("select status from comparison where id=?", (out["comparison_id"],)).fetchone()[0]
+        gens = db.execute("select count(*) from generation where comparison_id=?", (out["comparison_id"],)).fetchone()
+        votes = db.execute("select choice from vote where comparison_id=?", (out["comparison_id"],)).fetchall()
+    assert status == "done" and gens[0] == 3 and votes == [("generation",)]
+    history = client.predict(1, "tiny", api_name="/history")
+    assert history[0]["id"] >= out["comparison_id"]
+
+
+def test_failing_method_shows_its_error_and_others_answer(client):
+    out = client.predict("Hi", "voter-x", "tiny-cross", "baseline,eft", api_name="/compare")
+    by_status = {a["status"]: a for a in out["answers"]}
+    assert by_status["done"]["text"]
+    assert "vocabulary" in by_status["failed"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("", "v", "tiny", "baseline"), "prompt is empty"),
+        (("hi", "v", "nope", "baseline"), "unknown preset"),
+        (("hi", "v", "tiny", "magic"), "unknown method"),
+        (("hi", "", "tiny", "baseline"), "voter id is required"),
+    ],
+)
+def test_bad_compare_input_is_a_clear_error(client, args, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/compare")
+
+
+def test_vote_on_unknown_comparison(client):
+    with pytest.raises(Exception, match="does not exist"):
+        client.predict(987654, "A", "voter-z", api_name="/vote")
