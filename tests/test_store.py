@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from w2s_app.runner import Comparison
 from w2s_app.search.types import Counts, SamplingParams, SearchResult, TraceStep
 from w2s_app.store import Store, VoteError, migrate
-from w2s_app.store.export import read_frame
 
 
 def comparison(texts=("first", "second", "third"), error_last=False) -> Comparison:
@@ -115,28 +114,6 @@ def test_one_vote_under_two_concurrent_writers(db_url):
         t.join(30)
     assert outcomes.count("ok") == 1 and any("already voted" in o for o in outcomes), outcomes
     assert len(setup.frame("votes")) == 1
-
-
-@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_export_round_trip(tmp_path, fmt):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    cid, gids = stored(store)
-    store.record_vote(cid, "alice", gids[0])
-    for what in ("comparisons", "generations", "votes"):
-        path = store.export(what, fmt, tmp_path / f"{what}.{fmt}")
-        back = read_frame(path, fmt)
-        out = store.export_frame(what)
-        assert list(back.columns) == list(out.columns)
-        assert len(back) == len(out)
-        for col in ("id", "prompt", "text", "label", "choice", "score"):
-            if col in out:
-                left = [None if pd.isna(v) else v for v in out[col]]
-                right = [None if pd.isna(v) else v for v in back[col]]
-                assert left == right, (what, col)
-        if "trace" in back:
-            assert json.loads(back["trace"].iloc[2])[0]["scores"] == [1.0, 2.0]
-        if "voter_id" in back:
-            assert "alice" not in set(back["voter_id"].astype(str))  # hashed
 
 
 def test_kill_9_mid_batch_leaves_whole_rows(tiny_env, tmp_path):

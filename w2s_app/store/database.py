@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from .export import normalize, write_frame
 from .models import Comparison, Generation, Vote
 
 if TYPE_CHECKING:
@@ -238,17 +239,15 @@ class Store:
         return pd.DataFrame(rows, columns=columns)
 
     def export_frame(self, what: str) -> pd.DataFrame:
-        """A table as exported: voter ids hashed, JSON columns kept as objects."""
+        """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects."""
         df = self.frame(what)
         if "voter_id" in df:
             df["voter_id"] = [hash_voter(v) for v in df["voter_id"]]
-        return df
+        return normalize(df, what)
 
     def export(self, what: str, fmt: str, path: str | Path) -> Path:
-        """Write a table to CSV, JSONL or Parquet."""
-        from .export import write_frame
-
-        return write_frame(self.export_frame(what), fmt, Path(path))
+        """Write a table to CSV, JSONL or Parquet; export.read_frame reads it back equal."""
+        return write_frame(self.export_frame(what), what, fmt, Path(path))
 
     def list_comparisons(self, limit: int = 50, offset: int = 0, preset: str | None = None) -> pd.DataFrame:
         """Comparisons newest first, with their methods and votes, for the history table."""
