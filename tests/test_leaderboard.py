@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s_app.leaderboard import compute_leaderboard, outcomes_from_votes
+from w2s_app.leaderboard import compute_leaderboard, fit_bradley_terry, outcomes_from_votes
 
 LABELS = ["baseline", "bon N4", "w2s W2 K2 L30"]
 
@@ -38,8 +38,8 @@ def simulate(strengths, n_votes, seed, tie_rate=0.0):
 def test_recovers_known_strengths():
     true = np.array([-0.8, 0.0, 0.8])
     covered, total = 0, 0
-    for seed in range(4):
-        board = compute_leaderboard(simulate(true, 600, seed), n_boot=60, seed=seed)
+    for seed in range(8):
+        board = compute_leaderboard(simulate(true, 600, seed), n_boot=200, seed=seed)
         t = board.table.set_index("entity")
         # The ranking is right.
         assert list(board.table["entity"]) == LABELS[::-1]
@@ -48,7 +48,8 @@ def test_recovers_known_strengths():
         for label, value in zip(LABELS, true - true.mean(), strict=True):
             total += 1
             covered += t.loc[label, "strength_lo"] <= value <= t.loc[label, "strength_hi"]
-    assert covered >= total * 0.75, (covered, total)
+    # Nominal 95% intervals: allow a few misses, never most.
+    assert covered >= total * 0.8, (covered, total)
 
 
 def test_ties_and_all_bad():
@@ -72,3 +73,29 @@ def test_only_blind_votes_and_preset_filter():
     assert board.table.iloc[0]["entity"] == "w2s W2 K2 L30"
     wr = board.winrate
     assert wr.loc["w2s W2 K2 L30", "baseline"] > 0.5 and wr.loc["baseline", "w2s W2 K2 L30"] < 0.5
+
+
+def test_two_entities_match_closed_form():
+    # With two entities the MLE is the log-odds of the observed win share (ties count half).
+    outcomes = pd.DataFrame(
+        [(i, "a", "b", 1.0) for i in range(27)]
+        + [(100 + i, "a", "b", 0.5) for i in range(6)]
+        + [(200 + i, "b", "a", 1.0) for i in range(7)],
+        columns=["vote", "a", "b", "result"],
+    )
+    theta = fit_bradley_terry(outcomes, ["a", "b"])
+    share = (27 + 3) / 40
+    assert abs((theta[0] - theta[1]) - np.log(share / (1 - share))) < 1e-3
+
+
+def test_weights_equal_repeated_rows():
+    # The bootstrap weights votes by how often they were drawn; that must equal repeating them.
+    rng = np.random.default_rng(3)
+    names = ["x", "y", "z", "w"]
+    rows = [(i, *rng.choice(names, 2, replace=False), float(rng.choice([0, 0.5, 1]))) for i in range(80)]
+    outcomes = pd.DataFrame(rows, columns=["vote", "a", "b", "result"])
+    weights = rng.integers(0, 4, len(outcomes))
+    repeated = outcomes.loc[outcomes.index.repeat(weights)]
+    np.testing.assert_allclose(
+        fit_bradley_terry(outcomes, names, weights), fit_bradley_terry(repeated, names), atol=1e-5
+    )

@@ -50,28 +50,57 @@ def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
     return pd.DataFrame(rows, columns=["vote", "a", "b", "result"])
 
 
-def fit_bradley_terry(outcomes: pd.DataFrame, entities: list[str]) -> np.ndarray:
-    """Maximum-likelihood log-strengths (mean zero) for the entities from pairwise outcomes."""
+def fit_bradley_terry(
+    outcomes: pd.DataFrame, entities: list[str], weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Maximum-likelihood log-strengths (mean zero) for the entities from (weighted) pairwise outcomes."""
+    return _fit(*_encode(outcomes, entities), weights, len(entities))
+
+
+def _encode(outcomes: pd.DataFrame, entities: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entity indices of each outcome's two sides, and the result for side a."""
     index = {e: i for i, e in enumerate(entities)}
-    a = outcomes["a"].map(index).to_numpy()
-    b = outcomes["b"].map(index).to_numpy()
-    y = outcomes["result"].to_numpy(dtype=float)
-    n = len(entities)
+    a = outcomes["a"].map(index).to_numpy(dtype=int)
+    b = outcomes["b"].map(index).to_numpy(dtype=int)
+    return a, b, outcomes["result"].to_numpy(dtype=float)
+
+
+def _fit(a: np.ndarray, b: np.ndarray, y: np.ndarray, weights: np.ndarray | None, n: int) -> np.ndarray:
+    """Newton-type BT fit on per-pair totals: the likelihood only needs points won and games per pair."""
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    pair = a * n + b
+    games = np.bincount(pair, w, minlength=n * n)
+    points = np.bincount(pair, w * y, minlength=n * n)
+    keep = games > 0
+    pa, pb = np.divmod(np.flatnonzero(keep), n)
+    games, points = games[keep], points[keep]
+    ridge = 1e-4  # keeps the optimum finite when an entity never loses (or never wins)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        d = theta[a] - theta[b]
-        p = 1 / (1 + np.exp(-d))
-        eps = 1e-12
-        # A tiny ridge keeps the optimum finite when an entity never loses (or never wins).
-        nll = -np.sum(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)) + 1e-4 * theta @ theta
-        g = np.zeros(n)
-        np.add.at(g, a, p - y)
-        np.add.at(g, b, y - p)
-        return float(nll), g + 2e-4 * theta
+        d = theta[pa] - theta[pb]
+        # log p = -log(1 + e^-d), log(1 - p) = -log(1 + e^d), computed without overflow.
+        nll = np.sum(points * np.logaddexp(0, -d) + (games - points) * np.logaddexp(0, d))
+        r = games * _sigmoid(d) - points
+        g = np.bincount(pa, r, minlength=n) - np.bincount(pb, r, minlength=n)
+        return float(nll + ridge * theta @ theta), g + 2 * ridge * theta
 
-    res = minimize(loss, np.zeros(n), jac=True, method="L-BFGS-B")
-    theta = res.x
+    def hess(theta: np.ndarray) -> np.ndarray:
+        p = _sigmoid(theta[pa] - theta[pb])
+        v = games * p * (1 - p)
+        h = np.zeros((n, n))
+        np.add.at(h, (pa, pa), v)
+        np.add.at(h, (pb, pb), v)
+        np.add.at(h, (pa, pb), -v)
+        np.add.at(h, (pb, pa), -v)
+        return h + 2 * ridge * np.eye(n)
+
+    theta = minimize(loss, np.zeros(n), jac=True, hess=hess, method="trust-exact").x
     return theta - theta.mean()
+
+
+def _sigmoid(d: np.ndarray) -> np.ndarray:
+    """Logistic function."""
+    return 0.5 * (1 + np.tanh(0.5 * d))
 
 
 def _votes_frames(source: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -105,15 +134,15 @@ def compute_leaderboard(
         return Leaderboard(pd.DataFrame(columns=cols), pd.DataFrame(), counts)
     entities = sorted(set(outcomes["a"]) | set(outcomes["b"]))
     theta = fit_bradley_terry(outcomes, entities)
-    # Bootstrap over votes (not pairs): the pairs of one vote are not independent.
+    # Bootstrap over votes (not pairs): the pairs of one vote are not independent. Drawing votes
+    # with replacement is the same as weighting each vote's pairs by how often it was drawn.
     rng = np.random.default_rng(seed)
-    vote_ids = outcomes["vote"].unique()
-    grouped = {v: g for v, g in outcomes.groupby("vote")}
+    vote_codes, vote_ids = pd.factorize(outcomes["vote"])
+    encoded = _encode(outcomes, entities)
     boots = []
     for _ in range(n_boot):
-        pick = rng.choice(vote_ids, size=len(vote_ids), replace=True)
-        sample = pd.concat([grouped[v] for v in pick], ignore_index=True)
-        boots.append(fit_bradley_terry(sample, entities))
+        drawn = np.bincount(rng.integers(0, len(vote_ids), len(vote_ids)), minlength=len(vote_ids))
+        boots.append(_fit(*encoded, drawn[vote_codes], len(entities)))
     boot = np.array(boots) if boots else theta[None, :]
     lo, hi = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
     table = pd.DataFrame(
