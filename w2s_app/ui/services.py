@@ -25,8 +25,12 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         """Open the store (migrating it) and make a runner that persists into it."""
+        from .gpu import gpu_wrap
+
         store = Store.from_settings(settings)
-        return cls(settings, Runner(settings, store=store), store, RateLimiter(settings.rate_limit))
+        runner = Runner(settings, store=store)
+        runner.compare = gpu_wrap(runner.compare)  # a no-op except on ZeroGPU Spaces
+        return cls(settings, runner, store, RateLimiter(settings.rate_limit))
 
 
 def example_prompts() -> list[str]:
