@@ -238,7 +238,9 @@ def build_app(services: Services) -> gr.Blocks:
                 raise gr.Error(str(exc)) from exc
 
         # The page's Export button is also the /export endpoint: gradio_client downloads the file.
-        exp_go.click(do_export, inputs=[exp_what, exp_fmt], outputs=exp_file, concurrency_limit=2, api_name="export")
+        exp_go.click(
+            do_export, inputs=[exp_what, exp_fmt], outputs=exp_file, concurrency_limit=2, api_name="export"
+        )
 
         _register_api(services)
     return demo
