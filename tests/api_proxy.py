@@ -10,9 +10,12 @@ one upstream request, in order:
     "hang:S"       read the request, wait S seconds, close the connection without answering
     "truncate"     forward, then return the first half of the upstream JSON body
     "nochoices"    answer 200 with valid JSON that has no `choices`
+    "401echo"      answer 401 echoing the bearer token in the message (as some servers do)
 Rules apply to every request: {"dead_max_tokens": N} answers 503 to each request whose
 `max_tokens` is N (a backend that is down for some requests only); {"chat_only": true} answers
-/completions with 404 and OpenAI's "This is a chat model" message. GET /_log lists what it saw
+/completions with 404 and OpenAI's "This is a chat model" message; {"honour_n": true} answers
+a request with n>1 by sending n upstream requests (seed, seed+1, ...) and merging their choices,
+like a server that honours n (llama.cpp does not). GET /_log lists what it saw
 (path, body fields, the fault applied, a hash of the Authorization header).
 
 It exits when its parent process dies or after --max-seconds, so a killed test run leaves nothing.
@@ -91,7 +94,10 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             rules = dict(STATE["rules"])
             fault = None
-            if rules.get("dead_max_tokens") is not None and fields.get("max_tokens") == rules["dead_max_tokens"]:
+            if (
+                rules.get("dead_max_tokens") is not None
+                and fields.get("max_tokens") == rules["dead_max_tokens"]
+            ):
                 fault = "dead"
             elif rules.get("chat_only") and self.path.endswith("/completions") and "/chat/" not in self.path:
                 fault = "chat_only"
@@ -125,13 +131,39 @@ class Handler(BaseHTTPRequestHandler):
         elif fault and fault.startswith("hang"):
             time.sleep(float(fault.split(":", 1)[1]) if ":" in fault else 30.0)
             self.close_connection = True
+        elif fault == "401echo":
+            self._error(401, f"Incorrect API key provided: {auth.removeprefix('Bearer ')}")
         elif fault == "nochoices":
             self._send(200, json.dumps({"id": "x", "object": "text_completion", "usage": None}).encode())
+        elif rules.get("honour_n") and (fields.get("n") or 1) > 1:
+            self._merge_n(fields)
         else:
             code, data, headers = self._upstream(body)
             if fault == "truncate":
                 data = data[: len(data) // 2]
             self._send(code, data, headers)
+
+    def _merge_n(self, fields: dict[str, Any]) -> None:
+        """Answer n>1 with n upstream requests, choices re-indexed and usage summed."""
+        merged: dict[str, Any] = {}
+        choices = []
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        for i in range(fields["n"]):
+            one = {**fields, "n": 1}
+            if one.get("seed") is not None:
+                one["seed"] = one["seed"] + i
+            code, data, _ = self._upstream(json.dumps(one).encode())
+            if code != 200:
+                self._send(code, data)
+                return
+            reply = json.loads(data)
+            merged = merged or reply
+            for c in reply["choices"]:
+                choices.append({**c, "index": len(choices)})
+            for k in usage:
+                usage[k] += reply["usage"][k]
+        merged.update(choices=choices, usage=usage)
+        self._send(200, json.dumps(merged).encode())
 
     def _upstream(self, body: bytes) -> tuple[int, bytes, dict[str, str]]:
         req = urllib.request.Request(
