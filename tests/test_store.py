@@ -57,6 +57,32 @@ def test_migrations_up_down_up(db_url):
     store.close()
 
 
+STARTER = """
+import sys, time
+from w2s_app.store import Store
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))  # every process migrates at the same moment
+Store(sys.argv[1]).close()
+"""
+
+
+def test_processes_starting_together_on_a_fresh_database(db_url):
+    # Without a migration lock, two of them create the same table and one start-up fails.
+    start = time.time() + 8
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, db_url, str(start)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    store = Store(db_url, migrate_on_start=False)
+    with store.engine.connect() as c:
+        assert c.execute(sa.text("select version_num from alembic_version")).scalars().all() == ["0001"]
+    store.close()
+
+
 def test_persists_generations_with_failures(db_url):
     store = Store(db_url)
     cid, gids = stored(store, error_last=True)
