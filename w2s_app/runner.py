@@ -188,6 +188,8 @@ class Runner:
         start = time.perf_counter()
         models = self.models(preset)
         load = time.perf_counter() - start
+        if isinstance(models.strong, ApiRole):
+            model_ids["strong"] = f"api:{models.strong.describe()}"  # which remote model, never the key
         check_context(models, prompt, sp.max_new_tokens)
         comp_id = None
         if self.store is not None:
