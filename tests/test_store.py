@@ -109,6 +109,11 @@ def test_votes_refused_leave_database_unchanged(db_url):
         store.record_vote(running, "bob", "tie")
     with pytest.raises(VoteError, match="unknown choice"):
         store.record_vote(cid, "bob", "best")
+    with pytest.raises(VoteError, match="does not exist"):
+        store.record_vote("12; drop table vote", "bob", "tie")
+    failed_cid, failed_gids = stored(store, error_last=True)
+    with pytest.raises(VoteError, match="that answer failed"):
+        store.record_vote(failed_cid, "bob", failed_gids[2])
     pd.testing.assert_frame_equal(before, store.frame("votes"))
     store.record_vote(cid, "bob", gids[1], seconds_to_vote=4.2)
     with pytest.raises(VoteError, match="already voted"):
@@ -174,3 +179,25 @@ def test_kill_9_mid_batch_leaves_whole_rows(tiny_env, tmp_path):
         assert (status, n) in {("done", 3), ("running", 0)}, rows
     store = Store(f"sqlite:///{db}")  # opens and migrates fine afterwards
     assert store.count("comparisons") == len(rows)
+
+
+def test_leaderboard_reads_the_store(db_url):
+    from w2s_app.leaderboard import compute_leaderboard
+
+    store = Store(db_url)
+    for i in range(6):
+        cid, gids = stored(store)
+        store.record_vote(cid, "v", gids[2] if i < 5 else "tie")  # w2s wins five, one tie
+    other = store.create_comparison("p", "tiny", {}, None, {})
+    gids = store.finish_comparison(other, comparison(), [0, 1, 2])
+    store.record_vote(other, "v", gids[0])  # another preset: must not count for 'offline'
+    cid, gids = stored(store)
+    store.record_vote(cid, "v", gids[0], blind=False)  # revealed first: must not count
+    board = compute_leaderboard(store, preset="offline", n_boot=20)
+    assert board.counts == {"votes": 6, "comparisons": 6, "ties": 1, "all_bad": 0}
+    top = board.table.iloc[0]
+    assert top["entity"] == "w2s W2 K2 L30" and top["wins"] == 5 and top["ties"] == 1
+    everything = (store.frame("votes"), store.frame("generations"), store.frame("comparisons"))
+    same = compute_leaderboard(everything, preset="offline", n_boot=20)
+    pd.testing.assert_frame_equal(board.table, same.table)
+    assert compute_leaderboard(store, preset="tiny", n_boot=5).counts["votes"] == 1

@@ -103,18 +103,18 @@ def _sigmoid(d: np.ndarray) -> np.ndarray:
     return 0.5 * (1 + np.tanh(0.5 * d))
 
 
-def _votes_frames(source: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _votes_frames(source: Any, preset: str | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(votes, generations, comparisons) from a Store or a tuple of frames."""
     if isinstance(source, tuple):
         return source
-    return source.frame("votes"), source.frame("generations"), source.frame("comparisons")
+    return source.leaderboard_frames(preset)
 
 
 def compute_leaderboard(
     source: Any, preset: str | None = None, n_boot: int = 200, seed: int = 0
 ) -> Leaderboard:
     """Bradley-Terry table with 95% bootstrap intervals, ranks, win-rate matrix and counts."""
-    votes, gens, comps = _votes_frames(source)
+    votes, gens, comps = _votes_frames(source, preset)
     votes = votes[votes["blind"].astype(bool)] if len(votes) else votes
     if preset:
         keep = set(comps.loc[comps["preset"] == preset, "id"])

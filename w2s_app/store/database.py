@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import selectinload, sessionmaker
 
 from .export import normalize, write_frame
 from .models import Comparison, Generation, Vote
@@ -208,8 +208,12 @@ class Store:
         if not voter_id or not str(voter_id).strip():
             raise VoteError("a vote needs a voter id")
         try:
+            comparison_id = int(comparison_id)
+        except (TypeError, ValueError) as exc:
+            raise VoteError(f"comparison {comparison_id!r} does not exist") from exc
+        try:
             with self.sessions.begin() as s:
-                row = s.get(Comparison, int(comparison_id))
+                row = s.get(Comparison, comparison_id)
                 if row is None:
                     raise VoteError(f"comparison {comparison_id} does not exist")
                 if row.status != "done":
@@ -233,8 +237,12 @@ class Store:
                         raise VoteError(
                             f"unknown choice {choice!r}: a generation id, 'tie' or 'all_bad'"
                         ) from exc
-                    if gen_id not in {g.id for g in row.generations}:
+                    gens = {g.id: g for g in row.generations}
+                    if gen_id not in gens:
                         raise VoteError(f"generation {gen_id} is not part of comparison {comparison_id}")
+                    if gens[gen_id].status != "done":
+                        # A failed method has no answer to prefer; 'all_bad' or 'tie' still work.
+                        raise VoteError("that answer failed; vote for another one, tie or all bad")
                     kind = "generation"
                 vote = Vote(
                     comparison_id=row.id,
@@ -263,6 +271,31 @@ class Store:
         columns = [c.name for c in table.__table__.columns]
         return pd.DataFrame(rows, columns=columns)
 
+    def leaderboard_frames(
+        self, preset: str | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(votes, generations, comparisons) with only the columns the leaderboard reads.
+
+        Texts and traces stay in the database: the leaderboard is recomputed on every page view.
+        """
+        comps = select(Comparison.id, Comparison.preset)
+        gens = select(Generation.id, Generation.comparison_id, Generation.label, Generation.status)
+        votes = select(Vote.id, Vote.comparison_id, Vote.choice, Vote.generation_id, Vote.blind)
+        if preset:
+            in_preset = select(Comparison.id).where(Comparison.preset == preset)
+            comps = comps.where(Comparison.preset == preset)
+            gens = gens.where(Generation.comparison_id.in_(in_preset))
+            votes = votes.where(Vote.comparison_id.in_(in_preset))
+        with self.engine.connect() as conn:
+            frames = [
+                pd.DataFrame(
+                    conn.execute(q.order_by(q.selected_columns[0])).all(),
+                    columns=list(q.selected_columns.keys()),
+                )
+                for q in (votes, gens, comps)
+            ]
+        return frames[0], frames[1], frames[2]
+
     def export_frame(self, what: str) -> pd.DataFrame:
         """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects."""
         df = self.frame(what)
@@ -277,7 +310,13 @@ class Store:
     def list_comparisons(self, limit: int = 50, offset: int = 0, preset: str | None = None) -> pd.DataFrame:
         """Comparisons newest first, with their methods and votes, for the history table."""
         with self.sessions() as s:
-            q = select(Comparison).order_by(Comparison.id.desc()).limit(limit).offset(offset)
+            q = (
+                select(Comparison)
+                .options(selectinload(Comparison.generations), selectinload(Comparison.votes))
+                .order_by(Comparison.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
             if preset:
                 q = q.where(Comparison.preset == preset)
             rows = []
