@@ -1,0 +1,72 @@
+"""The runner persists comparisons through a real Store: failed methods and failed runs included."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from w2s_app.config import Settings
+from w2s_app.runner import ENGINES, Runner
+from w2s_app.search.engine import ReferenceEngine
+from w2s_app.store import Store, VoteError
+
+
+@pytest.fixture
+def runner(tiny_env, pool):
+    settings = Settings.from_env()
+    return Runner(settings, pool=pool, store=Store.from_settings(settings))
+
+
+def test_failed_method_is_stored_with_its_error(runner):
+    # eft needs one vocabulary; the cross-tokenizer preset makes it fail while baseline succeeds.
+    comp = runner.compare("Say hi.", "tiny-cross", ["baseline", "eft"], {"max_new_tokens": 6}, voter_id="u1")
+    row = runner.store.get_comparison(comp.id)
+    assert row["status"] == "done" and row["voter_id"] == "u1" and row["settings"]["max_new_tokens"] == 6
+    by_id = {g["id"]: g for g in row["generations"]}
+    assert list(by_id) == sorted(by_id, key=lambda g: by_id[g]["position"])
+    for result, gid, pos in zip(comp.results, comp.generation_ids, comp.positions, strict=True):
+        assert by_id[gid]["method"] == result.method and by_id[gid]["position"] == pos
+        assert by_id[gid]["text"] == result.text
+    base, eft = (by_id[g] for g in comp.generation_ids)
+    assert base["status"] == "done" and base["strong_tokens"] > 0
+    assert eft["status"] == "failed" and eft["error"]
+    with pytest.raises(VoteError, match="that answer failed"):
+        runner.store.record_vote(comp.id, "u1", eft["id"])
+    assert runner.store.record_vote(comp.id, "u1", base["id"])
+
+
+class DeviceLost(ReferenceEngine):
+    """The real reference engine, until the device goes away mid-run."""
+
+    def handle(self, prompt, sp, requests):
+        raise RuntimeError("device lost")
+
+
+class Interrupted(ReferenceEngine):
+    """The real reference engine, until someone presses Ctrl-C."""
+
+    def handle(self, prompt, sp, requests):
+        raise KeyboardInterrupt
+
+
+def test_engine_error_fails_every_method_but_keeps_the_rows(runner, monkeypatch):
+    monkeypatch.setitem(ENGINES, "dies", DeviceLost)
+    runner.settings = dataclasses.replace(runner.settings, engine="dies")
+    comp = runner.compare("Say hi.", "tiny", ["baseline", "bon"], {"max_new_tokens": 4})
+    row = runner.store.get_comparison(comp.id)
+    assert row["status"] == "done"
+    assert [g["status"] for g in row["generations"]] == ["failed", "failed"]
+    assert all("device lost" in g["error"] for g in row["generations"])
+
+
+def test_interrupted_run_leaves_a_failed_comparison(runner, monkeypatch):
+    monkeypatch.setitem(ENGINES, "interrupted", Interrupted)
+    runner.settings = dataclasses.replace(runner.settings, engine="interrupted")
+    with pytest.raises(KeyboardInterrupt):
+        runner.compare("Say hi.", "tiny", ["baseline", "bon"], {"max_new_tokens": 4})
+    comps = runner.store.frame("comparisons")
+    assert list(comps["status"]) == ["failed"] and comps["error"].iloc[0].startswith("KeyboardInterrupt")
+    assert runner.store.count("generations") == 0
+    with pytest.raises(VoteError, match="has not finished"):
+        runner.store.record_vote(int(comps["id"].iloc[0]), "u1", "tie")
