@@ -175,8 +175,17 @@ def test_kill_9_mid_batch_leaves_whole_rows(tiny_env, tmp_path):
             "select c.id, c.status, count(g.id) from comparison c left join generation g"
             " on g.comparison_id = c.id group by c.id"
         ).fetchall()
+        gens = c.execute(
+            "select g.comparison_id, g.position, g.status, g.text from generation g"
+            " join comparison c on c.id = g.comparison_id where c.status = 'done'"
+        ).fetchall()
     for _cid, status, n in rows:
         assert (status, n) in {("done", 3), ("running", 0)}, rows
+    for cid in {g[0] for g in gens}:  # finished rows are whole: every answer, every display slot
+        mine = [g for g in gens if g[0] == cid]
+        assert sorted(g[1] for g in mine) == [0, 1, 2] and all(
+            g[2] == "done" and g[3] is not None for g in mine
+        )
     store = Store(f"sqlite:///{db}")  # opens and migrates fine afterwards
     assert store.count("comparisons") == len(rows)
 
