@@ -88,7 +88,15 @@ def hash_voter(voter_id: str | None) -> str | None:
 
 
 class Store:
-    """Persists comparisons, generations and votes; any SQLAlchemy URL, SQLite by default."""
+    """Persists comparisons, generations and votes; any SQLAlchemy URL, SQLite by default.
+
+    Life of a comparison: `create_comparison` (status 'running') before the methods run, then
+    `finish_comparison` (every answer plus status 'done', one transaction) or `fail_comparison`.
+    `record_vote` accepts one vote per voter on a 'done' comparison and raises VoteError otherwise.
+    Reading: `get_comparison`, `list_comparisons` (history), `frame` (a whole table),
+    `leaderboard_frames` (what leaderboard.compute_leaderboard needs), `export` (CSV/JSONL/Parquet).
+    The constructor applies the Alembic migrations (upgrade head) unless `migrate_on_start=False`.
+    """
 
     def __init__(self, url: str, migrate_on_start: bool = True) -> None:
         self.url = url
