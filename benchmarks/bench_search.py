@@ -8,9 +8,12 @@ For each model set (tiny random models, so outputs can be long; the real offline
 - together / alone: baseline + best-of-N (N=W*K) + w2s in one run against w2s alone;
 - cost vs T: the fast w2s at several budgets, with the most KV-cache memory the engine held.
 
-    python benchmarks/bench_search.py            # everything (about 8 minutes on 2 idle CPU cores)
-    python benchmarks/bench_search.py --quick    # tiny models, short budgets (about 1 minute)
-    python benchmarks/bench_search.py --models offline --t 64,128 --ref-t 96 --json
+    python -m benchmarks.bench_search --threads 1 --repeat 2  # everything (about 10 minutes)
+    python -m benchmarks.bench_search --quick                 # tiny models, short budgets (~15 s)
+    python -m benchmarks.bench_search --models offline --t 64,128 --ref-t 64 --json
+
+One torch thread gives steadier figures on a shared machine (competing processes make spinning
+OpenMP threads stall); --repeat keeps the fastest of several runs of each figure.
 """
 
 from __future__ import annotations
