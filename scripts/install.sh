@@ -8,6 +8,9 @@ if [ "${1:-}" = "--dev" ]; then
   need=()
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  # llama-cpp-python (the API tests' real server) compiles from source once: C++ compiler and CMake.
+  command -v g++ >/dev/null 2>&1 || need+=(g++)
+  command -v cmake >/dev/null 2>&1 || need+=(cmake)
   if [ "${#need[@]}" -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
