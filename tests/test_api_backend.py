@@ -22,6 +22,8 @@ CHATML = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 PROMPT = "Give me three tips for staying healthy."
 ROOT_DIR = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # a real llama.cpp server and the offline guides (still runs in CI)
+
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory) -> str:
