@@ -113,7 +113,10 @@ def _votes_frames(source: Any, preset: str | None) -> tuple[pd.DataFrame, pd.Dat
 def compute_leaderboard(
     source: Any, preset: str | None = None, n_boot: int = 200, seed: int = 0
 ) -> Leaderboard:
-    """Bradley-Terry table with 95% bootstrap intervals, ranks, win-rate matrix and counts."""
+    """Bradley-Terry table with 95% bootstrap intervals, ranks, win-rate matrix and counts.
+
+    `source` is a Store, or a tuple of (votes, generations, comparisons) frames shaped like its tables.
+    """
     votes, gens, comps = _votes_frames(source, preset)
     votes = votes[votes["blind"].astype(bool)] if len(votes) else votes
     if preset:
