@@ -147,6 +147,39 @@ def test_one_vote_under_two_concurrent_writers(db_url):
     assert len(setup.frame("votes")) == 1
 
 
+VOTER = """
+import sys, time
+from w2s_app.store import Store, VoteError
+store = Store(sys.argv[1], migrate_on_start=False)
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # both processes vote at the same moment
+try:
+    store.record_vote(int(sys.argv[3]), "same-voter", int(sys.argv[4]))
+    print("ok")
+except VoteError as exc:
+    print(exc)
+"""
+
+
+def test_one_vote_under_two_concurrent_processes(db_url):
+    store = Store(db_url)
+    cid, gids = stored(store)
+    start = time.time() + 8
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", VOTER, db_url, str(start), str(cid), str(gid)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for gid in gids[:2]
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    said = sorted(out.strip() for out, _err in outs)
+    assert said == ["ok", "you already voted on this comparison"], outs
+    votes = store.frame("votes")
+    assert len(votes) == 1 and votes["generation_id"].iloc[0] in gids[:2]
+
+
 def test_kill_9_mid_batch_leaves_whole_rows(tiny_env, tmp_path):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": f"Question {i}?"}) + "\n" for i in range(200)))
