@@ -15,7 +15,13 @@ def client(app_server):
     return Client(app_server.url, verbose=False)
 
 
+def wins(board: dict) -> dict[str, float]:
+    return {r["entity"]: r["wins"] for r in board["table"]}
+
+
 def test_compare_vote_leaderboard_export(client, app_server):
+    # The app is shared with the browser test: compare the leaderboard before and after this vote.
+    before = client.predict("tiny", api_name="/leaderboard")
     out = client.predict("Name a colour.", "voter-api", "tiny", "baseline,bon,w2s", api_name="/compare")
     answers = out["answers"]
     assert sorted(a["answer"] for a in answers) == ["A", "B", "C"]
@@ -32,16 +38,20 @@ def test_compare_vote_leaderboard_export(client, app_server):
     with pytest.raises(Exception, match="already voted"):
         client.predict(out["comparison_id"], "A", "voter-api", api_name="/vote")
     board = client.predict("tiny", api_name="/leaderboard")
-    assert board["counts"]["votes"] == 1
+    assert board["counts"]["votes"] == before["counts"]["votes"] + 1
     winner = next(r["label"] for r in res["reveal"] if r["answer"] == "B")
-    assert board["table"][0]["entity"] == winner
+    assert wins(board)[winner] == wins(before).get(winner, 0) + 1
     path = client.predict("generations", "parquet", api_name="/export")
     frame = pd.read_parquet(path)
     assert len(frame) >= 3 and out["comparison_id"] in set(frame["comparison_id"])
     with sqlite3.connect(app_server.db) as db:
         status = db.execute("select status from comparison where id=?", (out["comparison_id"],)).fetchone()[0]
-        gens = db.execute("select count(*) from generation where comparison_id=?", (out["comparison_id"],)).fetchone()
-        votes = db.execute("select choice from vote where comparison_id=?", (out["comparison_id"],)).fetchall()
+        gens = db.execute(
+            "select count(*) from generation where comparison_id=?", (out["comparison_id"],)
+        ).fetchone()
+        votes = db.execute(
+            "select choice from vote where comparison_id=?", (out["comparison_id"],)
+        ).fetchall()
     assert status == "done" and gens[0] == 3 and votes == [("generation",)]
     history = client.predict(1, "tiny", api_name="/history")
     assert history[0]["id"] >= out["comparison_id"]

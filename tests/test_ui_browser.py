@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -55,6 +56,10 @@ def test_prompt_run_vote_reveal_leaderboard(page):
         assert b.is_disabled()
     reveal = page.get_by_text("w2s W2 K2 L8").first
     reveal.wait_for(timeout=10_000)
+    # Each column now names its method, and the search trace is drawn (kept beams as points).
+    page.get_by_text(re.compile(r"^Response [ABC]: w2s W2 K2 L8 · score")).wait_for(timeout=10_000)
+    page.get_by_text(re.compile(r"^Response [ABC]: baseline · \d+ tokens")).wait_for(timeout=10_000)
+    assert page.locator("svg.w2s-trace circle.kept").count() >= 2
     page.screenshot(path=str(OUT / "2-reveal.png"), full_page=True)
     page.get_by_role("tab", name="Leaderboard").click()
     page.get_by_role("button", name="Refresh").click()

@@ -48,6 +48,14 @@ def check_voter(voter_id: Any) -> str:
     return voter_id
 
 
+def voter_of(browser_id: str | None, profile: Any = None) -> str:
+    """The voter: the Hugging Face user when logged in (Spaces OAuth), else the browser's stored id."""
+    username = profile.get("preferred_username") if isinstance(profile, dict) else None
+    if username:
+        return f"hf:{username}"
+    return browser_id or new_voter_id()
+
+
 @dataclass
 class Update:
     """One progress update of a running comparison: text per display position and a status line."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..runner import MAX_PROMPT_CHARS
 from ..search import METHODS
 from . import handlers
 from .handlers import UserError
-from .render import LETTERS, leaderboard_svg, reveal_markdown, trace_frame, winrate_html
+from .render import LETTERS, column_label, leaderboard_svg, reveal_markdown, trace_svg, winrate_html
 from .services import ASSETS, Services, example_prompts
 
 MAX_COLUMNS = 4
@@ -56,6 +55,8 @@ def build_app(services: Services) -> gr.Blocks:
         gr.Markdown(
             "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."
         )
+        if services.oauth:  # votes then count per Hugging Face user, not per browser
+            gr.LoginButton()
 
         with gr.Tab("Compare"):
             prompt = gr.Textbox(
@@ -100,8 +101,7 @@ def build_app(services: Services) -> gr.Blocks:
                 vote_bad = gr.Button("All bad", interactive=False)
             vote_buttons = [*vote_letters, vote_tie, vote_bad]
             reveal = gr.Markdown()
-            trace_plot = gr.ScatterPlot(x="step", y="score", color="kind", title="Weak-to-strong search trace",
-                                        x_title="step", y_title="guide score", visible=False)  # fmt: skip
+            trace_plot = gr.HTML(elem_classes="w2s-trace-box")
 
         with gr.Tab("Leaderboard"):
             lb_preset = gr.Dropdown(["", *presets], value=default_preset, label="Preset (empty: all)")
@@ -148,25 +148,41 @@ def build_app(services: Services) -> gr.Blocks:
             out = {
                 status: "starting…",
                 reveal: "",
-                trace_plot: gr.update(visible=False, value=None),
+                trace_plot: "",
                 current: None,
             }
             for i in range(MAX_COLUMNS):
                 out[columns[i]] = gr.update(visible=i < max(shown, 1))
-                out[boxes[i]] = ""
+                out[boxes[i]] = gr.update(value="", label=f"Response {LETTERS[i]}")
                 out[vote_letters[i]] = gr.update(interactive=False, visible=i < max(shown, 1))
             out[vote_tie] = out[vote_bad] = gr.update(interactive=False)
             return out
 
-        def run_compare(text, preset_name, chosen, vid, *values, progress=gr.Progress()):  # noqa: B008 - Gradio injects it
+        # Gradio injects `profile` (Hugging Face login, None without it) and `progress` by their
+        # types, and only for positional parameters: hence no *args here.
+        def run_compare(
+            text: str,
+            preset_name: str,
+            chosen: list[str],
+            vid: str | None,
+            w_: float,
+            k_: float,
+            l_value: float,
+            n_: float,
+            max_new_: float,
+            temperature_: float,
+            top_p_: float,
+            seed_: float,
+            profile: gr.OAuthProfile | None,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
+        ):
             if len(chosen) > MAX_COLUMNS:
                 yield {status: f"choose at most {MAX_COLUMNS} methods"}
                 return
-            vid = vid or handlers.new_voter_id()
+            values = _settings(w_, k_, l_value, n_, max_new_, temperature_, top_p_, seed_)
+            vid = handlers.voter_of(vid, profile)
             try:
-                for upd in handlers.compare_stream(
-                    services, text, preset_name, list(chosen), _settings(*values), vid
-                ):
+                for upd in handlers.compare_stream(services, text, preset_name, list(chosen), values, vid):
                     out = {boxes[i]: t for i, t in enumerate(upd.texts)}
                     out[status] = upd.status
                     progress(sum(upd.fractions) / max(len(upd.fractions), 1), desc=upd.status)
@@ -182,18 +198,22 @@ def build_app(services: Services) -> gr.Blocks:
             except UserError as exc:
                 yield {status: f"**Error:** {exc}"}
 
-        def cast_vote(choice: str, cur: dict | None, vid: str | None) -> dict:
+        def cast_vote(
+            choice: str, cur: dict | None, vid: str | None, profile: gr.OAuthProfile | None
+        ) -> dict:
             if not cur:
                 return {status: "run a comparison first"}
             try:
-                res = handlers.vote(services, cur["id"], choice, vid, time.time() - cur["shown_at"])
+                voter_id = handlers.voter_of(vid, profile)
+                res = handlers.vote(services, cur["id"], choice, voter_id, time.time() - cur["shown_at"])
             except UserError as exc:
                 return {status: f"**Vote not recorded:** {exc}"}
             out = {b: gr.update(interactive=False) for b in vote_buttons}
             out[status] = "Thanks, your vote is in. Here is who wrote what:"
             out[reveal] = reveal_markdown(res["reveal"])
-            frame = trace_frame(res["reveal"])
-            out[trace_plot] = gr.update(value=frame, visible=not frame.empty)
+            out[trace_plot] = trace_svg(res["reveal"])
+            for g in res["reveal"]:  # each column now names its method
+                out[boxes[g["position"]]] = gr.update(label=column_label(g))
             out[current] = None
             return out
 
@@ -203,10 +223,10 @@ def build_app(services: Services) -> gr.Blocks:
             run_compare, inputs=inputs, outputs=answer_outputs, concurrency_limit=1, concurrency_id="model",
             api_visibility="private",
         )  # fmt: skip
-        vote_outputs = [status, reveal, trace_plot, current, *vote_buttons]
+        vote_outputs = [status, reveal, trace_plot, current, *boxes, *vote_buttons]
         choices = [*LETTERS[:MAX_COLUMNS], "tie", "all_bad"]
         for button, choice in zip(vote_buttons, choices, strict=True):
-            button.click(functools.partial(cast_vote, choice), inputs=[current, voter], outputs=vote_outputs,
+            button.click(_bind_choice(cast_vote, choice), inputs=[current, voter], outputs=vote_outputs,
                          concurrency_limit=None, api_visibility="private")  # fmt: skip
 
         def show_leaderboard(p: str):
@@ -244,6 +264,15 @@ def build_app(services: Services) -> gr.Blocks:
 
         _register_api(services)
     return demo
+
+
+def _bind_choice(cast_vote: Any, choice: str) -> Any:
+    """One click handler per vote button; a plain function (not a partial) so Gradio sees its type hints."""
+
+    def on_click(cur: dict | None, vid: str | None, profile: gr.OAuthProfile | None) -> dict:
+        return cast_vote(choice, cur, vid, profile)
+
+    return on_click
 
 
 def _register_api(services: Services) -> None:

@@ -31,25 +31,87 @@ def reveal_markdown(generations: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def trace_frame(generations: list[dict[str, Any]]) -> pd.DataFrame:
-    """Weak-to-strong search trace as points: every candidate per step, kept beams by rank."""
-    rows = []
-    for g in generations:
-        if g.get("method") != "w2s":
-            continue
-        for step in g.get("trace") or []:
-            kept = step["kept"]
-            for i, score in enumerate(step["scores"]):
-                kind = f"kept #{kept.index(i) + 1}" if i in kept else "candidate"
-                rows.append(
-                    {
-                        "step": step["step"] + 1,
-                        "score": float(score),
-                        "kind": kind,
-                        "answer": letter(g["position"]),
-                    }
+def column_label(g: dict[str, Any]) -> str:
+    """A column's title after the vote: its letter, method and parameters, score, tokens, seconds."""
+    parts = [f"Response {letter(g['position'])}: {g['label']}"]
+    if g.get("status") != "done":
+        return parts[0] + " (failed)"
+    if g.get("score") is not None:
+        parts.append(f"score {g['score']:.2f}")
+    parts.append(f"{g['strong_tokens']} tokens")
+    parts.append(f"{g['seconds']:.1f} s")
+    return " · ".join(parts)
+
+
+def trace_svg(generations: list[dict[str, Any]], width: int = 720, height: int = 300) -> str:
+    """Weak-to-strong search trace as inline SVG: candidates as points, kept beams joined to their parents.
+
+    Each step's candidates are grey points; kept ones are orange and a line joins each kept beam to
+    the kept beam it grew from, so the lines follow the beams' scores step by step.
+    """
+    traces = [(g, g.get("trace") or []) for g in generations if g.get("method") == "w2s" and g.get("trace")]
+    if not traces:
+        return ""
+    g, steps = traces[0]  # one w2s answer per comparison
+    scores = [float(s) for st in steps for s in st["scores"]]
+    lo, hi = min(scores), max(scores)
+    pad = max((hi - lo) * 0.08, 1.0)
+    lo, hi = lo - pad, hi + pad
+    left, right, top, bottom = 56, 20, 28, 36
+    n = len(steps)
+
+    def x(step: int) -> float:
+        return left + (width - left - right) * (step + 0.5) / n
+
+    def y(score: float) -> float:
+        return top + (height - top - bottom) * (hi - score) / (hi - lo)
+
+    title = f"Weak-to-strong search trace (answer {letter(g['position'])})"
+    out = [
+        f'<svg class="w2s-trace" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="search trace">',
+        f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
+        f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle" font-size="12">step</text>',
+        f'<text x="14" y="{height / 2}" font-size="12" transform="rotate(-90 14 {height / 2})" '
+        f'text-anchor="middle">guide score</text>',
+    ]
+    for frac in (0.0, 0.5, 1.0):
+        v = lo + (hi - lo) * frac
+        out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{v:.0f}</text>')
+    prev_kept: list[float] = []  # y of each kept beam of the previous step, best first
+    lines, points = [], []
+    for i, st in enumerate(steps):
+        out.append(
+            f'<text x="{x(i):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="11">{i + 1}</text>'
+        )
+        kept = st["kept"]
+        for c, score in enumerate(st["scores"]):
+            parent = st["parents"][c] if c < len(st["parents"]) else -1
+            if c in kept and 0 <= parent < len(prev_kept):
+                lines.append(
+                    f'<line x1="{x(i - 1):.1f}" y1="{prev_kept[parent]:.1f}" x2="{x(i):.1f}" '
+                    f'y2="{y(float(score)):.1f}" stroke="#e07a1f" stroke-width="2"/>'
                 )
-    return pd.DataFrame(rows, columns=["step", "score", "kind", "answer"])
+            fill, r = ("#e07a1f", 6) if c in kept else ("#8a94a6", 4)
+            points.append(
+                f'<circle class="{"kept" if c in kept else "candidate"}" cx="{x(i):.1f}" '
+                f'cy="{y(float(score)):.1f}" r="{r}" fill="{fill}" fill-opacity="0.85">'
+                f"<title>step {i + 1}, candidate {c}: {float(score):.2f}</title></circle>"
+            )
+        prev_kept = [y(float(st["scores"][c])) for c in kept]
+    legend_y = 12  # beside the title, above the plot area
+    out += [
+        *lines,
+        *points,
+        f'<circle cx="{width - 170}" cy="{legend_y}" r="6" fill="#e07a1f"/>',
+        f'<text x="{width - 160}" y="{legend_y + 4}" font-size="11">kept beam</text>',
+        f'<circle cx="{width - 80}" cy="{legend_y}" r="4" fill="#8a94a6"/>',
+        f'<text x="{width - 70}" y="{legend_y + 4}" font-size="11">candidate</text>',
+        "</svg>",
+    ]
+    return "".join(out)
 
 
 def leaderboard_svg(table: pd.DataFrame, width: int = 640) -> str:

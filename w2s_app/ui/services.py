@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class Services:
     runner: Runner
     store: Store
     limiter: RateLimiter
+    oauth: bool = False  # a Space with `hf_oauth: true`: voters may log in with Hugging Face
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -30,7 +32,9 @@ class Services:
         store = Store.from_settings(settings)
         runner = Runner(settings, store=store)
         runner.compare = gpu_wrap(runner.compare)  # a no-op except on ZeroGPU Spaces
-        return cls(settings, runner, store, RateLimiter(settings.rate_limit))
+        # Spaces set OAUTH_CLIENT_ID only when the Space enables OAuth in its README metadata.
+        oauth = bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+        return cls(settings, runner, store, RateLimiter(settings.rate_limit), oauth)
 
 
 def example_prompts() -> list[str]:
