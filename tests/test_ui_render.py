@@ -61,3 +61,21 @@ def test_voter_is_the_hugging_face_user_when_logged_in_else_the_browser_id():
     assert voter_of("browser-1", None) == "browser-1"
     fresh = voter_of(None, None)
     assert len(fresh) == 32 and fresh != voter_of(None, None)
+
+
+def test_leaderboard_chart_centres_equal_scores_and_orders_intervals():
+    import pandas as pd
+
+    from w2s_app.ui.render import leaderboard_svg
+
+    tied = pd.DataFrame(
+        {"entity": ["a", "b"], "score": [1000.0, 1000.0], "lo": [1000.0] * 2, "hi": [1000.0] * 2}
+    )
+    xs = {float(c.get("cx")) for c in ET.fromstring(leaderboard_svg(tied)).iter(f"{SVG}circle")}
+    assert len(xs) == 1 and 180 < xs.pop() < 640 - 30  # inside the plot area, not on its left edge
+    spread = pd.DataFrame({"entity": ["w2s", "base"], "score": [1100.0, 900.0], "lo": [1050.0, 850.0],
+                           "hi": [1150.0, 950.0]})  # fmt: skip
+    root = ET.fromstring(leaderboard_svg(spread))
+    cx = [float(c.get("cx")) for c in root.iter(f"{SVG}circle")]
+    bars = [(float(ln.get("x1")), float(ln.get("x2"))) for ln in root.iter(f"{SVG}line")]
+    assert cx[0] > cx[1] and all(x1 < x < x2 for x, (x1, x2) in zip(cx, bars))

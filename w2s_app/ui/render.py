@@ -119,7 +119,10 @@ def leaderboard_svg(table: pd.DataFrame, width: int = 640) -> str:
     if table.empty:
         return "<p>No blind votes yet.</p>"
     lo, hi = float(table["lo"].min()), float(table["hi"].max())
-    span = max(hi - lo, 1.0)
+    # Pad both sides so equal scores (ties only) sit mid-chart and interval ends stay visible.
+    pad = max((hi - lo) * 0.1, 25.0)
+    lo, hi = lo - pad, hi + pad
+    span = hi - lo
     left, right, row_h = 180, 30, 28
     scale = (width - left - right) / span
     h = row_h * len(table) + 30
