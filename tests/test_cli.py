@@ -100,3 +100,13 @@ def test_batch_bad_input_file(tiny_env, capsys):
     assert main(["batch", "--preset", "tiny", "--input", str(bad), "--output", str(tiny_env / "o.jsonl")]) == 2
     assert "record 2" in capsys.readouterr().err
     assert main(["batch", "--input", str(tiny_env / "missing.jsonl"), "--output", "x.jsonl"]) == 2
+
+
+def test_batch_refuses_to_mix_formats(tiny_env, capsys):
+    inp = tiny_env / "p.jsonl"
+    inp.write_text(json.dumps({"prompt": "Hi?"}) + "\n")
+    out = tiny_env / "mixed.jsonl"
+    base = ["batch", "--preset", "tiny", "--input", str(inp), "--output", str(out), "--methods", "baseline"]
+    assert main(base) == 0
+    assert main([*base, "--format", "alpaca_eval"]) == 2
+    assert "another --format" in capsys.readouterr().err

@@ -161,7 +161,7 @@ def _read_prompts(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _done_indices(path: Path) -> set[int]:
+def _done_indices(path: Path, fmt: str) -> set[int]:
     """Indices already written to the output; a torn last line (killed mid-write) is dropped."""
     if not path.exists():
         return set()
@@ -172,7 +172,11 @@ def _done_indices(path: Path) -> set[int]:
     done = set()
     for line in raw.decode("utf-8").splitlines():
         if line.strip():
-            done.add(int(json.loads(line)["index"]))
+            row = json.loads(line)
+            # One output file holds one format: resuming across formats would mix them.
+            if ("generator" in row) != (fmt == "alpaca_eval"):
+                raise CliError(f"{path} holds results of another --format; choose another --output")
+            done.add(int(row["index"]))
     return done
 
 
@@ -181,7 +185,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     prompts = _read_prompts(args.input)[: args.limit]
-    done = _done_indices(args.output)
+    done = _done_indices(args.output, args.format)
     todo = [p for p in prompts if p["index"] not in done]
     runner = _runner(args)
     methods = _methods(args)
