@@ -81,3 +81,27 @@ def test_bad_compare_input_is_a_clear_error(client, args, message):
 def test_vote_on_unknown_comparison(client):
     with pytest.raises(Exception, match="does not exist"):
         client.predict(987654, "A", "voter-z", api_name="/vote")
+
+
+def test_vote_and_browsing_do_not_wait_behind_a_running_comparison(client):
+    from gradio_client.utils import Status
+
+    first = client.predict("Say hi.", "voter-q", "tiny", "baseline", api_name="/compare")
+    time.sleep(1.2)  # votes open 1 s after the answers appear
+    # A long comparison holds the one model slot; the calls below must answer while it still runs.
+    job = client.submit(
+        "Tell a long story.", "voter-q", "tiny", "bon,w2s", 4, 4, 4, 16, 768, api_name="/compare"
+    )
+    deadline = time.time() + 60
+    while job.status().code != Status.PROCESSING and time.time() < deadline:
+        time.sleep(0.1)
+    assert job.status().code == Status.PROCESSING
+    res = client.predict(first["comparison_id"], "tie", "voter-q", api_name="/vote")
+    board = client.predict("tiny", api_name="/leaderboard")
+    history = client.predict(1, "tiny", api_name="/history")
+    assert not job.done(), (
+        "vote or browsing waited for the comparison (or the comparison is too short to tell)"
+    )
+    assert res["recorded"] and board["counts"]["votes"] >= 1 and history
+    long = job.result(timeout=600)
+    assert all(a["status"] == "done" for a in long["answers"])
