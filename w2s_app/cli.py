@@ -255,7 +255,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .store import Store
 
     store = Store.from_settings(Settings.from_env())
-    path = store.export(args.what, args.format, args.out)
+    try:
+        path = store.export(args.what, args.format, args.out)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     print(f"wrote {store.count(args.what)} {args.what} to {path}")
     return 0
 

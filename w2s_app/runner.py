@@ -82,8 +82,8 @@ def build_sampling(given: dict[str, Any], preset: Preset) -> SamplingParams:
             top_p=float(merged.get("top_p", 1.0)),
             seed=int(merged.get("seed", 0)),
         )
-    except (TypeError, ValueError) as exc:
-        raise RequestError(f"sampling settings must be numbers: {exc}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RequestError(f"sampling settings must be finite numbers: {exc}") from exc
     if not 1 <= sp.max_new_tokens <= 4096:
         raise RequestError(f"max new tokens must be between 1 and 4096, got {sp.max_new_tokens}")
     if not 0.0 <= sp.temperature <= 5.0:

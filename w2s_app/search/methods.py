@@ -159,7 +159,7 @@ def method_params(name: str, given: dict[str, Any]) -> dict[str, Any]:
         value = default if value is None else value
         try:
             value = typ(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"{name}: {key} must be a number, got {value!r}") from exc
         if typ is int and isinstance(given.get(key), float) and given[key] != int(given[key]):
             raise ValueError(f"{name}: {key} must be a whole number, got {given[key]!r}")
