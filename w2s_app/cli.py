@@ -72,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--json", action="store_true")
     lb.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
 
+    tune = sub.add_parser("tune-guide", help="DPO-tune a LoRA adapter: the tuned side of a guide pair")
+    tune.add_argument(
+        "--base", required=True, help="model source of the small guide (hub id, folder, pip:...)"
+    )
+    tune.add_argument("--out", required=True, type=Path, help="folder for the adapter and metadata.json")
+    tune.add_argument("--reward", help="vader, vader-positive, vader-negative, or module:function")
+    tune.add_argument("--prompts", type=Path, help="one prompt per line (with --reward)")
+    tune.add_argument("--samples", type=int, default=4, help="answers sampled per prompt (with --reward)")
+    tune.add_argument("--preferences", type=Path, help="JSONL with prompt, chosen, rejected")
+    tune.add_argument("--from-votes", action="store_true", help="pairs from the database's blind votes")
+    tune.add_argument("--preset", default=None, help="with --from-votes: only this preset's comparisons")
+    tune.add_argument("--template", default="chat", help="'chat' or plain text with {prompt}")
+    tune.add_argument("--eos", default=None, help="token that ends an answer (default: the tokenizer's EOS)")
+    tune.add_argument("--epochs", type=int, default=1)
+    tune.add_argument("--batch-size", type=int, default=8)
+    tune.add_argument("--beta", type=float, default=0.1)
+    tune.add_argument("--lr", type=float, default=5e-4)
+    tune.add_argument("--max-tokens", type=int, default=64, help="answer tokens used per pair")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--device", default=None)
+
     prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
     prep.add_argument("--preset", default=None)
     return parser
@@ -290,6 +311,23 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune_guide(args: argparse.Namespace) -> int:
+    """Train a guide adapter from a reward, a preference file or the app's votes."""
+    from .store import Store
+    from .tuning.command import tune_guide
+
+    for name in ("samples", "epochs", "batch_size", "max_tokens"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        summary = tune_guide(args, lambda: Store.from_settings(Settings.from_env()))
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    print(json.dumps(summary, indent=2))
+    print(f"adapter written to {args.out}")
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Load every model of a preset, so the first comparison does not wait for conversion."""
     runner = Runner(Settings.from_env())
@@ -308,6 +346,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "batch": cmd_batch,
     "prepare": cmd_prepare,
+    "tune-guide": cmd_tune_guide,
     "export": cmd_export,
     "leaderboard": cmd_leaderboard,
 }

@@ -1,0 +1,103 @@
+"""tune-guide: DPO on a tiny model writes an adapter that loads and changes the guide's scores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_store import stored
+from w2s_app.backends.local import load_model
+from w2s_app.backends.roles import Role, RoleSpec
+from w2s_app.cli import main
+from w2s_app.search.scoring import sequence_logprob
+from w2s_app.store import Store
+from w2s_app.tuning.pairs import Pair, from_votes
+from w2s_app.tuning.rewards import load_reward, vader_negative, vader_positive
+
+
+def length_reward(prompt: str, text: str) -> float:
+    """A reward for the tests: longer answers are better."""
+    return float(len(text))
+
+
+PAIRS = [
+    Pair(f"Review {i}:", " A wonderful, moving film with a great cast.", " A dull, boring mess of a film.")
+    for i in range(8)
+]
+
+
+def test_tune_guide_from_preferences_writes_a_working_adapter(tiny_paths, tmp_path, capsys):
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text("".join(json.dumps(vars(p)) + "\n" for p in PAIRS))
+    out = tmp_path / "adapter"
+    base = str(tiny_paths["tuned"])
+    args = ["tune-guide", "--base", base, "--out", str(out), "--preferences", str(prefs), "--template",
+            "{prompt}", "--epochs", "3", "--lr", "0.005", "--batch-size", "4", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.split("\nadapter written")[0])
+    assert summary["pairs"] == 8 and summary["steps"] == 6
+    assert summary["final_loss"] < summary["first_loss"]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["source"] == "preferences" and meta["base"] == base and "date" in meta
+    # The adapter loads; the pair (adapter on vs off) now prefers the chosen answer to the rejected one.
+    from peft import PeftModel
+
+    loaded = load_model(base, device="cpu")
+    peft = PeftModel.from_pretrained(loaded.model, str(out)).eval()
+    role = Role(RoleSpec(base, "{prompt}"), loaded)
+    on, _ = sequence_logprob(role, "Review 0:", PAIRS[0].chosen, True)
+    with peft.disable_adapter():
+        off, _ = sequence_logprob(role, "Review 0:", PAIRS[0].chosen, True)
+    assert abs(on - off) > 1e-3  # the pair's score is no longer zero
+    worse_on, _ = sequence_logprob(role, "Review 0:", PAIRS[0].rejected, True)
+    with peft.disable_adapter():
+        worse_off, _ = sequence_logprob(role, "Review 0:", PAIRS[0].rejected, True)
+    assert (on - off) > (worse_on - worse_off)
+
+
+def test_from_votes_builds_exactly_the_expected_pairs(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'v.sqlite3'}")
+    cid, gids = stored(store, texts=("first", "second", "third"))
+    cid2, gids2 = stored(store, texts=("uno", "dos", "tres"))
+    cid3, _ = stored(store)
+    store.record_vote(cid, "a", gids[1])
+    store.record_vote(cid2, "a", "tie")
+    store.record_vote(cid3, "a", "all_bad")
+    store.record_vote(cid2, "b", gids2[0])
+    pairs = from_votes(store.frame("votes"), store.frame("generations"), store.frame("comparisons"))
+    assert sorted((p.chosen, p.rejected) for p in pairs) == [
+        ("second", "first"),
+        ("second", "third"),
+        ("uno", "dos"),
+        ("uno", "tres"),
+    ]
+    assert (
+        from_votes(store.frame("votes"), store.frame("generations"), store.frame("comparisons"), "other")
+        == []
+    )
+
+
+def test_reward_source_and_bad_input(tiny_paths, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Once upon a time\nThe film was\n")
+    out = tmp_path / "a"
+    base = str(tiny_paths["tuned"])
+    common = ["tune-guide", "--base", base, "--out", str(out), "--template", "{prompt}", "--device", "cpu"]
+    assert main([*common, "--reward", "tests.test_tuning:length_reward", "--prompts", str(prompts),
+                 "--samples", "3", "--max-tokens", "12"]) == 0  # fmt: skip
+    assert json.loads((out / "metadata.json").read_text())["source"] == "reward"
+    capsys.readouterr()
+    assert main([*common, "--reward", "vader"]) == 2
+    assert "--reward needs --prompts" in capsys.readouterr().err
+    assert main([*common]) == 2
+    assert "exactly one data source" in capsys.readouterr().err
+    assert main([*common, "--reward", "nope"]) == 2
+
+
+def test_vader_rewards():
+    assert vader_positive("", "A wonderful, lovely film.") > 0 > vader_positive("", "A terrible, awful film.")
+    assert vader_negative("", "awful") > 0
+    assert load_reward("vader") is vader_positive
+    with pytest.raises(ValueError, match="unknown reward"):
+        load_reward("sentiment")
