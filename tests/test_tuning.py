@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -101,3 +102,50 @@ def test_vader_rewards():
     assert load_reward("vader") is vader_positive
     with pytest.raises(ValueError, match="unknown reward"):
         load_reward("sentiment")
+
+
+def test_adapter_pair_in_a_preset_shares_weights(tiny_paths, tmp_path, monkeypatch, capsys):
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text("".join(json.dumps(vars(p)) + "\n" for p in PAIRS))
+    adapter = tmp_path / "adapter"
+    base = str(tiny_paths["tuned"])
+    assert main(["tune-guide", "--base", base, "--out", str(adapter), "--preferences", str(prefs), "--template",
+                 "{prompt}", "--lr", "0.005", "--epochs", "2", "--device", "cpu"]) == 0  # fmt: skip
+    presets = tmp_path / "p.toml"
+    presets.write_text(
+        f'[pair]\\n[pair.strong]\\nsource = "{tiny_paths["strong_smol"]}"\\ntemplate = "{{prompt}}"\\n'
+        f'[pair.tuned]\\nsource = "{base}"\\ntemplate = "{{prompt}}"\\nadapter = "{adapter}"\\n'
+        f'[pair.untuned]\\nsource = "{base}"\\ntemplate = "{{prompt}}"\\nadapter = "{adapter}"\\nuse_adapter = false\\n'
+    )
+    monkeypatch.setenv("W2S_PRESETS", str(presets))
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
+    from w2s_app.config import Settings
+    from w2s_app.runner import Runner
+
+    runner = Runner(Settings.from_env())
+    models = runner.models(runner.preset("pair"))
+    assert models.untuned.model.adapted is models.tuned.model  # one copy of the weights
+    results = {}
+    for engine in ("reference", "fast"):
+        runner.settings = Settings.from_env({**os.environ, "W2S_ENGINE": engine})
+        comp = runner.compare(
+            "Review:", "pair", ["bon", "w2s"], {"max_new_tokens": 12, "l": 4, "n": 3, "seed": 1}
+        )
+        assert all(r.ok for r in comp.results), [r.error for r in comp.results]
+        assert all(abs(r.score) > 1e-6 for r in comp.results)
+        results[engine] = [(r.text, round(r.score, 3)) for r in comp.results]
+    assert results["reference"] == results["fast"]
+
+
+def test_evaluate_prints_one_row_per_method(tiny_env, capsys):
+    prompts = tiny_env / "prompts.txt"
+    prompts.write_text("The film was\nI thought\nIn the end\n")
+    args = ["evaluate", "--preset", "tiny", "--prompts", str(prompts), "--reward", "tests.test_tuning:length_reward",
+            "--methods", "baseline,bon,w2s", "--seeds", "2", "--json"]  # fmt: skip
+    assert main(args) == 0
+    table = json.loads(capsys.readouterr().out)["table"]
+    assert [r["method"] for r in table] == ["baseline", "bon N4", "w2s W2 K2 L8"]
+    for r in table:
+        assert r["answers"] == 6 and r["lo"] <= r["reward"] <= r["hi"] and r["strong_tokens"] > 0
+    assert main([*args[:-1]]) == 0  # the plain table prints too
+    assert "reward" in capsys.readouterr().out

@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--device", default=None)
 
+    ev = sub.add_parser("evaluate", help="mean gold reward per method over prompts and seeds")
+    ev.add_argument("--prompts", required=True, type=Path, help="one prompt per line")
+    ev.add_argument(
+        "--reward", required=True, help="vader, vader-positive, vader-negative, or module:function"
+    )
+    ev.add_argument("--seeds", type=int, default=1, help="seeds per prompt")
+    ev.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    ev.add_argument("--json", action="store_true")
+    _add_run_options(ev)
+
     prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
     prep.add_argument("--preset", default=None)
     return parser
@@ -328,6 +338,41 @@ def cmd_tune_guide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Run the methods over the prompts (stored like any comparison) and print the reward table."""
+    from tqdm import tqdm
+
+    from .evaluate import evaluate
+    from .tuning.command import read_prompts
+    from .tuning.rewards import load_reward
+
+    if args.seeds < 1:
+        raise CliError("--seeds must be at least 1")
+    try:
+        reward = load_reward(args.reward)
+        prompts = read_prompts(args.prompts)[: args.limit]
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    runner = _runner(args)
+    methods = _methods(args)
+    base = _settings_dict(args)
+
+    def compare(prompt: str, seed: int) -> Comparison:
+        return runner.compare(prompt, args.preset, methods, {**base, "seed": (base["seed"] or 0) + seed})
+
+    with tqdm(total=len(prompts) * args.seeds, desc="answers", unit="prompt") as bar:
+        table = evaluate(compare, prompts, args.seeds, reward, progress=lambda: bar.update(1))
+    if args.json:
+        print(
+            json.dumps(
+                {"preset": args.preset, "reward": args.reward, "table": table.to_dict(orient="records")}
+            )
+        )
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Load every model of a preset, so the first comparison does not wait for conversion."""
     runner = Runner(Settings.from_env())
@@ -347,6 +392,7 @@ COMMANDS = {
     "batch": cmd_batch,
     "prepare": cmd_prepare,
     "tune-guide": cmd_tune_guide,
+    "evaluate": cmd_evaluate,
     "export": cmd_export,
     "leaderboard": cmd_leaderboard,
 }

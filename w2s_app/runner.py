@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backends.adapters import adapter_off
 from .backends.local import ModelPool
 from .backends.openai_api import ApiRole, api_role, is_api_source
-from .backends.roles import Role
+from .backends.roles import Role, RoleSpec
 from .config import Preset, Settings
 from .search import Models, ReferenceEngine, SamplingParams, SearchResult, method_params, run_methods
 from .search.api_engine import ApiEngine
@@ -138,9 +139,16 @@ class Runner:
         """Load (once) the preset's three roles; a remote strong model gets an API client instead."""
         return Models(
             strong=self.strong_role(preset),
-            tuned=Role(preset.tuned, self.pool.get(preset.tuned.source)),
-            untuned=Role(preset.untuned, self.pool.get(preset.untuned.source)),
+            tuned=self.guide_role(preset.tuned),
+            untuned=self.guide_role(preset.untuned),
         )
+
+    def guide_role(self, spec: RoleSpec) -> Role:
+        """A guide: a pooled model, or base + adapter (on or off, one shared copy of the weights)."""
+        if not spec.adapter:
+            return Role(spec, self.pool.get(spec.source))
+        loaded = self.pool.get_adapted(spec.source, spec.adapter)
+        return Role(spec, loaded if spec.use_adapter else adapter_off(loaded))
 
     def strong_role(self, preset: Preset) -> Role | ApiRole:
         """The strong role: a local model from the pool, or a client for an 'api' source."""

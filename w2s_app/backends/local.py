@@ -246,6 +246,16 @@ class ModelPool:
                 self._models[source] = load_model(source, self.device, self.dtype)
             return self._models[source]
 
+    def get_adapted(self, source: str, adapter: str) -> LoadedModel:
+        """Base + LoRA adapter, loaded once per (source, adapter) as its own copy of the weights."""
+        from .adapters import load_adapted
+
+        key = f"{source}+{adapter}"
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load_adapted(source, adapter, self.device, self.dtype)
+            return self._models[key]
+
     def put(self, model: LoadedModel) -> None:
         """Register an already loaded model (tests build tiny ones in memory)."""
         with self._lock:

@@ -19,12 +19,13 @@ class RoleSpec:
     system: str | None = None
     eos: str | None = None  # token text that ends a response for this role; default: tokenizer EOS
     stop: tuple[str, ...] = ()
-    adapter: str | None = None  # LoRA adapter folder (tuned side), for later issues
+    adapter: str | None = None  # LoRA adapter folder: tuned = base + adapter
+    use_adapter: bool = True  # false: the same weights with the adapter off (the untuned twin)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoleSpec:
         """Build from a preset table, rejecting unknown keys."""
-        allowed = {"source", "template", "system", "eos", "stop", "adapter"}
+        allowed = {"source", "template", "system", "eos", "stop", "adapter", "use_adapter"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
