@@ -113,9 +113,9 @@ def test_adapter_pair_in_a_preset_shares_weights(tiny_paths, tmp_path, monkeypat
                  "{prompt}", "--lr", "0.005", "--epochs", "2", "--device", "cpu"]) == 0  # fmt: skip
     presets = tmp_path / "p.toml"
     presets.write_text(
-        f'[pair]\\n[pair.strong]\\nsource = "{tiny_paths["strong_smol"]}"\\ntemplate = "{{prompt}}"\\n'
-        f'[pair.tuned]\\nsource = "{base}"\\ntemplate = "{{prompt}}"\\nadapter = "{adapter}"\\n'
-        f'[pair.untuned]\\nsource = "{base}"\\ntemplate = "{{prompt}}"\\nadapter = "{adapter}"\\nuse_adapter = false\\n'
+        f'[pair]\n[pair.strong]\nsource = "{tiny_paths["strong_smol"]}"\ntemplate = "{{prompt}}"\n'
+        f'[pair.tuned]\nsource = "{base}"\ntemplate = "{{prompt}}"\nadapter = "{adapter}"\n'
+        f'[pair.untuned]\nsource = "{base}"\ntemplate = "{{prompt}}"\nadapter = "{adapter}"\nuse_adapter = false\n'
     )
     monkeypatch.setenv("W2S_PRESETS", str(presets))
     monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
