@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from tqdm import tqdm
 
 from ..backends.roles import Role
 
@@ -15,7 +16,7 @@ def sample_answers(
     out: dict[str, list[str]] = {}
     tok = role.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else role.eos_id
-    for i, prompt in enumerate(prompts):
+    for i, prompt in enumerate(tqdm(prompts, desc="sampling", unit="prompt")):
         ids = torch.tensor([role.prompt_ids(prompt)], device=role.loaded.device)
         torch.manual_seed(seed + i)
         gen = role.model.generate(
