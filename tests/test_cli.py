@@ -64,7 +64,17 @@ def test_batch_resumes_after_interruption(tiny_env, capsys):
     inp = tiny_env / "prompts.jsonl"
     inp.write_text("\n".join(json.dumps({"instruction": f"Question number {i}?"}) for i in range(3)) + "\n")
     out = tiny_env / "out.jsonl"
-    args = ["batch", "--preset", "tiny", "--input", str(inp), "--output", str(out), "--methods", "baseline,w2s"]
+    args = [
+        "batch",
+        "--preset",
+        "tiny",
+        "--input",
+        str(inp),
+        "--output",
+        str(out),
+        "--methods",
+        "baseline,w2s",
+    ]
     assert main([*args, "--limit", "2"]) == 0
     lines = out.read_text().splitlines()
     assert [json.loads(x)["index"] for x in lines] == [0, 1]
@@ -97,7 +107,9 @@ def test_batch_alpaca_eval_format(tiny_env):
 def test_batch_bad_input_file(tiny_env, capsys):
     bad = tiny_env / "bad.jsonl"
     bad.write_text('{"instruction": "ok"}\n{"nothing": 1}\n')
-    assert main(["batch", "--preset", "tiny", "--input", str(bad), "--output", str(tiny_env / "o.jsonl")]) == 2
+    assert (
+        main(["batch", "--preset", "tiny", "--input", str(bad), "--output", str(tiny_env / "o.jsonl")]) == 2
+    )
     assert "record 2" in capsys.readouterr().err
     assert main(["batch", "--input", str(tiny_env / "missing.jsonl"), "--output", "x.jsonl"]) == 2
 
