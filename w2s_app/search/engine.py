@@ -66,6 +66,13 @@ def check_eft(models: Models) -> None:
         )
 
 
+def eft_logits(logits: list[torch.Tensor], beta: float) -> torch.Tensor:
+    """EFT's next-token logits: logits_S + beta * (log G+ - log G-), over the shared vocabulary."""
+    vocab = min(len(x) for x in logits)
+    s, plus, minus = (x[:vocab] for x in logits)
+    return s + beta * (torch.log_softmax(plus, -1) - torch.log_softmax(minus, -1))
+
+
 class LocalSampling:
     """Shared helpers for engines whose strong model is a local transformers model."""
 
@@ -181,9 +188,7 @@ class ReferenceEngine(LocalSampling):
             for role, p in zip(roles, prompts):
                 x = torch.tensor([p + new], device=dev)
                 logits.append(role.model(input_ids=x).logits[0, -1].float())
-            vocab = min(len(x) for x in logits)
-            s, plus, minus = (x[:vocab] for x in logits)
-            mixed = s + req.beta * (torch.log_softmax(plus, -1) - torch.log_softmax(minus, -1))
+            mixed = eft_logits(logits, req.beta)
             (tok,) = choose_tokens(mixed.unsqueeze(0), [(sp.seed, req.slot, pos)], sp.temperature, sp.top_p)
             new.append(tok)
             if tok in stop_ids:

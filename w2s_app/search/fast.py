@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..backends.roles import Role
-from .engine import Answer, LocalSampling, Models, SearchError, check_eft
+from .engine import Answer, LocalSampling, Models, SearchError, check_eft, eft_logits
 from .kv import KV, crop, empty_cache, pack, select_rows, unpack
 from .sampling import choose_tokens
 from .types import ROOT, Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
@@ -516,9 +516,7 @@ class FastEngine(LocalSampling):
                 x = torch.tensor([feed], device=role.loaded.device)
                 out = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
                 logits.append(out.logits[0, -1].float())
-            vocab = min(len(x) for x in logits)
-            s, plus, minus = (x[:vocab] for x in logits)
-            mixed = s + req.beta * (torch.log_softmax(plus, -1) - torch.log_softmax(minus, -1))
+            mixed = eft_logits(logits, req.beta)
             (tok,) = choose_tokens(mixed.unsqueeze(0), [(sp.seed, req.slot, pos)], sp.temperature, sp.top_p)
             new.append(tok)
             if tok in stop_ids:
