@@ -13,8 +13,10 @@ from w2s_app.backends.roles import Role, RoleSpec
 from w2s_app.cli import main
 from w2s_app.search.scoring import sequence_logprob
 from w2s_app.store import Store
-from w2s_app.tuning.pairs import Pair, from_votes
+from w2s_app.tuning.dpo import _batch
+from w2s_app.tuning.pairs import Pair, from_scored, from_votes
 from w2s_app.tuning.rewards import load_reward, vader_negative, vader_positive
+from w2s_app.tuning.sampling import Sample
 
 
 def length_reward(prompt: str, text: str) -> float:
@@ -77,6 +79,30 @@ def test_from_votes_builds_exactly_the_expected_pairs(tmp_path):
         from_votes(store.frame("votes"), store.frame("generations"), store.frame("comparisons"), "other")
         == []
     )
+
+
+def test_from_scored_pairs_the_better_half_with_the_worse_half():
+    answers = [Sample("a", True), Sample("b", False), Sample("c", True), Sample("d", True), Sample("e", True)]
+    pairs = from_scored({"p": answers}, {"p": [0.1, 0.9, 0.5, 0.5, -0.2]})
+    # Ranked b, c, d, a, e: the top two (b, c) each over the bottom two (a, e); d sits in the middle.
+    assert sorted((x.chosen, x.rejected) for x in pairs) == [("b", "a"), ("b", "e"), ("c", "a"), ("c", "e")]
+    assert {(x.chosen, x.chosen_finished) for x in pairs} == {("b", False), ("c", True)}
+    # Equal scores make no pair.
+    assert from_scored({"p": answers[:2]}, {"p": [0.3, 0.3]}) == []
+
+
+def test_eos_is_trained_only_for_answers_that_ended(tiny_paths):
+    base = str(tiny_paths["tuned"])
+    role = Role(RoleSpec(base, "{prompt}"), load_model(base, device="cpu"))
+    pair = Pair("Review:", " good film", " bad film", chosen_finished=True, rejected_finished=False)
+    n = len(role.response_ids(" good film"))
+    ids, _, mask = _batch(role, [pair], "chosen", 16)
+    assert mask.sum() == n + 1 and ids[0, int(mask[0].nonzero().max())] == role.eos_id
+    _, _, mask = _batch(role, [pair], "rejected", 16)
+    assert mask.sum() == len(role.response_ids(" bad film"))
+    # An answer longer than the token limit is cut there and gets no end token either.
+    _, _, mask = _batch(role, [pair], "chosen", n - 1)
+    assert mask.sum() == n - 1
 
 
 def test_reward_source_and_bad_input(tiny_paths, tmp_path, capsys):

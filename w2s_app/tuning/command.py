@@ -41,7 +41,7 @@ def build_pairs(args: Any, role: Role, store_factory: Any) -> tuple[list[Pair], 
     reward = load_reward(args.reward)
     prompts = read_prompts(args.prompts)
     samples = sample_answers(role, prompts, args.samples, args.max_tokens, args.seed)
-    scores = {p: [float(reward(p, t)) for t in texts] for p, texts in samples.items()}
+    scores = {p: [float(reward(p, a.text)) for a in answers] for p, answers in samples.items()}
     meta = {
         "source": "reward",
         "reward": args.reward,

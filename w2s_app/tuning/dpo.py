@@ -2,7 +2,7 @@
 
 Policy = base model + LoRA adapter (trained); reference = the same weights with the adapter
 disabled, run without gradients. Loss per pair: -log sigmoid(beta * ((log pi(c) - log ref(c)) -
-(log pi(r) - log ref(r)))), with log-probabilities summed over the answer's tokens plus its EOS.
+(log pi(r) - log ref(r)))), with log-probabilities summed over the answer's tokens, plus its EOS where the answer finished.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def _batch(role: Role, pairs: list[Pair], which: str, max_tokens: int) -> tuple[
     rows, spans = [], []
     for p in pairs:
         prompt = role.prompt_ids(p.prompt)
-        answer = role.response_ids(getattr(p, which))[:max_tokens] + [role.eos_id]
+        ids = role.response_ids(getattr(p, which))
+        # The end-of-answer token is scored only for an answer that really ended there, as in search.
+        finished = getattr(p, f"{which}_finished") and len(ids) <= max_tokens
+        answer = ids[:max_tokens] + ([role.eos_id] if finished else [])
         rows.append(prompt + answer)
         spans.append((len(prompt), len(prompt) + len(answer)))
     width = max(len(r) for r in rows)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from .sampling import Sample
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -17,6 +19,9 @@ class Pair:
     prompt: str
     chosen: str
     rejected: str
+    # False where the answer was cut at a token limit: training then scores no end-of-answer token.
+    chosen_finished: bool = True
+    rejected_finished: bool = True
 
 
 def from_jsonl(path: Path) -> list[Pair]:
@@ -27,7 +32,9 @@ def from_jsonl(path: Path) -> list[Pair]:
             continue
         try:
             row = json.loads(line)
-            pairs.append(Pair(str(row["prompt"]), str(row["chosen"]), str(row["rejected"])))
+            pairs.append(Pair(str(row["prompt"]), str(row["chosen"]), str(row["rejected"]),
+                              bool(row.get("chosen_finished", True)),
+                              bool(row.get("rejected_finished", True))))  # fmt: skip
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}, line {i}: needs JSON with prompt, chosen, rejected ({exc})") from exc
     return pairs
@@ -48,24 +55,33 @@ def from_votes(votes: pd.DataFrame, generations: pd.DataFrame, comparisons: pd.D
         if gens is None:
             continue
         texts = dict(zip(gens["id"], gens["text"], strict=True))
+        ended = dict(zip(gens["id"], gens["eos"].astype(bool), strict=True))
         if v.generation_id not in texts:
             continue
         prompt = str(comps.loc[v.comparison_id, "prompt"])
+        won = v.generation_id
         for gid, text in texts.items():
-            if gid != v.generation_id and text != texts[v.generation_id]:
-                pairs.append(Pair(prompt, texts[v.generation_id], text))
+            if gid != won and text != texts[won]:
+                pairs.append(Pair(prompt, texts[won], text, bool(ended[won]), bool(ended[gid])))
     return pairs
 
 
-def from_scored(samples: dict[str, list[str]], scores: dict[str, list[float]]) -> list[Pair]:
-    """For each prompt, the best-scored sample over the worst (skipped when they tie)."""
+def from_scored(samples: dict[str, list[Sample]], scores: dict[str, list[float]]) -> list[Pair]:
+    """Per prompt, each sample of the better-scored half over each of the worse half, where it scores higher.
+
+    More than one pair per prompt gives DPO several contrasts for the same opening, which
+    generalises better than best-over-worst alone (that one pair is easy to memorise).
+    """
     pairs = []
-    for prompt, texts in samples.items():
+    for prompt, answers in samples.items():
         s = scores[prompt]
-        best = max(range(len(texts)), key=lambda i: (s[i], -i))
-        worst = min(range(len(texts)), key=lambda i: (s[i], i))
-        if s[best] > s[worst] and texts[best] != texts[worst]:
-            pairs.append(Pair(prompt, texts[best], texts[worst]))
+        order = sorted(range(len(answers)), key=lambda i: (-s[i], i))
+        half = len(order) // 2
+        for i in order[:half]:
+            for j in order[len(order) - half :]:
+                a, b = answers[i], answers[j]
+                if s[i] > s[j] and a.text != b.text:
+                    pairs.append(Pair(prompt, a.text, b.text, a.finished, b.finished))
     return pairs
 
 
