@@ -13,8 +13,9 @@ from w2s_app.store.export import read_frame
 def filled_store(url: str) -> Store:
     """A store with awkward values: quotes, commas, newlines, unicode, empty text, nulls, a failure."""
     store = Store(url)
-    texts = ('He said "hi", then\nleft.', "", "naïve — 日本語 ✓")
-    cid = store.create_comparison('a,"b"\nc', "offline", {"seed": 3, "t": 0.7}, "alice", {"strong": "s"})
+    # The last text and the prompt would be formulas or lose their quote in a careless CSV export.
+    texts = ('He said "hi", then\nleft.', "", '=HYPERLINK("http://x") naïve — 日本語 ✓')
+    cid = store.create_comparison('\'a,"b"\nc', "offline", {"seed": 3, "t": 0.7}, "alice", {"strong": "s"})
     gids = store.finish_comparison(cid, comparison(texts, error_last=True), [1, 2, 0])
     store.record_vote(cid, "alice", gids[0], seconds_to_vote=2.25)
     store.record_vote(cid, "bob", "tie")
@@ -33,10 +34,26 @@ def test_export_round_trip(db_url, tmp_path, fmt):
         pd.testing.assert_frame_equal(back, out, check_dtype=False)
         assert len(back) == {"comparisons": 2, "generations": 3, "votes": 2}[what]
     gens = read_frame(tmp_path / f"generations.{fmt}", "generations")
+    assert gens.loc[2, "text"].startswith("=HYPERLINK")
+    assert read_frame(tmp_path / f"comparisons.{fmt}", "comparisons").loc[0, "prompt"] == '\'a,"b"\nc'
     assert gens.loc[1, "text"] == "" and gens.loc[0, "error"] is None
     assert gens.loc[2, "trace"][0]["scores"] == [1.0, 2.0]
     votes = read_frame(tmp_path / f"votes.{fmt}", "votes")
     assert "alice" not in set(votes["voter_id"]) and votes["voter_id"].str.len().eq(16).all()  # hashed
+
+
+def test_csv_cells_do_not_start_with_a_formula(tmp_path):
+    store = filled_store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    gens = pd.read_csv(
+        store.export("generations", "csv", tmp_path / "g.csv"), dtype=str, keep_default_na=False
+    )
+    assert gens.loc[2, "text"].startswith("'=HYPERLINK")
+    comps = pd.read_csv(
+        store.export("comparisons", "csv", tmp_path / "c.csv"), dtype=str, keep_default_na=False
+    )
+    assert comps.loc[0, "prompt"].startswith("''a")
+    for frame in (gens, comps):
+        assert not frame.map(lambda v: v.startswith(("=", "+", "-", "@"))).any().any()
 
 
 def test_export_refuses_unknown_names(tmp_path):

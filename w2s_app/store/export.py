@@ -12,6 +12,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String
 from .models import Comparison, Generation, Vote
 
 FORMATS = ("csv", "jsonl", "parquet")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TABLES = {"comparisons": Comparison, "generations": Generation, "votes": Vote}
 
 
@@ -58,6 +60,22 @@ def _flatten(df: pd.DataFrame, what: str) -> pd.DataFrame:
     return out
 
 
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: formula-like text (and text that starts with ') gets a leading '.
+
+    Prefixing text that already starts with ' too keeps the mapping one-to-one, so `read_frame`
+    drops exactly one leading ' and gets the original back.
+    """
+    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, "'")):
+        return "'" + value
+    return value
+
+
+def _csv_uncell(value: Any) -> Any:
+    """Undo `csv_cell`."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value
+
+
 def write_frame(df: pd.DataFrame, what: str, fmt: str, path: Path) -> Path:
     """Write a table's frame to path in the given format."""
     if fmt not in FORMATS:
@@ -65,6 +83,8 @@ def write_frame(df: pd.DataFrame, what: str, fmt: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     flat = _flatten(normalize(df, what), what)
     if fmt == "csv":
+        text = [c for c in flat.columns if flat[c].dtype == object]
+        flat[text] = flat[text].map(csv_cell)
         flat.to_csv(path, index=False)
     elif fmt == "jsonl":
         # Microseconds: the default (milliseconds) would not come back equal.
@@ -79,7 +99,7 @@ def read_frame(path: Path, what: str, fmt: str | None = None) -> pd.DataFrame:
     fmt = fmt or Path(path).suffix.lstrip(".")
     if fmt == "csv":
         # Everything as text first: pandas' guesses would turn ids into floats and "" into NaN.
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False).map(_csv_uncell)
     elif fmt == "jsonl":
         raw = pd.read_json(path, orient="records", lines=True, dtype=False)
     elif fmt == "parquet":
