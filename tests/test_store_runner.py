@@ -70,3 +70,19 @@ def test_interrupted_run_leaves_a_failed_comparison(runner, monkeypatch):
     assert runner.store.count("generations") == 0
     with pytest.raises(VoteError, match="has not finished"):
         runner.store.record_vote(int(comps["id"].iloc[0]), "u1", "tie")
+
+
+def test_model_that_will_not_load_leaves_a_failed_comparison(runner, tiny_env, monkeypatch):
+    presets = tiny_env / "broken.toml"
+    presets.write_text(
+        '[broken]\n[broken.strong]\nsource = "/nowhere/no-such-model"\n'
+        '[broken.tuned]\nsource = "/nowhere/no-such-model"\n[broken.untuned]\nsource = "/nowhere/no-such-model"\n'
+    )
+    monkeypatch.setenv("W2S_PRESETS", str(presets))
+    runner.settings = Settings.from_env()
+    with pytest.raises(Exception, match="no-such-model"):
+        runner.compare("Say hi.", "broken", ["baseline"], {"max_new_tokens": 4})
+    comps = runner.store.frame("comparisons")
+    assert list(comps["status"]) == ["failed"] and list(comps["preset"]) == ["broken"]
+    assert "no-such-model" in comps["error"].iloc[0]
+    assert runner.store.count("generations") == 0

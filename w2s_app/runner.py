@@ -194,7 +194,15 @@ class Runner:
             "untuned": preset.untuned.source,
         }
         start = time.perf_counter()
-        models = self.models(preset)
+        try:
+            models = self.models(preset)
+        except Exception as exc:
+            # A model that will not load is an outcome worth keeping: the history shows the failure.
+            if self.store is not None:
+                shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
+                failed = self.store.create_comparison(prompt, preset.name, shared, voter_id, model_ids)
+                self.store.fail_comparison(failed, f"{type(exc).__name__}: {exc}")
+            raise
         load = time.perf_counter() - start
         if isinstance(models.strong, ApiRole):
             model_ids["strong"] = f"api:{models.strong.describe()}"  # which remote model, never the key
