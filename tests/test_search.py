@@ -49,6 +49,17 @@ def test_seeded_and_reproducible(same_tok):
     assert a.text != c.text
 
 
+def test_noise_is_keyed_by_the_prompt():
+    from w2s_app.search.sampling import gumbel, prompt_seed
+
+    assert prompt_seed(0, "The film was") == prompt_seed(0, "The film was")
+    seeds = {prompt_seed(s, p) for s in (0, 1) for p in ("The film was", "The film was ", "I thought")}
+    assert len(seeds) == 6 and all(0 <= x < 2**32 for x in seeds)
+    # Two prompts with the same user seed draw independent noise (the correlation of the raw draws is ~0).
+    a, b = (gumbel(prompt_seed(0, p), 0, 0, 50_000, "cpu") for p in ("The film was", "I thought"))
+    assert abs(float(torch.corrcoef(torch.stack([a, b]))[0, 1])) < 0.05
+
+
 def hand_logprob(role, prompt, text, eos):
     """Log-probability computed token by token, feeding one growing prefix at a time."""
     p = role.prompt_ids(prompt)

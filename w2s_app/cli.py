@@ -80,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--reward", help="vader, vader-positive, vader-negative, or module:function")
     tune.add_argument("--prompts", type=Path, help="one prompt per line (with --reward)")
     tune.add_argument("--samples", type=int, default=4, help="answers sampled per prompt (with --reward)")
+    tune.add_argument(
+        "--sample-from",
+        default=None,
+        help="with --reward: model whose answers are ranked (default: --base); e.g. the strong model to steer",
+    )
+    tune.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        help="with --reward: text that ends a sampled answer (repeatable)",
+    )
     tune.add_argument("--preferences", type=Path, help="JSONL with prompt, chosen, rejected")
     tune.add_argument("--from-votes", action="store_true", help="pairs from the database's blind votes")
     tune.add_argument("--preset", default=None, help="with --from-votes: only this preset's comparisons")
@@ -90,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--beta", type=float, default=0.1)
     tune.add_argument("--lr", type=float, default=5e-4)
     tune.add_argument("--max-tokens", type=int, default=64, help="answer tokens used per pair")
+    tune.add_argument("--rank", type=int, default=8, help="LoRA rank")
+    tune.add_argument(
+        "--lora-layers", choices=("attention", "all-linear"), default="attention", help="where LoRA goes"
+    )
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--device", default=None)
 
@@ -326,7 +341,7 @@ def cmd_tune_guide(args: argparse.Namespace) -> int:
     from .store import Store
     from .tuning.command import tune_guide
 
-    for name in ("samples", "epochs", "batch_size", "max_tokens"):
+    for name in ("samples", "epochs", "batch_size", "max_tokens", "rank"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .engine import Engine
 from .methods import METHODS, MethodOutput
+from .sampling import prompt_seed
 from .types import Progress, SamplingParams, SearchResult
 
 ProgressFn = Callable[[int, str, float], None]
@@ -32,6 +33,8 @@ def run_methods(
 ) -> list[SearchResult]:
     """Run each (method, params) on the prompt; a failing method records its error, the others go on."""
     start = time.perf_counter()
+    # Methods and engines key their noise by this per-prompt seed; the caller keeps the user's seed.
+    sp = replace(sp, seed=prompt_seed(sp.seed, prompt))
     results = [SearchResult(method=m, params=dict(p)) for m, p in methods]
     live: list[_Live] = []
     for i, (name, params) in enumerate(methods):

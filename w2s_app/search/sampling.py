@@ -10,6 +10,8 @@ within rounding, so batched and unbatched forward passes pick the same tokens.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -18,6 +20,17 @@ def noise_seed(seed: int, slot: int, position: int) -> int:
     """A 63-bit generator seed mixed from (seed, slot, position)."""
     state = np.random.SeedSequence([seed & 0xFFFFFFFF, slot, position]).generate_state(2)
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+def prompt_seed(seed: int, prompt: str) -> int:
+    """The 32-bit noise seed of one (seed, prompt): the same prompt and seed give the same answers.
+
+    Without the prompt in the key, every prompt run with seed 0 would draw the same noise at each
+    position, so answers to different prompts would be correlated and a mean over prompts biased.
+    """
+    digest = hashlib.sha256(prompt.encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return int(np.random.SeedSequence([seed & 0xFFFFFFFF, *words]).generate_state(1)[0])
 
 
 def gumbel(seed: int, slot: int, position: int, size: int, device: str | torch.device) -> torch.Tensor:

@@ -40,13 +40,20 @@ def build_pairs(args: Any, role: Role, store_factory: Any) -> tuple[list[Pair], 
         raise ValueError("--reward needs --prompts FILE")
     reward = load_reward(args.reward)
     prompts = read_prompts(args.prompts)
-    samples = sample_answers(role, prompts, args.samples, args.max_tokens, args.seed)
+    sampler = role
+    if args.sample_from and args.sample_from != args.base:
+        sampler = Role(
+            RoleSpec(args.sample_from, args.template), load_model(args.sample_from, device=args.device)
+        )
+    samples = sample_answers(sampler, prompts, args.samples, args.max_tokens, args.seed, tuple(args.stop))
     scores = {p: [float(reward(p, a.text)) for a in answers] for p, answers in samples.items()}
     meta = {
         "source": "reward",
         "reward": args.reward,
         "prompts_file": str(args.prompts),
         "samples": args.samples,
+        "sampled_from": args.sample_from or args.base,
+        "stop": list(args.stop),
     }
     return from_scored(samples, scores), meta
 
@@ -57,6 +64,7 @@ def tune_guide(args: Any, store_factory: Any) -> dict[str, Any]:
     role = Role(RoleSpec(args.base, args.template, eos=args.eos), loaded)
     pairs, meta = build_pairs(args, role, store_factory)
     cfg = TuneConfig(beta=args.beta, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                     max_tokens=args.max_tokens, seed=args.seed)  # fmt: skip
+                     max_tokens=args.max_tokens, seed=args.seed, rank=args.rank, alpha=2 * args.rank,
+                     layers=args.lora_layers)  # fmt: skip
     meta = {**meta, "base": args.base, "template": args.template}
     return train_dpo(role, pairs, cfg, Path(args.out), meta)

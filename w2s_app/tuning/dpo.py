@@ -33,10 +33,13 @@ class TuneConfig:
     rank: int = 8
     alpha: int = 16
     seed: int = 0
+    layers: str = "attention"  # or "all-linear": the MLPs too
 
 
-def _target_modules(model: Any) -> list[str] | str:
-    """Attention projections where the architecture names them so; else every linear layer."""
+def _target_modules(model: Any, layers: str = "attention") -> list[str] | str:
+    """Attention projections where the architecture names them so (or asked for all); else every linear layer."""
+    if layers == "all-linear":
+        return "all-linear"
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     wanted = [m for m in ("q_proj", "k_proj", "v_proj", "o_proj") if m in names]
     return wanted or "all-linear"
@@ -84,7 +87,7 @@ def train_dpo(
     torch.manual_seed(cfg.seed)
     base = role.model
     lora = LoraConfig(
-        r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=0.0, target_modules=_target_modules(base)
+        r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=0.0, target_modules=_target_modules(base, cfg.layers)
     )
     policy = get_peft_model(base, lora)
     policy.train()
@@ -134,6 +137,10 @@ def train_dpo(
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    # The pairs themselves, so a run can be inspected or repeated with --preferences.
+    with (out_dir / "pairs.jsonl").open("w", encoding="utf-8") as f:
+        for p in pairs:
+            f.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
     # Leave the base model as it was for any other user of the same object.
     policy.unload()
     return summary

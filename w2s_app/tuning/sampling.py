@@ -20,9 +20,15 @@ class Sample:
 
 @torch.inference_mode()
 def sample_answers(
-    role: Role, prompts: list[str], k: int, max_new_tokens: int, seed: int, prompts_per_batch: int = 4
+    role: Role,
+    prompts: list[str],
+    k: int,
+    max_new_tokens: int,
+    seed: int,
+    stop: tuple[str, ...] = (),
+    prompts_per_batch: int = 4,
 ) -> dict[str, list[Sample]]:
-    """k sampled answers per prompt (temperature 1), a few prompts per batch, left-padded."""
+    """k sampled answers per prompt (temperature 1), cut at the first stop text; a few prompts per batch."""
     out: dict[str, list[Sample]] = {}
     tok = role.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else role.eos_id
@@ -56,7 +62,9 @@ def sample_answers(
                 for row in gen[i * k : (i + 1) * k, width:].tolist():
                     ended = [j for j, t in enumerate(row) if t in stops]
                     cut = row[: ended[0]] if ended else row
-                    answers.append(Sample(tok.decode(cut, skip_special_tokens=True), bool(ended)))
+                    text = tok.decode(cut, skip_special_tokens=True)
+                    hits = [text.index(s) for s in stop if s in text]
+                    answers.append(Sample(text[: min(hits)] if hits else text, bool(ended or hits)))
                 out[prompt] = answers
             bar.update(len(group))
     return out
