@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ def build_pairs(args: Any, role: Role, store_factory: Any) -> tuple[list[Pair], 
         sampler = Role(
             RoleSpec(args.sample_from, args.template), load_model(args.sample_from, device=args.device)
         )
+    start = time.perf_counter()
     samples = sample_answers(sampler, prompts, args.samples, args.max_tokens, args.seed, tuple(args.stop))
     scores = {p: [float(reward(p, a.text)) for a in answers] for p, answers in samples.items()}
     meta = {
@@ -54,6 +56,7 @@ def build_pairs(args: Any, role: Role, store_factory: Any) -> tuple[list[Pair], 
         "samples": args.samples,
         "sampled_from": args.sample_from or args.base,
         "stop": list(args.stop),
+        "sampling_seconds": round(time.perf_counter() - start, 2),
     }
     return from_scored(samples, scores), meta
 
