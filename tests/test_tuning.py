@@ -114,6 +114,16 @@ def test_reward_source_and_bad_input(tiny_paths, tmp_path, capsys):
     assert main([*common, "--reward", "tests.test_tuning:length_reward", "--prompts", str(prompts),
                  "--samples", "3", "--max-tokens", "12"]) == 0  # fmt: skip
     assert json.loads((out / "metadata.json").read_text())["source"] == "reward"
+    # Answers sampled from another model (the strong one), cut at a stop text; the pairs are kept.
+    strong = str(tiny_paths["strong_smol"])
+    assert main([*common, "--reward", "tests.test_tuning:length_reward", "--prompts", str(prompts),
+                 "--samples", "4", "--max-tokens", "12", "--sample-from", strong, "--stop", "e"]) == 0  # fmt: skip
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["sampled_from"] == strong and meta["stop"] == ["e"] and meta["sampling_seconds"] > 0
+    pairs = [json.loads(line) for line in (out / "pairs.jsonl").read_text().splitlines()]
+    assert len(pairs) == meta["pairs"] > 0
+    assert all("e" not in p["chosen"] + p["rejected"] for p in pairs)
+    assert all(len(p["chosen"]) > len(p["rejected"]) for p in pairs)  # the reward's order
     capsys.readouterr()
     assert main([*common, "--reward", "vader"]) == 2
     assert "--reward needs --prompts" in capsys.readouterr().err
