@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -238,3 +240,33 @@ def test_handle_ready_answers_short_requests_first(same_tok):
     (rest,) = engine.handle_ready(PROMPT, sp, [long_req])
     (ref,) = ReferenceEngine(same_tok).handle(PROMPT, sp, [long_req])
     assert [s.text for s in rest.value] == [s.text for s in ref.value]
+
+
+@pytest.mark.parametrize("engine_cls", [ReferenceEngine, FastEngine])
+def test_partials_only_grow_and_end_at_the_answer(same_tok, engine_cls):
+    sp = SamplingParams(max_new_tokens=24, temperature=1.0, seed=3)
+    seen: dict[int, list[str]] = {}
+    methods = [("baseline", {}), ("w2s", {"w": 2, "k": 2, "l": 4})]
+    results = run_methods(
+        engine_cls(same_tok), PROMPT, methods, sp, on_partial=lambda i, t: seen.setdefault(i, []).append(t)
+    )
+    for i, r in enumerate(results):
+        texts = seen[i]
+        assert texts[-1] == r.text
+        assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(texts))
+    assert len(seen[0]) > 2  # the baseline streamed token by token, not only at the end
+
+
+def test_cancel_stops_the_run(same_tok):
+    from w2s_app.search import Cancelled
+
+    sp = SamplingParams(max_new_tokens=200, temperature=1.0, seed=3)
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 2  # the driver polls once, then the engine before each decode step
+
+    with pytest.raises(Cancelled):
+        run_methods(FastEngine(same_tok), PROMPT, [("baseline", {})], sp, cancelled=cancelled)
+    assert len(calls) == 3

@@ -23,7 +23,7 @@ def run(models, methods, sp, prompt="Name a colour."):
 @pytest.mark.parametrize("setup", ["same_tok", "cross_tok"])
 def test_w1_k1_is_baseline(setup, request):
     models = request.getfixturevalue(setup)
-    sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=7)
+    sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=7, noise="shared")
     base, w2s = run(models, [("baseline", {}), ("w2s", {"w": 1, "k": 1, "l": 6})], sp)
     assert base.text == w2s.text
     assert base.text  # something was sampled
@@ -32,12 +32,34 @@ def test_w1_k1_is_baseline(setup, request):
 @pytest.mark.parametrize("setup", ["same_tok", "cross_tok"])
 def test_long_chunk_is_best_of_n(setup, request):
     models = request.getfixturevalue(setup)
-    sp = SamplingParams(max_new_tokens=16, temperature=1.0, seed=3)
+    sp = SamplingParams(max_new_tokens=16, temperature=1.0, seed=3, noise="shared")
     bon, w2s = run(models, [("bon", {"n": 6}), ("w2s", {"w": 2, "k": 3, "l": 16})], sp)
     assert w2s.text == bon.text
     assert w2s.score == pytest.approx(bon.score, abs=1e-6)
     # Best-of-N really picked the maximum of its candidates.
     assert bon.score == max(bon.trace[0].scores)
+
+
+def test_independent_noise_gives_each_method_its_own_draws(same_tok):
+    sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=7)  # independent is the default
+    base, w2s, bon = run(
+        same_tok, [("baseline", {}), ("w2s", {"w": 1, "k": 1, "l": 6}), ("bon", {"n": 2})], sp
+    )
+    # Under shared noise these would be one text (see test_w1_k1_is_baseline); here they are not.
+    assert base.text != w2s.text
+    assert base.text not in bon.trace[0].chunks
+    # A method's draws depend on its own configuration only, not on what else runs beside it.
+    (alone,) = run(same_tok, [("w2s", {"w": 1, "k": 1, "l": 6})], sp)
+    assert alone.text == w2s.text
+
+
+def test_settled_text_holds_back_what_may_change():
+    from w2s_app.search.sampling import settled_text
+
+    assert settled_text("Paris is big.\nQues", ("\nQuestion:",)) == "Paris is big."
+    assert settled_text("caf\ufffd", ()) == "caf"
+    assert settled_text("All done", ("\n\n",)) == "All done"
+    assert settled_text("Line\n", ("\n\n",)) == "Line"
 
 
 def test_seeded_and_reproducible(same_tok):
@@ -143,7 +165,7 @@ def test_eft_refuses_mismatched_vocabularies(cross_tok):
 
 
 def test_eft_runs_on_shared_vocabulary(same_tok):
-    sp = SamplingParams(max_new_tokens=12, temperature=1.0, seed=0)
+    sp = SamplingParams(max_new_tokens=12, temperature=1.0, seed=0, noise="shared")
     (res, base) = run(same_tok, [("eft", {"beta": 0.0}), ("baseline", {})], sp)
     # beta = 0 adds nothing: EFT samples exactly the baseline.
     assert res.text == base.text

@@ -38,6 +38,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--noise",
+        choices=("independent", "shared"),
+        default=None,
+        help="independent: each method draws its own noise (default); shared: common random numbers",
+    )
     p.add_argument("--engine", default=None, help="search engine (default: W2S_ENGINE)")
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server URL (default: OPENAI_BASE_URL)")
     p.add_argument("--api-model", default=None, help="model name on that server (default: W2S_API_MODEL)")
@@ -125,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings_dict(args: argparse.Namespace) -> dict[str, Any]:
     """Method and sampling settings given on the command line."""
-    keys = ("w", "k", "l", "n", "beta", "max_new_tokens", "temperature", "top_p", "seed")
+    keys = ("w", "k", "l", "n", "beta", "max_new_tokens", "temperature", "top_p", "seed", "noise")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -371,6 +377,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     runner = _runner(args)
     methods = _methods(args)
     base = _settings_dict(args)
+    # Paired evaluation: every method sees the same noise unless asked otherwise (less variance).
+    base["noise"] = base["noise"] or "shared"
 
     def compare(prompt: str, seed: int) -> Comparison:
         return runner.compare(prompt, args.preset, methods, {**base, "seed": (base["seed"] or 0) + seed})

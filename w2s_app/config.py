@@ -12,7 +12,7 @@ from .backends.roles import RoleSpec
 
 BUILTIN_PRESETS = Path(__file__).with_name("presets.toml")
 ROLES = ("strong", "tuned", "untuned")
-DEFAULT_KEYS = {"max_new_tokens", "temperature", "top_p", "seed", "w", "k", "l", "n", "beta"}
+DEFAULT_KEYS = {"max_new_tokens", "temperature", "top_p", "seed", "w", "k", "l", "n", "beta", "noise"}
 
 
 class ConfigError(ValueError):

@@ -20,6 +20,7 @@ from .search.fast import FastEngine
 
 ENGINES: dict[str, Callable[[Models], Engine]] = {"reference": ReferenceEngine, "fast": FastEngine}
 MAX_PROMPT_CHARS = 20_000
+NOISE_MODES = ("independent", "shared")
 
 
 class RequestError(ValueError):
@@ -82,9 +83,12 @@ def build_sampling(given: dict[str, Any], preset: Preset) -> SamplingParams:
             temperature=float(merged.get("temperature", 0.7)),
             top_p=float(merged.get("top_p", 1.0)),
             seed=int(merged.get("seed", 0)),
+            noise=str(merged.get("noise", "independent")),
         )
     except (TypeError, ValueError, OverflowError) as exc:
         raise RequestError(f"sampling settings must be finite numbers: {exc}") from exc
+    if sp.noise not in NOISE_MODES:
+        raise RequestError(f"noise must be one of {', '.join(NOISE_MODES)}, got {sp.noise!r}")
     if not 1 <= sp.max_new_tokens <= 4096:
         raise RequestError(f"max new tokens must be between 1 and 4096, got {sp.max_new_tokens}")
     if not 0.0 <= sp.temperature <= 5.0:
@@ -178,6 +182,8 @@ class Runner:
         on_progress: Callable[[int, str, float], None] | None = None,
         voter_id: str | None = None,
         positions: list[int] | None = None,
+        on_partial: Callable[[int, str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Comparison:
         """Validate, load models, run every method together; failed methods carry their error.
 
@@ -212,7 +218,15 @@ class Runner:
             shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
             comp_id = self.store.create_comparison(prompt, preset.name, shared, voter_id, model_ids)
         try:
-            results = run_methods(self.engine(models), prompt, methods, sp, on_progress)
+            results = run_methods(
+                self.engine(models),
+                prompt,
+                methods,
+                sp,
+                on_progress,
+                on_partial=on_partial,
+                cancelled=cancelled,
+            )
         except BaseException as exc:
             if comp_id is not None:
                 self.store.fail_comparison(comp_id, f"{type(exc).__name__}: {exc}")

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..backends.openai_api import ApiError, ApiRole, ChatOnlyError, Choice, Usage
-from .engine import Answer, Models, SearchError, check_eft
+from .engine import Answer, Hooks, Models, SearchError, check_eft, noise_of
 from .sampling import find_stop, noise_seed
 from .scoring import sequence_logprob
 from .types import Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
@@ -30,6 +30,9 @@ NEEDS_COMPLETIONS = (
     "for w2s use a completions model (e.g. gpt-3.5-turbo-instruct, davinci-002, or a vLLM / "
     "llama.cpp server)."
 )
+
+
+BLANK_RETRIES = 2  # extra tries when the server ends an answer before writing anything
 
 
 def api_seed(seed: int, slot: int, position: int) -> int:
@@ -44,6 +47,7 @@ class ApiEngine:
         if not isinstance(models.strong, ApiRole):
             raise TypeError("ApiEngine needs an API strong model (ApiRole)")
         self.models = models
+        self.hooks = Hooks()
         self.strong: ApiRole = models.strong
         self._running: dict[int, tuple[Any, Future[Answer]]] = {}  # id(request) -> (request, future)
         self._lock = threading.Lock()
@@ -118,25 +122,42 @@ class ApiEngine:
         """One chunk per (parent, slot) through the completions endpoint, or whole answers via chat."""
         counts = Counts()
         whole = all(p.n_tokens == 0 and not p.text for p in req.parents) and req.max_new >= sp.max_new_tokens
-        try:
-            choices, usage = self._remote(prompt, sp, req, whole)
-        except (ApiError, SearchError) as exc:
-            _add_usage(counts, getattr(exc, "usage", None) or Usage())
-            return Answer(error=exc, counts=counts)
-        _add_usage(counts, usage)
-        streams = []
-        for parent, choice in zip(req.parents, choices):
-            stream = self.extend(parent, choice, sp.max_new_tokens)
-            counts.strong_tokens += stream.n_tokens - parent.n_tokens
-            streams.append(stream)
-        return Answer(streams, counts=counts)
+        streams: list[Stream | None] = [None] * len(req.parents)
+        todo = list(range(len(req.parents)))
+        for attempt in range(1 + BLANK_RETRIES):
+            # An answer that ends blank is not an answer: ask again with fresh noise (another slot key).
+            sub = replace(
+                req,
+                parents=tuple(req.parents[i] for i in todo),
+                slots=tuple(req.slots[i] + (attempt << 20) for i in todo),
+            )
+            try:
+                choices, usage = self._remote(prompt, sp, sub, whole)
+            except (ApiError, SearchError) as exc:
+                _add_usage(counts, getattr(exc, "usage", None) or Usage())
+                return Answer(error=exc, counts=counts)
+            _add_usage(counts, usage)
+            for i, choice in zip(todo, choices):
+                parent = req.parents[i]
+                stream = self.extend(parent, choice, sp.max_new_tokens)
+                counts.strong_tokens += stream.n_tokens - parent.n_tokens
+                streams[i] = stream
+            todo = [i for i in todo if streams[i].done and not streams[i].text.strip()]
+            if not todo:
+                return Answer(streams, counts=counts)
+        err = SearchError(
+            f"{self.strong.describe()} returned an empty answer {1 + BLANK_RETRIES} times; "
+            "an empty answer is not counted as finished"
+        )
+        return Answer(error=err, counts=counts)
 
     def _remote(
         self, prompt: str, sp: SamplingParams, req: SampleRequest, whole: bool
     ) -> tuple[list[Choice], Usage]:
         strong = self.strong
         args = (req.max_new, sp.temperature, sp.top_p, strong.spec.stop)
-        seeds = [api_seed(sp.seed, slot, p.n_tokens) for p, slot in zip(req.parents, req.slots)]
+        seed = noise_of(req, sp)
+        seeds = [api_seed(seed, slot, p.n_tokens) for p, slot in zip(req.parents, req.slots)]
         if not strong.chat:
             base = strong.prompt_text(prompt)
             try:

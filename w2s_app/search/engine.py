@@ -7,13 +7,14 @@ It is slow and simple on purpose: faster engines must return exactly what it ret
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 
 from ..backends.roles import Role
-from .sampling import choose_tokens, find_stop
+from .sampling import choose_tokens, find_stop, mask_eos
 from .scoring import sequence_logprob
 from .types import Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
 
@@ -40,10 +41,30 @@ class Models:
     untuned: Role
 
 
+class Cancelled(RuntimeError):
+    """The caller stopped the run (e.g. its client went away)."""
+
+
+def noise_of(req: Any, sp: SamplingParams) -> int:
+    """The noise seed of a request: the method's own, else the comparison's."""
+    return sp.seed if getattr(req, "seed", None) is None else req.seed
+
+
+@dataclass
+class Hooks:
+    """Optional callbacks an engine calls while it works (set by the driver for each run)."""
+
+    # Called after each decoded token with a sample request and the current text of its rows.
+    partial: Callable[[Any, list[str]], None] | None = None
+    # Polled between decode steps: True stops the work (the engine raises driver.Cancelled).
+    cancelled: Callable[[], bool] | None = None
+
+
 class Engine(Protocol):
     """Answers a batch of requests from one or more methods on the same prompt."""
 
     models: Models
+    hooks: Hooks
 
     def handle(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:
         """One answer per request, in order."""
@@ -77,6 +98,12 @@ class LocalSampling:
     """Shared helpers for engines whose strong model is a local transformers model."""
 
     models: Models
+    hooks: Hooks
+
+    def check_cancelled(self) -> None:
+        """Raise Cancelled when the run's caller asked to stop."""
+        if self.hooks.cancelled is not None and self.hooks.cancelled():
+            raise Cancelled("the run was cancelled")
 
     def finish_chunk(
         self, parent: Stream, new_ids: list[int], hit_eos: bool, budget: int, n_new: int
@@ -91,6 +118,12 @@ class LocalSampling:
         if stop_at is not None:
             text, hit_eos = text[:stop_at], True
         return parent.extend(text, ids, n_new, hit_eos, budget)
+
+    def blank(self, parent: Stream, new_ids: list[int]) -> bool:
+        """True while the answer has no visible text yet: it may not end there (EOS is masked)."""
+        if parent.text.strip():
+            return False
+        return not self.models.strong.decode(list(parent.token_ids) + new_ids).strip()
 
     def stopped(self, parent: Stream, new_ids: list[int]) -> bool:
         """True when the text so far contains a stop string (checked per token)."""
@@ -107,6 +140,7 @@ class ReferenceEngine(LocalSampling):
 
     def __init__(self, models: Models) -> None:
         self.models = models
+        self.hooks = Hooks()
 
     def handle(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:
         """Answer each request alone."""
@@ -114,6 +148,8 @@ class ReferenceEngine(LocalSampling):
         for req in requests:
             try:
                 out.append(self._one(prompt, sp, req))
+            except Cancelled:
+                raise
             except Exception as exc:
                 out.append(Answer(error=exc))
         return out
@@ -123,7 +159,7 @@ class ReferenceEngine(LocalSampling):
         if isinstance(req, SampleRequest):
             streams = []
             for parent, slot in zip(req.parents, req.slots):
-                stream = self.sample_chunk(prompt, sp, parent, slot, req.max_new)
+                stream = self.sample_chunk(prompt, sp, parent, slot, req.max_new, noise_of(req, sp), req)
                 counts.strong_tokens += stream.n_tokens - parent.n_tokens
                 streams.append(stream)
             return Answer(streams, counts=counts)
@@ -145,9 +181,17 @@ class ReferenceEngine(LocalSampling):
 
     @torch.inference_mode()
     def sample_chunk(
-        self, prompt: str, sp: SamplingParams, parent: Stream, slot: int, max_new: int
+        self,
+        prompt: str,
+        sp: SamplingParams,
+        parent: Stream,
+        slot: int,
+        max_new: int,
+        seed: int | None = None,
+        req: Any = None,
     ) -> Stream:
         """Sample up to max_new tokens after parent: one full forward pass, then cached decoding."""
+        seed = sp.seed if seed is None else seed
         strong: Role = self.models.strong
         dev = strong.loaded.device
         ids = torch.tensor([strong.prompt_ids(prompt) + list(parent.token_ids)], device=dev)
@@ -156,10 +200,14 @@ class ReferenceEngine(LocalSampling):
         hit_eos = False
         stop_ids = set(strong.stop_ids)
         for _ in range(max_new):
+            self.check_cancelled()
             out = strong.model(input_ids=ids, past_key_values=past, use_cache=True)
             past = out.past_key_values
             pos = parent.n_tokens + len(new)
-            (tok,) = choose_tokens(out.logits[:, -1], [(sp.seed, slot, pos)], sp.temperature, sp.top_p)
+            logits = out.logits[:, -1]
+            if self.blank(parent, new):
+                logits = mask_eos(logits, [0], strong.stop_ids)
+            (tok,) = choose_tokens(logits, [(seed, slot, pos)], sp.temperature, sp.top_p)
             if tok in stop_ids:
                 hit_eos = True
                 new.append(tok)
@@ -167,6 +215,8 @@ class ReferenceEngine(LocalSampling):
             new.append(tok)
             if self.stopped(parent, new):
                 break
+            if self.hooks.partial is not None and req is not None:
+                self.hooks.partial(req, [strong.decode(list(parent.token_ids) + new)])
             ids = torch.tensor([[tok]], device=dev)
         n_new = len(new)
         if hit_eos:
@@ -188,8 +238,11 @@ class ReferenceEngine(LocalSampling):
             for role, p in zip(roles, prompts):
                 x = torch.tensor([p + new], device=dev)
                 logits.append(role.model(input_ids=x).logits[0, -1].float())
-            mixed = eft_logits(logits, req.beta)
-            (tok,) = choose_tokens(mixed.unsqueeze(0), [(sp.seed, req.slot, pos)], sp.temperature, sp.top_p)
+            mixed = eft_logits(logits, req.beta).unsqueeze(0)
+            if self.blank(parent, new):
+                mixed = mask_eos(mixed, [0], roles[0].stop_ids)
+            key = (noise_of(req, sp), req.slot, pos)
+            (tok,) = choose_tokens(mixed, [key], sp.temperature, sp.top_p)
             new.append(tok)
             if tok in stop_ids:
                 hit_eos = True

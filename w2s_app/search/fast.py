@@ -18,9 +18,19 @@ from typing import Any
 import torch
 
 from ..backends.roles import Role
-from .engine import Answer, LocalSampling, Models, SearchError, check_eft, eft_logits
+from .engine import (
+    Answer,
+    Cancelled,
+    Hooks,
+    LocalSampling,
+    Models,
+    SearchError,
+    check_eft,
+    eft_logits,
+    noise_of,
+)
 from .kv import KV, crop, empty_cache, pack, select_rows, unpack
-from .sampling import choose_tokens
+from .sampling import choose_tokens, mask_eos
 from .types import ROOT, Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
 
 # Most query tokens one guide forward pass may hold: bounds the (rows, tokens, vocab) logits tensor.
@@ -91,7 +101,9 @@ class _Row:
     parent: Stream
     slot: int
     max_new: int
+    seed: int
     new: list[int] = field(default_factory=list)
+    visible: bool = False  # the answer has non-blank text (from then on it may end)
     eos: bool = False
     child: Stream | None = None
 
@@ -136,6 +148,7 @@ class FastEngine(LocalSampling):
 
     def __init__(self, models: Models) -> None:
         self.models = models
+        self.hooks = Hooks()
         self.strong_states = StateStore()
         self.guide_states = StateStore()  # value: (tuned GuideState, untuned GuideState)
         self._roots: dict[tuple[int, str], Any] = {}  # (role id, prompt) -> root state
@@ -179,6 +192,9 @@ class FastEngine(LocalSampling):
             self._join(prompt, sp, [requests[i] for i in samples])
             if all(a is None for a in answers):
                 self._decode_until_done(sp)
+        except Cancelled:
+            self._drop_flight()
+            raise
         except Exception as exc:
             self._drop_flight()
             for i in samples:
@@ -259,7 +275,8 @@ class FastEngine(LocalSampling):
         for req in reqs:
             if id(req) in known:
                 continue
-            flight = _Flight(req, [_Row(p, s, req.max_new) for p, s in zip(req.parents, req.slots)])
+            seed = noise_of(req, sp)
+            flight = _Flight(req, [_Row(p, s, req.max_new, seed) for p, s in zip(req.parents, req.slots)])
             self._flight.append(flight)
             parents = {r.parent.id for r in flight.rows}
             for r in flight.rows:
@@ -321,7 +338,9 @@ class FastEngine(LocalSampling):
     def _decode_until_done(self, sp: SamplingParams) -> None:
         """Decode one token per live row per step until some request has all its chunks."""
         while self._batch is not None:
+            self.check_cancelled()
             self._step(sp)
+            self._report_partials()
             if any(all(r.child is not None for r in f.rows) for f in self._flight):
                 return
 
@@ -340,8 +359,14 @@ class FastEngine(LocalSampling):
             past_key_values=batch.cache,
             use_cache=True,
         )
-        keys = [(sp.seed, r.slot, r.parent.n_tokens + len(r.new)) for r in batch.rows]
-        toks = choose_tokens(out.logits[:, -1], keys, sp.temperature, sp.top_p)
+        keys = [(r.seed, r.slot, r.parent.n_tokens + len(r.new)) for r in batch.rows]
+        logits = out.logits[:, -1]
+        blank = []
+        for b, r in enumerate(batch.rows):
+            r.visible = r.visible or not self.blank(r.parent, r.new)
+            if not r.visible:
+                blank.append(b)
+        toks = choose_tokens(mask_eos(logits, blank, strong.stop_ids), keys, sp.temperature, sp.top_p)
         done: set[int] = set()
         for b, (r, tok) in enumerate(zip(batch.rows, toks)):
             r.new.append(tok)
@@ -361,6 +386,16 @@ class FastEngine(LocalSampling):
         batch.positions = batch.positions + 1
         if done:
             self._remove_rows(done)
+
+    def _report_partials(self) -> None:
+        """Tell the hook the text so far of every single-stream answer still decoding (baseline)."""
+        if self.hooks.partial is None:
+            return
+        strong = self._strong()
+        for f in self._flight:
+            if len(f.rows) == 1 and f.rows[0].parent.id == ROOT.id and f.rows[0].child is None:
+                row = f.rows[0]
+                self.hooks.partial(f.request, [strong.decode(list(row.parent.token_ids) + row.new)])
 
     def _child(self, sp: SamplingParams, r: _Row) -> Stream:
         """The finished chunk as a stream, exactly as the reference builds it."""
@@ -511,13 +546,17 @@ class FastEngine(LocalSampling):
         hit_eos = False
         stop_ids = set(roles[0].stop_ids)
         for pos in range(sp.max_new_tokens):
+            self.check_cancelled()
             logits = []
             for role, cache, feed in zip(roles, caches, feeds):
                 x = torch.tensor([feed], device=role.loaded.device)
                 out = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
                 logits.append(out.logits[0, -1].float())
-            mixed = eft_logits(logits, req.beta)
-            (tok,) = choose_tokens(mixed.unsqueeze(0), [(sp.seed, req.slot, pos)], sp.temperature, sp.top_p)
+            mixed = eft_logits(logits, req.beta).unsqueeze(0)
+            if self.blank(parent, new):
+                mixed = mask_eos(mixed, [0], roles[0].stop_ids)
+            key = (noise_of(req, sp), req.slot, pos)
+            (tok,) = choose_tokens(mixed, [key], sp.temperature, sp.top_p)
             new.append(tok)
             if tok in stop_ids:
                 hit_eos = True

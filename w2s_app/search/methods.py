@@ -7,6 +7,7 @@ engine, the fast batched engine, or an API backend, and several methods can shar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -38,14 +39,14 @@ class MethodOutput:
 
 def baseline(params: dict[str, Any], sp: SamplingParams) -> MethodGen:
     """One sample from the strong model (slot 0)."""
-    (stream,) = yield SampleRequest((ROOT,), (0,), sp.max_new_tokens)
+    (stream,) = yield SampleRequest((ROOT,), (0,), sp.max_new_tokens, sp.seed)
     return MethodOutput(stream.text, None, stream.eos, [])
 
 
 def bon(params: dict[str, Any], sp: SamplingParams) -> MethodGen:
     """Best-of-N: N samples (slots 0..N-1); the highest guide score wins, ties to the lower index."""
     n = params["n"]
-    streams = yield SampleRequest((ROOT,) * n, tuple(range(n)), sp.max_new_tokens)
+    streams = yield SampleRequest((ROOT,) * n, tuple(range(n)), sp.max_new_tokens, sp.seed)
     scores = yield ScoreRequest(tuple(streams))
     best = max(range(n), key=lambda i: (scores[i], -i))
     step = TraceStep(
@@ -85,7 +86,7 @@ def w2s(params: dict[str, Any], sp: SamplingParams) -> MethodGen:
         if grow:
             # Unfinished beams all hold step*L tokens, so one chunk length fits every stream.
             max_new = min(chunk, budget - grow[0].n_tokens)
-            new = yield SampleRequest(tuple(grow), tuple(range(len(grow))), max_new)
+            new = yield SampleRequest(tuple(grow), tuple(range(len(grow))), max_new, sp.seed)
         new_scores = (yield ScoreRequest(tuple(new))) if new else []
         candidates = [b for _, b in carried] + list(new)
         scores = [kept_scores[i] for i, _ in carried] + list(new_scores)
@@ -104,7 +105,8 @@ def w2s(params: dict[str, Any], sp: SamplingParams) -> MethodGen:
         )
         kept = [candidates[i] for i in best]
         kept_scores = [scores[i] for i in best]
-        yield Progress(kept[0].text, min(1.0, max(b.n_tokens for b in kept) / budget))
+        settled = os.path.commonprefix([b.text for b in kept])  # noqa: RUF071 - text, not paths
+        yield Progress(kept[0].text, min(1.0, max(b.n_tokens for b in kept) / budget), settled)
         if all(b.done for b in kept):
             break
         # Each kept, unfinished beam is the parent of K successors; finished beams are never copied.
@@ -124,7 +126,7 @@ def _added(before: str, after: str) -> str:
 
 def eft(params: dict[str, Any], sp: SamplingParams) -> MethodGen:
     """Emulated fine-tuning: per token, sample from logits_S + beta * (logits_G+ - logits_G-)."""
-    (stream,) = yield EftRequest(float(params["beta"]), 0)
+    (stream,) = yield EftRequest(float(params["beta"]), 0, sp.seed)
     return MethodOutput(stream.text, None, stream.eos, [])
 
 

@@ -11,6 +11,7 @@ within rounding, so batched and unbatched forward passes pick the same tokens.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import torch
@@ -31,6 +32,35 @@ def prompt_seed(seed: int, prompt: str) -> int:
     digest = hashlib.sha256(prompt.encode("utf-8")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
     return int(np.random.SeedSequence([seed & 0xFFFFFFFF, *words]).generate_state(1)[0])
+
+
+def method_seed(seed: int, method: str, params: dict) -> int:
+    """The 32-bit noise seed of one method configuration under independent noise.
+
+    The method's name and parameters enter the key, so in one comparison the baseline is not
+    best-of-N's first sample and the search's first chunks are not best-of-N's first tokens:
+    identical columns would waste a rater's vote.
+    """
+    key = method + ":" + json.dumps(params, sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return int(np.random.SeedSequence([seed & 0xFFFFFFFF, 0x6D657468, *words]).generate_state(1)[0])
+
+
+def settled_text(text: str, stops: tuple[str, ...] = ()) -> str:
+    """The part of a growing answer that later tokens cannot change.
+
+    Held back: a trailing replacement character (a multi-byte character still being written) and
+    any suffix that could be the start of a stop string (the answer would be cut before it).
+    """
+    text = text.rstrip("\ufffd")
+    hold = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:n]):
+                hold = max(hold, n)
+                break
+    return text[: len(text) - hold]
 
 
 def gumbel(seed: int, slot: int, position: int, size: int, device: str | torch.device) -> torch.Tensor:
@@ -65,6 +95,33 @@ def choose_tokens(
 
 
 def find_stop(text: str, stops: tuple[str, ...], start: int = 0) -> int | None:
-    """Index of the earliest stop string that begins at or after `start`, or None."""
-    hits = [i for s in stops if s and (i := text.find(s, max(0, start))) >= 0]
+    """Index of the earliest stop string that begins at or after `start`, or None.
+
+    A stop string ends an answer only after some non-blank text: a model that opens with blank
+    lines (or with the stop string itself) would otherwise give an empty answer counted as finished.
+    Before that, the stream samples on.
+    """
+    hits = []
+    for stop in stops:
+        if not stop:
+            continue
+        i = text.find(stop, max(0, start))
+        while i >= 0 and not text[:i].strip():
+            i = text.find(stop, i + 1)
+        if i >= 0:
+            hits.append(i)
     return min(hits) if hits else None
+
+
+def mask_eos(logits: torch.Tensor, rows: list[int], eos_ids: tuple[int, ...]) -> torch.Tensor:
+    """Logits with the end-of-answer tokens ruled out for the given rows (answers still blank).
+
+    With Gumbel-max, masking before the argmax samples exactly from the distribution conditioned
+    on "not EOS", with the same noise, so every engine masks the same way and agrees.
+    """
+    if not rows or not eos_ids:
+        return logits
+    logits = logits.clone()
+    index = torch.tensor(rows, device=logits.device)
+    logits[index.unsqueeze(1), torch.tensor(eos_ids, device=logits.device)] = float("-inf")
+    return logits

@@ -17,6 +17,10 @@ class SamplingParams:
     temperature: float = 0.7
     top_p: float = 1.0
     seed: int = 0
+    # "independent": each method of a comparison draws its own noise (raters see independent
+    # attempts); "shared": every method draws the same noise (common random numbers, for paired
+    # evaluation and the oracles: W=K=1 equals the baseline, L>=T equals best-of-N).
+    noise: str = "independent"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class SampleRequest:
     parents: tuple[Stream, ...]
     slots: tuple[int, ...]
     max_new: int
+    seed: int | None = None  # the method's noise seed; None: the comparison's (SamplingParams.seed)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class EftRequest:
 
     beta: float
     slot: int
+    seed: int | None = None  # as in SampleRequest
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class Progress:
 
     text: str
     fraction: float
+    settled: str = ""  # the part of the answer that can no longer change (every kept beam starts with it)
 
 
 @dataclass
