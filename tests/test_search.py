@@ -189,3 +189,30 @@ def test_stop_string_cuts_and_counts_as_eos(pool, tiny_paths):
     sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=2)
     (res,) = run(models, [("baseline", {})], sp)
     assert " " not in res.text.strip() and res.eos
+
+
+def test_bounded_gumbel_equals_perturbing_every_entry():
+    from w2s_app.search.sampling import GUMBEL_MAX, choose_tokens, gumbel
+
+    torch.manual_seed(0)
+    for scale in (0.1, 3.0, 30.0):  # flat, typical and peaked distributions
+        logits = torch.randn(5, 3000) * scale
+        logits[2, 100:] = float("-inf")  # masked entries never win
+        keys = [(7, slot, 11) for slot in range(5)]
+        full = [int((logits[i].double() + gumbel(*keys[i], 3000, "cpu").double()).argmax()) for i in range(5)]
+        assert choose_tokens(logits, keys, 1.0, 1.0) == full
+        assert choose_tokens(logits, keys, 1.0, 1.0)[2] < 100
+    noise = gumbel(1, 2, 3, 200_000, "cpu")
+    assert float(noise.max()) <= GUMBEL_MAX and abs(float(noise.mean()) - 0.5772) < 0.01  # Euler's gamma
+
+
+def test_draws_follow_the_softmax():
+    from w2s_app.search.sampling import choose_tokens
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]])
+    probs = torch.softmax(logits / 0.8, dim=-1)[0]
+    n = 20_000
+    picks = [choose_tokens(logits, [(3, 0, pos)], 0.8, 1.0)[0] for pos in range(n)]
+    freq = torch.bincount(torch.tensor(picks), minlength=5).double() / n
+    assert freq[4] == 0
+    assert torch.allclose(freq, probs.double(), atol=0.01)

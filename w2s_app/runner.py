@@ -18,7 +18,23 @@ from .search.api_engine import ApiEngine
 from .search.engine import Engine
 from .search.fast import FastEngine
 
-ENGINES: dict[str, Callable[[Models], Engine]] = {"reference": ReferenceEngine, "fast": FastEngine}
+
+def llamacpp_engine(models: Models) -> Engine:
+    """The fast engine with the strong model sampled by llama.cpp (GGUF sources, llama-cpp-python)."""
+    from .backends.llamacpp import llamacpp_model
+    from .search.cached_scorer import CachedScorer
+    from .search.fast import JoinedEngine
+    from .search.llamacpp_sampler import LlamaCppSampler
+
+    lc = llamacpp_model(models.strong.loaded.source)
+    return JoinedEngine(models, LlamaCppSampler(models, lc), CachedScorer(models))
+
+
+ENGINES: dict[str, Callable[[Models], Engine]] = {
+    "reference": ReferenceEngine,
+    "fast": FastEngine,
+    "llamacpp": llamacpp_engine,
+}
 MAX_PROMPT_CHARS = 20_000
 NOISE_MODES = ("independent", "shared")
 

@@ -1,23 +1,23 @@
-"""The fast engine: every method's streams in one batched, cached decode loop; incremental scoring.
+"""The fast engine: a sampler and a scorer joined by one small engine.
 
-It answers exactly what the reference engine answers (same texts; scores equal up to float
-rounding) at close to the algorithm's physical cost:
-- strong model: the prompt is prefilled once; each stream keeps its KV cache, so a chunk runs only
-  its new tokens; all live streams of all requests decode in one batch; finished ones leave it;
-- guides: each scored stream keeps, per guide, its token ids, per-token log-probabilities and KV
-  cache; a child re-tokenizes its text and reuses its parent's cache up to the longest common
-  token prefix, so every guide reads each token about once.
-Caches live only while a stream can still become a parent (see `StateStore`).
+`JoinedEngine` answers the methods' requests with any `Sampler` (strong model) and any scorer
+(guide pair): sample requests of every method join one running batch, scores are answered at
+once. `TorchSampler` is the batched, cached transformers sampler: the prompt is prefilled once;
+each stream keeps its KV cache, so a chunk runs only its new tokens; all live streams of all
+requests decode in one batch; finished ones leave it. `FastEngine(models)` is the default pairing:
+`TorchSampler` with the `CachedScorer`. It answers exactly what the reference engine answers
+(same texts; scores equal up to float rounding).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from ..backends.roles import Role
+from .cached_scorer import CachedScorer, StateStore
 from .engine import (
     Answer,
     Cancelled,
@@ -29,12 +29,43 @@ from .engine import (
     eft_logits,
     noise_of,
 )
-from .kv import KV, crop, empty_cache, pack, select_rows, unpack
+from .kv import KV, empty_cache, pack, select_rows, unpack
 from .sampling import choose_tokens, mask_eos
 from .types import ROOT, Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
 
-# Most query tokens one guide forward pass may hold: bounds the (rows, tokens, vocab) logits tensor.
-GUIDE_TOKENS_PER_PASS = 1024
+
+class Sampler(Protocol):
+    """Samples chunks of the strong model for sample requests, many requests in one running batch."""
+
+    hooks: Hooks
+
+    def join(self, prompt: str, sp: SamplingParams, reqs: list[SampleRequest]) -> None:
+        """Add new requests to the running batch; forget requests nobody asks for any more."""
+        ...
+
+    def decode_until_done(self, sp: SamplingParams) -> None:
+        """Decode until some request has all its chunks."""
+        ...
+
+    def finished(self, req: SampleRequest, sp: SamplingParams) -> Answer | None:
+        """The answer of a finished request (taken out of the batch), else None."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every request in flight."""
+        ...
+
+
+class Scorer(Protocol):
+    """Scores streams with the guide pair."""
+
+    def score(self, prompt: str, reqs: list[ScoreRequest]) -> list[Answer]:
+        """One answer (scores, counts) per request."""
+        ...
+
+    def sampling(self, parents: set[int]) -> None:
+        """Told which streams are being extended (a caching scorer may release their siblings)."""
+        ...
 
 
 @dataclass
@@ -44,54 +75,6 @@ class StrongState:
     kv: KV
     pending: int  # next token to feed (the last one sampled, or the prompt's last token)
     length: int  # position of the pending token
-
-
-@dataclass
-class GuideState:
-    """One guide's view of a stream: response token ids, their log-probs, cache over prompt + ids."""
-
-    ids: list[int]
-    logps: list[float]
-    kv: KV
-
-
-@dataclass
-class StateStore:
-    """Caches keyed by stream id, registered in groups (the outputs of one request).
-
-    A method's next request names its parents, which all come from one earlier group; at that point
-    the rest of the group can never be a parent again and is dropped. So the store holds about one
-    group per running method, however many chunks the search takes.
-    """
-
-    states: dict[int, Any] = field(default_factory=dict)
-    group_of: dict[int, frozenset[int]] = field(default_factory=dict)
-
-    def get(self, sid: int) -> Any:
-        """The state of a stream, or None."""
-        return self.states.get(sid)
-
-    def add_group(self, states: dict[int, Any]) -> None:
-        """Register the states produced by one request."""
-        group = frozenset(states)
-        for sid, state in states.items():
-            self.states[sid] = state
-            self.group_of[sid] = group
-
-    def release_groups(self, parents: set[int], keep: set[int]) -> None:
-        """Drop every member of the groups holding `parents`, except those in `keep`."""
-        for p in parents:
-            for sid in self.group_of.get(p, ()):
-                if sid not in keep:
-                    self.drop(sid)
-
-    def drop(self, sid: int) -> None:
-        """Forget one stream."""
-        self.states.pop(sid, None)
-        self.group_of.pop(sid, None)
-
-    def __len__(self) -> int:
-        return len(self.states)
 
 
 @dataclass
@@ -106,21 +89,6 @@ class _Row:
     visible: bool = False  # the answer has non-blank text (from then on it may end)
     eos: bool = False
     child: Stream | None = None
-
-
-@dataclass
-class _GuideJob:
-    """One stream scored by one guide: feed `feed` after the first `reuse` cached positions."""
-
-    stream: Stream
-    base: GuideState
-    ids: list[int]
-    common: int  # response tokens shared with the base state
-    reuse: int  # cached positions kept (prompt + common - 1)
-    feed: list[int]
-    targets: list[int]  # token each fed position predicts (the last may be the EOS term)
-    logps: list[float] = field(default_factory=list)
-    kv: KV = ()
 
 
 @dataclass
@@ -143,17 +111,23 @@ class _Batch:
     positions: torch.Tensor  # (rows, 1): that token's position
 
 
-class FastEngine(LocalSampling):
-    """Batched, cached engine with the reference engine's results."""
+class JoinedEngine:
+    """Joins a sampler and a scorer: any sampler works with any scorer."""
 
-    def __init__(self, models: Models) -> None:
+    def __init__(self, models: Models, sampler: Any, scorer: Any) -> None:
         self.models = models
-        self.hooks = Hooks()
-        self.strong_states = StateStore()
-        self.guide_states = StateStore()  # value: (tuned GuideState, untuned GuideState)
-        self._roots: dict[tuple[int, str], Any] = {}  # (role id, prompt) -> root state
+        self.sampler = sampler
+        self.scorer = scorer
         self._flight_key: tuple[str, SamplingParams] | None = None
-        self._drop_flight()
+
+    @property
+    def hooks(self) -> Hooks:
+        """The sampler's hooks (partial text, cancellation)."""
+        return self.sampler.hooks
+
+    @hooks.setter
+    def hooks(self, value: Hooks) -> None:
+        self.sampler.hooks = value
 
     def handle(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:
         """One answer per request: sample requests share one decode loop, scores one pass."""
@@ -173,14 +147,14 @@ class FastEngine(LocalSampling):
         instead of waiting for the slowest request of a round.
         """
         if self._flight_key != (prompt, sp):
-            self._drop_flight()
+            self.sampler.reset()
             self._flight_key = (prompt, sp)
         answers: list[Answer | None] = [None] * len(requests)
         samples = [i for i, r in enumerate(requests) if isinstance(r, SampleRequest)]
         scores = [i for i, r in enumerate(requests) if isinstance(r, ScoreRequest)]
         if scores:
             try:
-                for i, ans in zip(scores, self._score(prompt, sp, [requests[i] for i in scores])):
+                for i, ans in zip(scores, self.scorer.score(prompt, [requests[i] for i in scores])):
                     answers[i] = ans
             except Exception as exc:
                 for i in scores:
@@ -189,32 +163,53 @@ class FastEngine(LocalSampling):
             if answers[i] is None and i not in samples:
                 answers[i] = self._other(prompt, sp, req)
         try:
-            self._join(prompt, sp, [requests[i] for i in samples])
+            reqs = [requests[i] for i in samples]
+            self.scorer.sampling({p.id for r in reqs for p in r.parents})
+            self.sampler.join(prompt, sp, reqs)
             if all(a is None for a in answers):
-                self._decode_until_done(sp)
+                self.sampler.decode_until_done(sp)
         except Cancelled:
-            self._drop_flight()
+            self.sampler.reset()
             raise
         except Exception as exc:
-            self._drop_flight()
+            self.sampler.reset()
             for i in samples:
                 answers[i] = Answer(error=exc)
             return answers
         for i in samples:
-            answers[i] = self._finished(requests[i], sp)
+            answers[i] = self.sampler.finished(requests[i], sp)
         return answers
 
     def _other(self, prompt: str, sp: SamplingParams, req: Any) -> Answer:
-        """EFT runs on its own (one stream, three models per token); anything else is an error."""
+        """EFT needs the strong model's and both guides' logits: only a sampler that has them runs it."""
         try:
             if isinstance(req, EftRequest):
                 check_eft(self.models)
-                stream = self._eft(prompt, sp, req)
+                eft = getattr(self.sampler, "eft", None)
+                if eft is None:
+                    raise SearchError("eft needs local logits of all three models; this sampler has none")
+                stream = eft(prompt, sp, req)
                 counts = Counts(strong_tokens=stream.n_tokens, guide_tokens=2 * stream.n_tokens)
                 return Answer([stream], counts=counts)
             raise TypeError(f"unknown request {type(req).__name__}")
         except Exception as exc:
             return Answer(error=exc)
+
+
+class TorchSampler(LocalSampling):
+    """The strong model as a transformers model: one batched, cached decode loop over every stream."""
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+        self.hooks = Hooks()
+        self.strong_states = StateStore()
+        self._roots: dict[tuple[int, str], StrongState] = {}  # (role id, prompt) -> prefilled prompt
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every request being decoded."""
+        self._flight: list[_Flight] = []
+        self._batch: _Batch | None = None
 
     def _strong(self) -> Role:
         strong = self.models.strong
@@ -256,13 +251,8 @@ class FastEngine(LocalSampling):
             state = self._prefill_strong(self._strong().prompt_ids(prompt) + list(parent.token_ids))
         return state
 
-    def _drop_flight(self) -> None:
-        """Forget every request being decoded."""
-        self._flight: list[_Flight] = []
-        self._batch: _Batch | None = None
-
     @torch.inference_mode()
-    def _join(self, prompt: str, sp: SamplingParams, reqs: list[SampleRequest]) -> None:
+    def join(self, prompt: str, sp: SamplingParams, reqs: list[SampleRequest]) -> None:
         """Add new sample requests to the running batch; drop requests nobody asks for any more."""
         asked = {id(r) for r in reqs}
         gone = [f for f in self._flight if id(f.request) not in asked]
@@ -287,7 +277,6 @@ class FastEngine(LocalSampling):
                     states.append(self._strong_state(prompt, r.parent))
             # The parents' siblings were not kept: no request can name them again.
             self.strong_states.release_groups(parents, keep=set())  # parents are copied into the batch
-            self.guide_states.release_groups(parents, keep=parents)  # their children will extend these
         if new_rows:
             self._add_rows(new_rows, states)
 
@@ -324,7 +313,7 @@ class FastEngine(LocalSampling):
             batch.positions[index],
         )
 
-    def _finished(self, req: SampleRequest, sp: SamplingParams) -> Answer | None:
+    def finished(self, req: SampleRequest, sp: SamplingParams) -> Answer | None:
         """The answer of a request whose rows have all ended their chunk, else None."""
         flight = next(f for f in self._flight if f.request is req)
         if any(r.child is None for r in flight.rows):
@@ -335,7 +324,7 @@ class FastEngine(LocalSampling):
         return Answer([r.child for r in flight.rows], counts=counts)
 
     @torch.inference_mode()
-    def _decode_until_done(self, sp: SamplingParams) -> None:
+    def decode_until_done(self, sp: SamplingParams) -> None:
         """Decode one token per live row per step until some request has all its chunks."""
         while self._batch is not None:
             self.check_cancelled()
@@ -350,17 +339,8 @@ class FastEngine(LocalSampling):
         batch = self._batch
         assert batch is not None
         stop_ids = set(strong.stop_ids)
-        ones = torch.ones((len(batch.rows), 1), dtype=batch.mask.dtype, device=batch.mask.device)
-        batch.mask = torch.cat([batch.mask, ones], dim=1)
-        out = strong.model(
-            input_ids=batch.pending,
-            attention_mask=batch.mask,
-            position_ids=batch.positions,
-            past_key_values=batch.cache,
-            use_cache=True,
-        )
+        logits = self._forward()
         keys = [(r.seed, r.slot, r.parent.n_tokens + len(r.new)) for r in batch.rows]
-        logits = out.logits[:, -1]
         blank = []
         for b, r in enumerate(batch.rows):
             r.visible = r.visible or not self.blank(r.parent, r.new)
@@ -379,13 +359,37 @@ class FastEngine(LocalSampling):
             if not r.child.done:
                 # Chunk ended by its length: this row's cache is the child's, its last token pending.
                 flight = next(f for f in self._flight if any(x is r for x in f.rows))
-                flight.stored[r.child.id] = StrongState(
-                    unpack(batch.cache, b, batch.mask[b]), pending=tok, length=int(batch.positions[b, 0]) + 1
-                )
-        batch.pending = torch.tensor([[t] for t in toks], device=batch.pending.device)
-        batch.positions = batch.positions + 1
+                flight.stored[r.child.id] = self._row_state(b, tok)
+        self._advance(toks)
         if done:
             self._remove_rows(done)
+
+    def _forward(self) -> torch.Tensor:
+        """Feed every row's pending token; the next-token logits, one row per stream (B, V)."""
+        batch = self._batch
+        ones = torch.ones((len(batch.rows), 1), dtype=batch.mask.dtype, device=batch.mask.device)
+        batch.mask = torch.cat([batch.mask, ones], dim=1)
+        out = self._strong().model(
+            input_ids=batch.pending,
+            attention_mask=batch.mask,
+            position_ids=batch.positions,
+            past_key_values=batch.cache,
+            use_cache=True,
+        )
+        return out.logits[:, -1]
+
+    def _row_state(self, b: int, tok: int) -> StrongState:
+        """Row b's cache as a stream state, `tok` (just sampled) pending."""
+        batch = self._batch
+        return StrongState(
+            unpack(batch.cache, b, batch.mask[b]), pending=tok, length=int(batch.positions[b, 0]) + 1
+        )
+
+    def _advance(self, toks: list[int]) -> None:
+        """The sampled tokens become the rows' pending tokens, one position on."""
+        batch = self._batch
+        batch.pending = torch.tensor([[t] for t in toks], device=batch.pending.device)
+        batch.positions = batch.positions + 1
 
     def _report_partials(self) -> None:
         """Tell the hook the text so far of every single-stream answer still decoding (baseline)."""
@@ -403,140 +407,8 @@ class FastEngine(LocalSampling):
         new = r.new[:-1] if r.eos else r.new  # EOS is counted as sampled but is not part of the text
         return self.finish_chunk(r.parent, new, r.eos, sp.max_new_tokens, n_new)
 
-    # ---- guides -------------------------------------------------------------------------------
-
     @torch.inference_mode()
-    def _guide_root(self, role: Role, prompt: str) -> GuideState:
-        """A guide's templated prompt, prefilled once."""
-        key = (id(role), prompt)
-        if key not in self._roots:
-            ids = role.prompt_ids(prompt)
-            cache = empty_cache()
-            x = torch.tensor([ids], device=role.loaded.device)
-            role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            self._roots = {k: v for k, v in self._roots.items() if k[1] == prompt}
-            self._roots[key] = GuideState([], [], unpack(cache, 0, torch.ones(len(ids), dtype=torch.long)))
-        return self._roots[key]
-
-    @torch.inference_mode()
-    def _score(self, prompt: str, sp: SamplingParams, reqs: list[ScoreRequest]) -> list[Answer]:
-        """Score every stream of every request with both guides, reusing cached prefixes."""
-        roles = (self.models.tuned, self.models.untuned)
-        streams = [s for req in reqs for s in req.streams]
-        encoded: dict[tuple[int, str], list[int]] = {}
-        jobs: list[list[_GuideJob]] = []
-        for g, role in enumerate(roles):
-            root = self._guide_root(role, prompt)
-            p_len = len(role.prompt_ids(prompt))
-            per_role = []
-            for s in streams:
-                key = (id(role.tokenizer), s.text)
-                if key not in encoded:  # guides sharing a tokenizer encode each text once
-                    encoded[key] = role.response_ids(s.text)
-                base = self._guide_base(g, s) or root
-                per_role.append(self._guide_job(role, prompt, p_len, s, encoded[key], base))
-            jobs.append(per_role)
-        # Guides that are one model under two templates run in the same forward passes.
-        by_model: dict[int, list[tuple[Role, _GuideJob]]] = {}
-        for role, per_role in zip(roles, jobs):
-            by_model.setdefault(id(role.model), []).extend((role, j) for j in per_role)
-        for pairs in by_model.values():
-            self._run_guide(pairs)
-        out, n = [], 0
-        new_states: dict[int, tuple[GuideState, GuideState]] = {}
-        for req in reqs:
-            counts, values = Counts(), []
-            for s in req.streams:
-                plus, minus = jobs[0][n], jobs[1][n]
-                values.append(sum(plus.logps) - sum(minus.logps))
-                # Work done: only the tokens each guide newly scored, not the reused prefix.
-                counts.guide_tokens += len(plus.targets) + len(minus.targets)
-                if not s.done:
-                    new_states[s.id] = (_state(plus), _state(minus))
-                n += 1
-            out.append(Answer(values, counts=counts))
-        # Every child of a parent is in this batch, so the parents' guide caches are spent.
-        for s in streams:
-            if s.parent not in new_states:
-                self.guide_states.drop(s.parent)
-        self.guide_states.add_group(new_states)
-        return out
-
-    def _guide_base(self, g: int, s: Stream) -> GuideState | None:
-        """The cached state to extend: the stream's own (re-scored), else its parent's."""
-        own = self.guide_states.get(s.id)
-        if own is not None:
-            return own[g]
-        parent = self.guide_states.get(s.parent) if s.parent else None
-        return parent[g] if parent is not None else None
-
-    def _guide_job(
-        self, role: Role, prompt: str, p_len: int, s: Stream, ids: list[int], base: GuideState
-    ) -> _GuideJob:
-        """Plan one guide's work on one stream: what to reuse, what to feed, what to score."""
-        common = 0
-        for a, b in zip(base.ids, ids):
-            if a != b:
-                break
-            common += 1
-        # Re-feed the last shared token: its output is the distribution of the first new token.
-        reuse = p_len + common - 1
-        full = role.prompt_ids(prompt) + ids
-        feed = full[reuse:]
-        targets = full[reuse + 1 :] + ([role.eos_id] if s.eos else [])
-        job = _GuideJob(s, base, ids, common, reuse, feed, targets)
-        job.logps = list(base.logps[:common])
-        return job
-
-    def _run_guide(self, pairs: list[tuple[Role, _GuideJob]]) -> None:
-        """Forward passes over all jobs of one guide model, batched within a token budget."""
-        batch: list[tuple[Role, _GuideJob]] = []
-        width = 0
-        for pair in sorted(pairs, key=lambda p: len(p[1].feed)):
-            width = max(width, len(pair[1].feed))
-            if batch and width * (len(batch) + 1) > GUIDE_TOKENS_PER_PASS:
-                self._guide_pass(batch)
-                batch, width = [], len(pair[1].feed)
-            batch.append(pair)
-        if batch:
-            self._guide_pass(batch)
-
-    def _guide_pass(self, pairs: list[tuple[Role, _GuideJob]]) -> None:
-        """One forward pass: cached prefixes left-padded, new tokens right-padded."""
-        role = pairs[0][0]
-        dev = role.loaded.device
-        jobs = [j for _, j in pairs]
-        cache, cache_mask = pack([crop(j.base.kv, j.reuse) for j in jobs])
-        width = max(len(j.feed) for j in jobs)
-        pad = role.tokenizer.pad_token_id if role.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(jobs), width), pad, dtype=torch.long)
-        new_mask = torch.zeros((len(jobs), width), dtype=torch.long)
-        for i, j in enumerate(jobs):
-            ids[i, : len(j.feed)] = torch.tensor(j.feed)
-            new_mask[i, : len(j.feed)] = 1
-        mask = torch.cat([cache_mask.to(dev), new_mask.to(dev)], dim=1)
-        # Right padding keeps every query row attending to something (no all-masked rows).
-        positions = torch.tensor([j.reuse for j in jobs]).unsqueeze(1) + torch.arange(width)
-        out = role.model(
-            input_ids=ids.to(dev),
-            attention_mask=mask,
-            position_ids=positions.to(dev),
-            past_key_values=cache,
-            use_cache=True,
-        )
-        for i, j in enumerate(jobs):
-            if j.targets:
-                logits = out.logits[i, : len(j.targets)].float()
-                logp = torch.log_softmax(logits, dim=-1)
-                target = torch.tensor(j.targets, device=logp.device).unsqueeze(-1)
-                j.logps += logp.gather(-1, target).squeeze(-1).tolist()
-            if not j.stream.done:
-                j.kv = unpack(cache, i, mask[i])
-
-    # ---- EFT ----------------------------------------------------------------------------------
-
-    @torch.inference_mode()
-    def _eft(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
+    def eft(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
         """Token-level EFT with each of the three models reading every token once (cached)."""
         roles = (self.models.strong, self.models.tuned, self.models.untuned)
         caches = [empty_cache() for _ in roles]
@@ -570,6 +442,18 @@ class FastEngine(LocalSampling):
         return self.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
 
 
-def _state(job: _GuideJob) -> GuideState:
-    """The stream's state for later children (EOS terms are never part of it: such streams are done)."""
-    return GuideState(job.ids, job.logps[: len(job.ids)], job.kv)
+class FastEngine(JoinedEngine):
+    """The default engine: the batched torch sampler with the cached scorer."""
+
+    def __init__(self, models: Models) -> None:
+        super().__init__(models, TorchSampler(models), CachedScorer(models))
+
+    @property
+    def strong_states(self) -> StateStore:
+        """The sampler's cached strong-model states."""
+        return self.sampler.strong_states
+
+    @property
+    def guide_states(self) -> StateStore:
+        """The scorer's cached guide states."""
+        return self.scorer.guide_states

@@ -1,11 +1,20 @@
 """Seeded token sampling that does not depend on batching.
 
-The noise for every token is keyed by (seed, slot, position in the response), so a stream samples
+The noise of every token is keyed by (seed, slot, position in the response), so a stream samples
 the same tokens whether it runs alone or batched with others, whole or in chunks. That is what
 makes the oracles hold: W=K=1 reproduces the baseline, L>=T reproduces best-of-N, the fast engine
 reproduces the reference. We use the Gumbel-max trick (argmax of logits/temperature + Gumbel
 noise), which samples exactly from the softmax and only flips when two perturbed logits tie to
-within rounding, so batched and unbatched forward passes pick the same tokens.
+within rounding, so batched and unbatched forward passes pick the same tokens. (An inverse-CDF
+draw, one uniform per token, would be cheaper still, but its boundaries sit 1/V apart in the
+tail: float differences between a batched and an unbatched pass flip it about a thousand times
+more often, and the engines would stop agreeing.)
+
+The noise of vocabulary entry i is a hash of (key, i) with 24-bit uniforms, so it is bounded
+(at most GUMBEL_MAX) and can be computed for any subset of the vocabulary. Only entries whose
+logit is within GUMBEL_MAX of the best perturbed value found among the top few can win, so only
+those get noise: a few hundred hashes per token instead of a random number and two logarithms
+for each of 262k entries, with exactly the result of perturbing every entry.
 """
 
 from __future__ import annotations
@@ -63,12 +72,44 @@ def settled_text(text: str, stops: tuple[str, ...] = ()) -> str:
     return text[: len(text) - hold]
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+# The largest Gumbel value a 24-bit uniform can give: -log(-log(1 - 2**-25)).
+GUMBEL_MAX = float(-np.log(-np.log1p(-(2.0**-25))))
+_TOP = 8  # entries perturbed first, to find a good lower bound of the winning value
+
+
+def gumbel_at(seed: int, slot: int, position: int, index: np.ndarray) -> np.ndarray:
+    """Gumbel(0, 1) noise of the given vocabulary entries for one token draw (float64)."""
+    key = np.uint64(noise_seed(seed, slot, position))
+    with np.errstate(over="ignore"):
+        z = key ^ (index.astype(np.uint64) * _GOLDEN)
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z ^= z >> np.uint64(31)
+    u = ((z >> np.uint64(40)).astype(np.float64) + 0.5) / float(1 << 24)
+    return -np.log(-np.log(u))
+
+
 def gumbel(seed: int, slot: int, position: int, size: int, device: str | torch.device) -> torch.Tensor:
-    """Gumbel(0, 1) noise of length `size` for one token draw."""
-    gen = torch.Generator(device=device).manual_seed(noise_seed(seed, slot, position))
-    u = torch.rand(size, generator=gen, device=device, dtype=torch.float32)
-    u = u.clamp_(min=1e-20, max=1.0 - 1e-7)
-    return -torch.log(-torch.log(u))
+    """Gumbel(0, 1) noise of every entry of a vocabulary of `size` for one token draw."""
+    noise = gumbel_at(seed, slot, position, np.arange(size))
+    return torch.from_numpy(noise).to(device=device, dtype=torch.float32)
+
+
+def _perturbed_argmax(row: torch.Tensor, key: tuple[int, int, int]) -> int:
+    """argmax_i(row[i] + gumbel_i) computed on the only entries that can win (ties: lower index)."""
+    k = min(_TOP, row.shape[-1])
+    top = torch.topk(row, k).indices.numpy()
+    values = row.numpy()
+    top = top[np.isfinite(values[top])]
+    floor = float(np.max(values[top].astype(np.float64) + gumbel_at(*key, top)))
+    # Noise is at most GUMBEL_MAX, so an entry below floor - GUMBEL_MAX can never win. The
+    # float32 comparison is widened by a margin so that rounding never drops a possible winner.
+    cand = torch.nonzero(row >= floor - GUMBEL_MAX - 1e-3).squeeze(-1).numpy()
+    perturbed = values[cand].astype(np.float64) + gumbel_at(*key, cand)
+    return int(cand[np.argmax(perturbed)])
 
 
 def choose_tokens(
@@ -89,9 +130,8 @@ def choose_tokens(
         drop_sorted = before >= top_p  # the top token is always kept
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         scaled = scaled.masked_fill(drop, float("-inf"))
-    size = scaled.shape[-1]
-    noise = torch.stack([gumbel(s, slot, pos, size, scaled.device) for s, slot, pos in keys])
-    return (scaled + noise).argmax(dim=-1).tolist()
+    rows = scaled.cpu()
+    return [_perturbed_argmax(rows[i], key) for i, key in enumerate(keys)]
 
 
 def find_stop(text: str, stops: tuple[str, ...], start: int = 0) -> int | None:

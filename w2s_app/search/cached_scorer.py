@@ -1,0 +1,235 @@
+"""The cached scorer: the guide pair's score of many streams, each guide reading each token about once.
+
+Each scored stream keeps, per guide, its token ids, per-token log-probabilities and KV cache; a
+child re-tokenizes its text and reuses its parent's cache up to the longest common token prefix.
+Caches live only while a stream can still become a parent (see `StateStore`). It returns what
+the plain scorer (`scoring.sequence_logprob`, the reference) returns, up to float rounding, for
+any sampler: local transformers, llama.cpp or a remote API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..backends.roles import Role
+from .engine import Answer, Models
+from .kv import KV, crop, empty_cache, pack, unpack
+from .types import Counts, ScoreRequest, Stream
+
+# Most query tokens one guide forward pass may hold: bounds the (rows, tokens, vocab) logits tensor.
+GUIDE_TOKENS_PER_PASS = 1024
+
+
+@dataclass
+class GuideState:
+    """One guide's view of a stream: response token ids, their log-probs, cache over prompt + ids."""
+
+    ids: list[int]
+    logps: list[float]
+    kv: KV
+
+
+@dataclass
+class StateStore:
+    """Caches keyed by stream id, registered in groups (the outputs of one request).
+
+    A method's next request names its parents, which all come from one earlier group; at that point
+    the rest of the group can never be a parent again and is dropped. So the store holds about one
+    group per running method, however many chunks the search takes.
+    """
+
+    states: dict[int, Any] = field(default_factory=dict)
+    group_of: dict[int, frozenset[int]] = field(default_factory=dict)
+    on_drop: Any = None  # called with each dropped state (a sampler frees its KV sequence)
+
+    def get(self, sid: int) -> Any:
+        """The state of a stream, or None."""
+        return self.states.get(sid)
+
+    def add_group(self, states: dict[int, Any]) -> None:
+        """Register the states produced by one request."""
+        group = frozenset(states)
+        for sid, state in states.items():
+            self.states[sid] = state
+            self.group_of[sid] = group
+
+    def release_groups(self, parents: set[int], keep: set[int]) -> None:
+        """Drop every member of the groups holding `parents`, except those in `keep`."""
+        for p in parents:
+            for sid in self.group_of.get(p, ()):
+                if sid not in keep:
+                    self.drop(sid)
+
+    def drop(self, sid: int) -> None:
+        """Forget one stream."""
+        state = self.states.pop(sid, None)
+        self.group_of.pop(sid, None)
+        if state is not None and self.on_drop is not None:
+            self.on_drop(state)
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
+@dataclass
+class _GuideJob:
+    """One stream scored by one guide: feed `feed` after the first `reuse` cached positions."""
+
+    stream: Stream
+    base: GuideState
+    ids: list[int]
+    common: int  # response tokens shared with the base state
+    reuse: int  # cached positions kept (prompt + common - 1)
+    feed: list[int]
+    targets: list[int]  # token each fed position predicts (the last may be the EOS term)
+    logps: list[float] = field(default_factory=list)
+    kv: KV = ()
+
+
+class CachedScorer:
+    """Scores streams with the guide pair, reusing each parent's cached prefix."""
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+        self.guide_states = StateStore()  # value: (tuned GuideState, untuned GuideState)
+        self._roots: dict[tuple[int, str], GuideState] = {}  # (role id, prompt) -> prefilled prompt
+
+    def sampling(self, parents: set[int]) -> None:
+        """The given streams are being extended: their siblings can never be a parent again."""
+        self.guide_states.release_groups(parents, keep=parents)  # their children will extend these
+
+    @torch.inference_mode()
+    def _guide_root(self, role: Role, prompt: str) -> GuideState:
+        """A guide's templated prompt, prefilled once."""
+        key = (id(role), prompt)
+        if key not in self._roots:
+            ids = role.prompt_ids(prompt)
+            cache = empty_cache()
+            x = torch.tensor([ids], device=role.loaded.device)
+            role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self._roots = {k: v for k, v in self._roots.items() if k[1] == prompt}
+            self._roots[key] = GuideState([], [], unpack(cache, 0, torch.ones(len(ids), dtype=torch.long)))
+        return self._roots[key]
+
+    @torch.inference_mode()
+    def score(self, prompt: str, reqs: list[ScoreRequest]) -> list[Answer]:
+        """Score every stream of every request with both guides, reusing cached prefixes."""
+        roles = (self.models.tuned, self.models.untuned)
+        streams = [s for req in reqs for s in req.streams]
+        encoded: dict[tuple[int, str], list[int]] = {}
+        jobs: list[list[_GuideJob]] = []
+        for g, role in enumerate(roles):
+            root = self._guide_root(role, prompt)
+            p_len = len(role.prompt_ids(prompt))
+            per_role = []
+            for s in streams:
+                key = (id(role.tokenizer), s.text)
+                if key not in encoded:  # guides sharing a tokenizer encode each text once
+                    encoded[key] = role.response_ids(s.text)
+                base = self._guide_base(g, s) or root
+                per_role.append(self._guide_job(role, prompt, p_len, s, encoded[key], base))
+            jobs.append(per_role)
+        # Guides that are one model under two templates run in the same forward passes.
+        by_model: dict[int, list[tuple[Role, _GuideJob]]] = {}
+        for role, per_role in zip(roles, jobs):
+            by_model.setdefault(id(role.model), []).extend((role, j) for j in per_role)
+        for pairs in by_model.values():
+            self._run_guide(pairs)
+        out, n = [], 0
+        new_states: dict[int, tuple[GuideState, GuideState]] = {}
+        for req in reqs:
+            counts, values = Counts(), []
+            for s in req.streams:
+                plus, minus = jobs[0][n], jobs[1][n]
+                values.append(sum(plus.logps) - sum(minus.logps))
+                # Work done: only the tokens each guide newly scored, not the reused prefix.
+                counts.guide_tokens += len(plus.targets) + len(minus.targets)
+                if not s.done:
+                    new_states[s.id] = (_state(plus), _state(minus))
+                n += 1
+            out.append(Answer(values, counts=counts))
+        # Every child of a parent is in this batch, so the parents' guide caches are spent.
+        for s in streams:
+            if s.parent not in new_states:
+                self.guide_states.drop(s.parent)
+        self.guide_states.add_group(new_states)
+        return out
+
+    def _guide_base(self, g: int, s: Stream) -> GuideState | None:
+        """The cached state to extend: the stream's own (re-scored), else its parent's."""
+        own = self.guide_states.get(s.id)
+        if own is not None:
+            return own[g]
+        parent = self.guide_states.get(s.parent) if s.parent else None
+        return parent[g] if parent is not None else None
+
+    def _guide_job(
+        self, role: Role, prompt: str, p_len: int, s: Stream, ids: list[int], base: GuideState
+    ) -> _GuideJob:
+        """Plan one guide's work on one stream: what to reuse, what to feed, what to score."""
+        common = 0
+        for a, b in zip(base.ids, ids):
+            if a != b:
+                break
+            common += 1
+        # Re-feed the last shared token: its output is the distribution of the first new token.
+        reuse = p_len + common - 1
+        full = role.prompt_ids(prompt) + ids
+        feed = full[reuse:]
+        targets = full[reuse + 1 :] + ([role.eos_id] if s.eos else [])
+        job = _GuideJob(s, base, ids, common, reuse, feed, targets)
+        job.logps = list(base.logps[:common])
+        return job
+
+    def _run_guide(self, pairs: list[tuple[Role, _GuideJob]]) -> None:
+        """Forward passes over all jobs of one guide model, batched within a token budget."""
+        batch: list[tuple[Role, _GuideJob]] = []
+        width = 0
+        for pair in sorted(pairs, key=lambda p: len(p[1].feed)):
+            width = max(width, len(pair[1].feed))
+            if batch and width * (len(batch) + 1) > GUIDE_TOKENS_PER_PASS:
+                self._guide_pass(batch)
+                batch, width = [], len(pair[1].feed)
+            batch.append(pair)
+        if batch:
+            self._guide_pass(batch)
+
+    def _guide_pass(self, pairs: list[tuple[Role, _GuideJob]]) -> None:
+        """One forward pass: cached prefixes left-padded, new tokens right-padded."""
+        role = pairs[0][0]
+        dev = role.loaded.device
+        jobs = [j for _, j in pairs]
+        cache, cache_mask = pack([crop(j.base.kv, j.reuse) for j in jobs])
+        width = max(len(j.feed) for j in jobs)
+        pad = role.tokenizer.pad_token_id if role.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(jobs), width), pad, dtype=torch.long)
+        new_mask = torch.zeros((len(jobs), width), dtype=torch.long)
+        for i, j in enumerate(jobs):
+            ids[i, : len(j.feed)] = torch.tensor(j.feed)
+            new_mask[i, : len(j.feed)] = 1
+        mask = torch.cat([cache_mask.to(dev), new_mask.to(dev)], dim=1)
+        # Right padding keeps every query row attending to something (no all-masked rows).
+        positions = torch.tensor([j.reuse for j in jobs]).unsqueeze(1) + torch.arange(width)
+        out = role.model(
+            input_ids=ids.to(dev),
+            attention_mask=mask,
+            position_ids=positions.to(dev),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        for i, j in enumerate(jobs):
+            if j.targets:
+                logits = out.logits[i, : len(j.targets)].float()
+                logp = torch.log_softmax(logits, dim=-1)
+                target = torch.tensor(j.targets, device=logp.device).unsqueeze(-1)
+                j.logps += logp.gather(-1, target).squeeze(-1).tolist()
+            if not j.stream.done:
+                j.kv = unpack(cache, i, mask[i])
+
+
+def _state(job: _GuideJob) -> GuideState:
+    """The stream's state for later children (EOS terms are never part of it: such streams are done)."""
+    return GuideState(job.ids, job.logps[: len(job.ids)], job.kv)
