@@ -65,7 +65,11 @@ def _twin_ids(generations: pd.DataFrame) -> dict[int, int]:
         known = generations[generations["twin_of"].notna()]
         return dict(zip(known["id"].astype(int), known["twin_of"].astype(int), strict=True))
     if "text" in generations:
-        return {i: int(t) for i, t in zip(generations["id"], twin_column(generations), strict=True) if t is not None}
+        return {
+            i: int(t)
+            for i, t in zip(generations["id"], twin_column(generations), strict=True)
+            if t is not None
+        }
     return {}
 
 

@@ -291,7 +291,9 @@ class Store:
         comps = select(Comparison.id, Comparison.preset)
         voted = select(Vote.comparison_id).where(Vote.choice == "generation")
         voted_text = case((Generation.comparison_id.in_(voted), Generation.text), else_=None).label("text")
-        gens = select(Generation.id, Generation.comparison_id, Generation.label, Generation.status, voted_text)
+        gens = select(
+            Generation.id, Generation.comparison_id, Generation.label, Generation.status, voted_text
+        )
         votes = select(Vote.id, Vote.comparison_id, Vote.choice, Vote.generation_id, Vote.blind)
         if preset:
             in_preset = select(Comparison.id).where(Comparison.preset == preset)

@@ -111,7 +111,9 @@ def read_frame(path: Path, what: str, fmt: str | None = None) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
     for col in _columns(what):
         # An export written before a computed column existed lacks it: null there.
-        values = raw[col.name] if col.name in raw else pd.Series([None] * len(raw), index=raw.index, dtype=object)
+        values = (
+            raw[col.name] if col.name in raw else pd.Series([None] * len(raw), index=raw.index, dtype=object)
+        )
         out[col.name] = _restore(values, col, text=fmt == "csv")
     return normalize(out, what)
 
