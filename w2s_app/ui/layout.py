@@ -77,7 +77,10 @@ def build_app(services: Services) -> gr.Blocks:
             )
             preset_info = gr.Markdown(preset_line(default_preset), elem_classes="w2s-preset-info")
             prompt = gr.Textbox(
-                label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS, placeholder="Ask anything…"
+                label="Prompt",
+                lines=3,
+                max_length=MAX_PROMPT_CHARS,
+                placeholder="Type a prompt, pick an example below, or press Next…",
             )
             examples = gr.Dataset(
                 components=[prompt],

@@ -53,9 +53,9 @@ def wait_text(estimate: tuple[float, int] | None) -> str:
 
 
 def preset_line(preset: Any, estimate: tuple[float, int] | None) -> str:
-    """The line under the preset menu: the preset in use, its purpose, the wait estimate."""
-    purpose = f": {html.escape(preset.purpose)}" if preset.purpose else ""
-    return f"**Preset in use:** `{preset.name}`{purpose}  \n**Wait:** {wait_text(estimate)}"
+    """The lines under the preset menu: the preset in use and what it is, the wait estimate."""
+    about = f": {html.escape(preset.description)}" if preset.description else ""
+    return f"**Preset in use:** `{preset.name}`{about}  \n**Wait:** {wait_text(estimate)}"
 
 
 def twin_letters(stored: dict[str, Any]) -> list[list[str]]:
@@ -79,5 +79,5 @@ def reveal_twins(reveal: list[dict[str, Any]]) -> str:
         seen.add(tuple(group))
         label = {r["answer"]: r["label"] for r in reveal}
         names = join_letters([f"{a} ({html.escape(label[a])})" for a in group])
-        lines.append(f"Twins: {names} wrote the same answer; they won or lost together and tie each other.")
+        lines.append(f"Twins: {names} wrote the same answer, so they count as one: they win or lose together and tie each other.")
     return "\n\n".join(lines)
