@@ -189,12 +189,25 @@ def test_empty_leaderboard_and_history_say_what_to_do(page):
     page.get_by_text("No blind votes yet: run a comparison on the Compare tab and vote.").wait_for(
         timeout=30_000
     )
-    assert page.get_by_role("table").filter(has_text="rank").count() == 0  # no bare table
+    assert not page.get_by_role("grid").filter(visible=True).count()  # no bare table
     page.screenshot(path=str(OUT / "6-empty-leaderboard.png"), full_page=True)
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("tab", name="Leaderboard").click()  # opening the tab shows the same
+    page.get_by_text("No blind votes yet").wait_for(timeout=30_000)
+    page.get_by_label("Preset (empty: all)").first.click()
+    page.get_by_role("option", name="tiny", exact=True).click()  # votes here: the table, not the message
+    page.get_by_role("grid").filter(has_text="rank").first.wait_for(timeout=30_000)
+    assert page.get_by_text("No blind votes yet").count() == 0
     page.get_by_role("tab", name="History & export").click()
     history = page.get_by_label("Preset (empty: all)").last
     history.click()
     page.get_by_role("option", name="offline", exact=True).click()
     page.get_by_role("button", name="Show").click()
     page.get_by_text("No comparisons yet: run one on the Compare tab").wait_for(timeout=30_000)
+    assert not page.get_by_role("grid").filter(visible=True).count()
     page.screenshot(path=str(OUT / "7-empty-history.png"), full_page=True)
+    history.click()
+    page.get_by_role("option", name="tiny", exact=True).click()
+    page.get_by_role("button", name="Show").click()
+    page.get_by_role("grid").filter(has_text="My own question about owls?").first.wait_for(timeout=30_000)
+    assert page.get_by_text("No comparisons yet").count() == 0

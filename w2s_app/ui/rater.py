@@ -10,7 +10,7 @@ from ..twins import join_letters, twin_groups, twin_message
 from .render import LETTERS
 
 LEADERBOARD_EMPTY = "No blind votes yet: run a comparison on the Compare tab and vote."
-HISTORY_EMPTY = "No comparisons yet: run one on the Compare tab (type a prompt or press Next, then Run)."
+HISTORY_EMPTY = "No comparisons yet: run one on the Compare tab (type a prompt and press Run, or press Next)."
 KEYS_HELP = (
     "Keys: **1**, **2**, **3** (**4**) vote for A, B, C (D) · **t** tie · **b** all bad (not while typing)."
 )
@@ -79,5 +79,7 @@ def reveal_twins(reveal: list[dict[str, Any]]) -> str:
         seen.add(tuple(group))
         label = {r["answer"]: r["label"] for r in reveal}
         names = join_letters([f"{a} ({html.escape(label[a])})" for a in group])
-        lines.append(f"Twins: {names} wrote the same answer, so they count as one: they win or lose together and tie each other.")
+        lines.append(
+            f"Twins: {names} wrote the same answer, so they count as one: they win or lose together and tie each other."
+        )
     return "\n\n".join(lines)
