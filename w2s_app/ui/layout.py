@@ -398,6 +398,6 @@ def _register_api(services: Services) -> None:
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Theme and CSS go to launch() in Gradio 6."""
+    """Theme, CSS and the vote keys' script go to launch() in Gradio 6."""
     css = (ASSETS / "style.css").read_text(encoding="utf-8") if (ASSETS / "style.css").is_file() else None
     return {"css": css, "theme": gr.themes.Soft(), "head": rater.KEYS_SCRIPT}
