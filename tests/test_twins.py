@@ -136,10 +136,12 @@ def test_generation_exports_say_which_answers_were_twins(tmp_path, fmt):
         assert pd.isna(by_label.loc["w2s W2 K2 L30", "twin_of"])
 
 
-def test_a_vote_among_answers_that_are_all_twins_is_a_tie_and_nobody_wins():
+def test_a_vote_among_answers_that_are_all_twins_ties_every_pair():
     votes, gens, comps = frames(clicked_twin=0, votes_for_other=0, twin_votes=3)
     gens["text"] = "All the same."
     out = outcomes_from_votes(votes, gens)
     assert len(out) == 3 * 3 and (out["result"] == 0.5).all()
     board = compute_leaderboard((votes, gens, comps), n_boot=5)
-    assert (board.table["wins"] == 0).all() and (board.table["ties"] == 3).all()
+    assert list(board.table["score"]) == [1000.0] * 3
+    # "wins" counts the votes that chose an answer or its twin; here every answer was chosen.
+    assert (board.table["wins"] == 3).all() and (board.table["ties"] == 3).all()

@@ -90,17 +90,22 @@ def latest_vote(app_server) -> tuple:
     )[0]
 
 
+def status_line(page):
+    """The status line under Run (progress overlays elsewhere repeat its text while they fade)."""
+    return page.locator(".prose.w2s-status")
+
+
 def wait_answers(page) -> str:
     """Wait until every answer is in; the status line."""
-    page.get_by_text("all answers done").wait_for(timeout=120_000)
+    status_line(page).get_by_text("all answers done").wait_for(timeout=120_000)
     page.wait_for_timeout(1200)  # votes open 1 s after the answers appear
-    return page.locator(".w2s-status").first.inner_text()
+    return status_line(page).inner_text()
 
 
 def press_vote_key(page, key: str) -> None:
     page.evaluate("document.activeElement && document.activeElement.blur()")
     page.keyboard.press(key)
-    page.get_by_text("your vote is in").wait_for(timeout=30_000)
+    status_line(page).get_by_text("your vote is in").wait_for(timeout=30_000)
 
 
 def choose_preset(page, name: str) -> None:

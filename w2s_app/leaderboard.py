@@ -197,9 +197,9 @@ def compute_leaderboard(
         ]
     )
     table["votes"] = [involved.loc[involved["e"] == e, "vote"].nunique() for e in entities]
-    # A win: the vote's chosen answer, or its twin, beat another answer (all answers twins: no win).
-    won = outcomes[outcomes["result"] == 1.0].groupby("a")["vote"].nunique()
-    table["wins"] = [int(won.get(e, 0)) for e in entities]
+    chosen = gens.set_index("id")["label"].to_dict() if len(gens) else {}
+    picked = pd.Series([chosen.get(g) for g in _won(votes, gens)], dtype=object)
+    table["wins"] = [int((picked == e).sum()) for e in entities]
     table["ties"] = [
         int(
             outcomes.loc[
@@ -213,6 +213,18 @@ def compute_leaderboard(
     return Leaderboard(
         table[[*cols, "strength", "strength_lo", "strength_hi"]], win_rates(outcomes, entities), counts
     )
+
+
+def _won(votes: pd.DataFrame, gens: pd.DataFrame) -> list[int]:
+    """The answers each vote chose: the clicked one and its twins (one entry per vote and answer)."""
+    groups: dict[int, list[int]] = {}  # generation ids are unique across comparisons
+    for gid, first in _twin_ids(gens[gens["status"] == "done"]).items():
+        groups.setdefault(first, []).append(gid)
+    twin = {gid: group for group in groups.values() for gid in group}
+    out = []
+    for gid in votes.loc[votes["choice"] == "generation", "generation_id"]:
+        out += twin.get(gid, [gid])
+    return out
 
 
 def win_rates(outcomes: pd.DataFrame, entities: list[str]) -> pd.DataFrame:
