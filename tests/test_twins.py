@@ -145,3 +145,12 @@ def test_a_vote_among_answers_that_are_all_twins_ties_every_pair():
     assert list(board.table["score"]) == [1000.0] * 3
     # "wins" counts the votes that chose an answer or its twin; here every answer was chosen.
     assert (board.table["wins"] == 3).all() and (board.table["ties"] == 3).all()
+
+
+def test_preference_pairs_from_votes_never_reject_a_twin(tmp_path):
+    from w2s_app.tuning.pairs import from_votes
+
+    store = store_with_twin_votes(f"sqlite:///{tmp_path / 'db.sqlite3'}", 0)
+    pairs = from_votes(store.frame("votes"), store.frame("generations"), store.frame("comparisons"))
+    twin_votes = [p for p in pairs if p.chosen == "Hello there!"]
+    assert len(twin_votes) == 5 and all(p.rejected.startswith("Hi, friend number") for p in twin_votes)
