@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 def test_all_methods_answer_on_offline_models(tmp_path):
     env_args = [
-        sys.executable, "-m", "w2s_app", "generate",
+        sys.executable, "-m", "w2s_app", "generate", "--preset", "offline",
         "--prompt", "Give three tips for staying healthy.",
         "--methods", "baseline,bon,w2s",
         "--max-new-tokens", "24", "--l", "8", "--n", "2", "--json",

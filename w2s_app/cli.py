@@ -27,7 +27,7 @@ class CliError(Exception):
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by generate and batch."""
-    p.add_argument("--preset", default=None, help="preset name (default: W2S_PRESET or 'offline')")
+    p.add_argument("--preset", default=None, help="preset name (default: W2S_PRESET or 'sentiment-positive')")
     p.add_argument("--methods", default="baseline,bon,w2s", help="comma-separated: baseline,bon,w2s,eft")
     p.add_argument("--w", type=int, help="w2s beam width W")
     p.add_argument("--k", type=int, help="w2s successors per beam K")

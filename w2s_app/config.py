@@ -11,6 +11,8 @@ from typing import Any
 from .backends.roles import RoleSpec
 
 BUILTIN_PRESETS = Path(__file__).with_name("presets.toml")
+REPO = Path(__file__).resolve().parents[1]  # a preset's relative `prompts` path starts here
+DEFAULT_PRESET = "sentiment-positive"  # the offline pair steers measurably there (README, evaluate)
 ROLES = ("strong", "tuned", "untuned")
 DEFAULT_KEYS = {"max_new_tokens", "temperature", "top_p", "seed", "w", "k", "l", "n", "beta", "noise"}
 
@@ -29,6 +31,8 @@ class Preset:
     tuned: RoleSpec
     untuned: RoleSpec
     defaults: dict[str, Any] = field(default_factory=dict)
+    purpose: str = ""  # one line for the preset dropdown
+    prompts: Path | None = None  # a prompt pool, one prompt a line (the Next button, examples)
 
     def models_summary(self) -> str:
         """One line naming the three models."""
@@ -58,7 +62,19 @@ def _preset_from_table(name: str, table: dict[str, Any], origin: str) -> Preset:
     unknown = set(defaults) - DEFAULT_KEYS
     if unknown:
         raise ConfigError(f"preset {name!r} in {origin}: unknown defaults {sorted(unknown)}")
-    return Preset(name, str(table.get("description", "")), defaults=defaults, **roles)
+    prompts = table.get("prompts")
+    if prompts is not None and (not isinstance(prompts, str) or not prompts.strip()):
+        raise ConfigError(f"preset {name!r} in {origin}: prompts must be the path of a text file")
+    if prompts and not (REPO / prompts).is_file():
+        raise ConfigError(f"preset {name!r} in {origin}: prompts file {REPO / prompts} does not exist")
+    return Preset(
+        name,
+        str(table.get("description", "")),
+        defaults=defaults,
+        purpose=str(table.get("purpose", "")),
+        prompts=REPO / prompts if prompts else None,
+        **roles,
+    )
 
 
 def load_presets(extra: list[Path] | None = None) -> dict[str, Preset]:
@@ -120,7 +136,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             db_url=env.get("W2S_DB_URL") or None,
-            default_preset=env.get("W2S_PRESET", "offline"),
+            default_preset=env.get("W2S_PRESET") or DEFAULT_PRESET,
             device=env.get("W2S_DEVICE") or None,
             dtype=env.get("W2S_DTYPE") or None,
             engine=env.get("W2S_ENGINE", "fast"),

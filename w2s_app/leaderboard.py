@@ -2,6 +2,8 @@
 
 A vote for one answer makes it beat every other answer of the comparison; `tie` and `all_bad` make
 every pair tie (all_bad is also counted on its own). A tie counts as half a win for each side.
+Twins (answers with the same text, see twins.py) win or lose together and tie each other, so the
+fit does not depend on which twin was clicked.
 Scores are on the Elo scale: 1000 + 400 * log10(strength), strengths normalised to mean zero.
 """
 
@@ -15,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+
+from .twins import twin_column
 
 ELO = 400 / math.log(10)
 
@@ -30,7 +34,9 @@ class Leaderboard:
 
 def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
     """Pairwise outcomes (vote id, a, b, result for a: 1 win, 0.5 tie, 0 loss) from votes."""
-    by_comp = {cid: g for cid, g in generations[generations["status"] == "done"].groupby("comparison_id")}
+    done = generations[generations["status"] == "done"]
+    by_comp = {cid: g for cid, g in done.groupby("comparison_id")}
+    twin = _twin_ids(done)
     rows = []
     for v in votes.itertuples():
         gens = by_comp.get(v.comparison_id)
@@ -40,14 +46,37 @@ def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
         if v.choice == "generation":
             if v.generation_id not in labels:
                 continue
-            winner = labels[v.generation_id]
-            for gid, label in labels.items():
-                if gid != v.generation_id and label != winner:
-                    rows.append((v.id, winner, label, 1.0))
+            won = winning_ids(v.generation_id, labels, twin)
+            for w in won:
+                for gid, label in labels.items():
+                    if gid not in won and label != labels[w]:
+                        rows.append((v.id, labels[w], label, 1.0))
+            for a, b in combinations(sorted({labels[w] for w in won}), 2):
+                rows.append((v.id, a, b, 0.5))
         else:
             for a, b in combinations(sorted(set(labels.values())), 2):
                 rows.append((v.id, a, b, 0.5))
     return pd.DataFrame(rows, columns=["vote", "a", "b", "result"])
+
+
+def _twin_ids(generations: pd.DataFrame) -> dict[int, int]:
+    """Generation id -> first id of its twin group: from a `twin_of` column, else from `text`, else none."""
+    if "twin_of" in generations:
+        known = generations[generations["twin_of"].notna()]
+        return dict(zip(known["id"].astype(int), known["twin_of"].astype(int), strict=True))
+    if "text" in generations:
+        return {
+            i: int(t)
+            for i, t in zip(generations["id"], twin_column(generations), strict=True)
+            if t is not None
+        }
+    return {}
+
+
+def winning_ids(chosen: int, labels: dict[int, str], twin: dict[int, int]) -> list[int]:
+    """The clicked answer and its twins among this comparison's answers (ids in `labels`)."""
+    first = twin.get(chosen)
+    return [gid for gid in labels if gid == chosen or (first is not None and twin.get(gid) == first)]
 
 
 def fit_bradley_terry(
@@ -169,7 +198,7 @@ def compute_leaderboard(
     )
     table["votes"] = [involved.loc[involved["e"] == e, "vote"].nunique() for e in entities]
     chosen = gens.set_index("id")["label"].to_dict() if len(gens) else {}
-    picked = votes.loc[votes["choice"] == "generation", "generation_id"].map(chosen)
+    picked = pd.Series([chosen.get(g) for g in _won(votes, gens)], dtype=object)
     table["wins"] = [int((picked == e).sum()) for e in entities]
     table["ties"] = [
         int(
@@ -184,6 +213,18 @@ def compute_leaderboard(
     return Leaderboard(
         table[[*cols, "strength", "strength_lo", "strength_hi"]], win_rates(outcomes, entities), counts
     )
+
+
+def _won(votes: pd.DataFrame, gens: pd.DataFrame) -> list[int]:
+    """The answers each vote chose: the clicked one and its twins (one entry per vote and answer)."""
+    groups: dict[int, list[int]] = {}  # generation ids are unique across comparisons
+    for gid, first in _twin_ids(gens[gens["status"] == "done"]).items():
+        groups.setdefault(first, []).append(gid)
+    twin = {gid: group for group in groups.values() for gid in group}
+    out = []
+    for gid in votes.loc[votes["choice"] == "generation", "generation_id"]:
+        out += twin.get(gid, [gid])
+    return out
 
 
 def win_rates(outcomes: pd.DataFrame, entities: list[str]) -> pd.DataFrame:

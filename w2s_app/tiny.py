@@ -90,15 +90,18 @@ def tiny_presets_toml(models: dict[str, Path]) -> str:
         return f'source = "{path}"\ntemplate = "{template}"\n{extra}'
 
     plain = "Question: {prompt}\\nAnswer:"
+    pool = 'prompts = "assets/prompts/instructions.txt"'  # the Next button's prompts
     return (
         "\n".join(
             [
-                '[tiny]\ndescription = "Tiny random models, same tokenizer (tests)."',
+                '[tiny]\ndescription = "Tiny random models, same tokenizer (tests)."\n'
+                f'purpose = "Tests: tiny random models (the text is noise)"\n{pool}',
                 "[tiny.strong]\n" + role(models["strong_smol"], plain),
                 "[tiny.tuned]\n" + role(models["tuned"], "chat"),
                 "[tiny.untuned]\n" + role(models["untuned"], "chat"),
                 "[tiny.defaults]\nmax_new_tokens = 24\nw = 2\nk = 2\nl = 8\nn = 4",
-                '[tiny-cross]\ndescription = "Tiny random models, Gemma tokenizer for the strong model."',
+                '[tiny-cross]\ndescription = "Tiny random models, Gemma tokenizer for the strong model."\n'
+                f'purpose = "Tests: tiny random models, Gemma tokenizer for the strong one"\n{pool}',
                 "[tiny-cross.strong]\n" + role(models["strong_gemma"], plain),
                 "[tiny-cross.tuned]\n" + role(models["tuned"], "chat"),
                 "[tiny-cross.untuned]\n" + role(models["untuned"], "chat"),

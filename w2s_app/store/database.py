@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import case, create_engine, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
 
+from ..twins import twin_column
 from .export import normalize, write_frame
 from .models import Comparison, Generation, Vote
 
@@ -285,9 +286,14 @@ class Store:
         """(votes, generations, comparisons) with only the columns the leaderboard reads.
 
         Texts and traces stay in the database: the leaderboard is recomputed on every page view.
+        Only the texts of comparisons with a vote for one answer are read, to find twins (`twin_of`).
         """
         comps = select(Comparison.id, Comparison.preset)
-        gens = select(Generation.id, Generation.comparison_id, Generation.label, Generation.status)
+        voted = select(Vote.comparison_id).where(Vote.choice == "generation")
+        voted_text = case((Generation.comparison_id.in_(voted), Generation.text), else_=None).label("text")
+        gens = select(
+            Generation.id, Generation.comparison_id, Generation.label, Generation.status, voted_text
+        )
         votes = select(Vote.id, Vote.comparison_id, Vote.choice, Vote.generation_id, Vote.blind)
         if preset:
             in_preset = select(Comparison.id).where(Comparison.preset == preset)
@@ -302,11 +308,14 @@ class Store:
                 )
                 for q in (votes, gens, comps)
             ]
-        return frames[0], frames[1], frames[2]
+        frames[1]["twin_of"] = pd.Series(twin_column(frames[1]), index=frames[1].index, dtype="Int64")
+        return frames[0], frames[1].drop(columns="text"), frames[2]
 
     def export_frame(self, what: str) -> pd.DataFrame:
         """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects."""
         df = self.frame(what)
+        if what == "generations":
+            df["twin_of"] = pd.Series(twin_column(df), index=df.index, dtype="float64")
         if "voter_id" in df:
             df["voter_id"] = [hash_voter(v) for v in df["voter_id"]]
         return normalize(df, what)

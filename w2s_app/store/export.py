@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String
 
 from .models import Comparison, Generation, Vote
 
@@ -15,13 +15,15 @@ FORMATS = ("csv", "jsonl", "parquet")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TABLES = {"comparisons": Comparison, "generations": Generation, "votes": Vote}
+# Columns an export adds to a table's own: twin_of, the first generation id of an answer's twin group.
+COMPUTED = {"generations": [Column("twin_of", Integer, nullable=True)]}
 
 
 def _columns(what: str) -> list[Any]:
-    """SQLAlchemy columns of an exported table."""
+    """SQLAlchemy columns of an exported table, computed ones last."""
     if what not in TABLES:
         raise ValueError(f"unknown table {what!r}; choose {', '.join(TABLES)}")
-    return list(TABLES[what].__table__.columns)
+    return [*TABLES[what].__table__.columns, *COMPUTED.get(what, [])]
 
 
 def normalize(df: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -108,7 +110,11 @@ def read_frame(path: Path, what: str, fmt: str | None = None) -> pd.DataFrame:
         raise ValueError(f"unknown format {fmt!r}; choose {', '.join(FORMATS)}")
     out = pd.DataFrame(index=raw.index)
     for col in _columns(what):
-        out[col.name] = _restore(raw[col.name], col, text=fmt == "csv")
+        # An export written before a computed column existed lacks it: null there.
+        values = (
+            raw[col.name] if col.name in raw else pd.Series([None] * len(raw), index=raw.index, dtype=object)
+        )
+        out[col.name] = _restore(values, col, text=fmt == "csv")
     return normalize(out, what)
 
 

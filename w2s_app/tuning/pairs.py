@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..twins import normalize
 from .sampling import Sample
 
 
@@ -61,7 +62,7 @@ def from_votes(votes: pd.DataFrame, generations: pd.DataFrame, comparisons: pd.D
         prompt = str(comps.loc[v.comparison_id, "prompt"])
         won = v.generation_id
         for gid, text in texts.items():
-            if gid != won and text != texts[won]:
+            if gid != won and normalize(text) != normalize(texts[won]):  # a twin is not a rejected answer
                 pairs.append(Pair(prompt, texts[won], text, bool(ended[won]), bool(ended[gid])))
     return pairs
 

@@ -22,6 +22,7 @@ from ..guard import RateLimited
 from ..leaderboard import Leaderboard, compute_leaderboard
 from ..runner import RequestError
 from ..store import VoteError
+from .rater import twin_letters, twin_note
 from .render import LETTERS
 from .services import Services
 
@@ -127,7 +128,10 @@ def compare_stream(
     for g in stored["generations"]:
         texts[g["position"]] = g["text"] if g["status"] == "done" else f"[this method failed: {g['error']}]"
     seconds = time.perf_counter() - started
-    yield Update(texts, [1.0] * count, f"all answers done in {seconds:.1f} s — vote below", True, stored)
+    said = f"all answers done in {seconds:.1f} s — vote below"
+    if note := twin_note(stored):  # before the vote: identical answers are not a choice
+        said += f". **{note}**"
+    yield Update(texts, [1.0] * count, said, True, stored)
 
 
 def public_answers(stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -191,13 +195,15 @@ def vote(
 
 
 def reveal(stored: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each answer with its method: shown only after the vote."""
+    """Each answer with its method and the letters of its twins (same text): shown only after the vote."""
     keys = ("id", "position", "method", "label", "params", "score", "strong_tokens", "guide_tokens",
             "api_calls", "seconds", "status", "error", "trace")  # fmt: skip
+    twins = {a: group for group in twin_letters(stored) for a in group}
     out = []
     for g in stored["generations"]:
         item = {k: g[k] for k in keys}
         item["answer"] = LETTERS[g["position"]]
+        item["twins"] = [a for a in twins.get(item["answer"], []) if a != item["answer"]]
         out.append(item)
     return out
 

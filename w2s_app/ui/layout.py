@@ -7,12 +7,14 @@ from typing import Any
 
 import gradio as gr
 
+from ..prompt_pool import examples_for, pick, pool_for
 from ..runner import MAX_PROMPT_CHARS
 from ..search import METHODS
-from . import handlers
+from ..store.recent import wait_estimate
+from . import handlers, rater
 from .handlers import UserError
 from .render import LETTERS, column_label, leaderboard_svg, reveal_markdown, trace_svg, winrate_html
-from .services import ASSETS, Services, example_prompts
+from .services import ASSETS, Services
 
 MAX_COLUMNS = 4
 VOTER_KEY = "w2s-arena-voter-id"
@@ -41,6 +43,12 @@ def _settings(w, k, l, n, max_new, temperature, top_p, seed) -> dict[str, Any]: 
             "top_p": top_p, "seed": seed}  # fmt: skip
 
 
+def _slider_values(defaults: dict[str, Any]) -> list[Any]:
+    """W, K, L, N, max new tokens, temperature, top-p of a preset (the sliders' order)."""
+    return [defaults.get("w", 2), defaults.get("k", 2), defaults.get("l", 30), defaults.get("n", 4),
+            defaults.get("max_new_tokens", 128), defaults.get("temperature", 0.7), defaults.get("top_p", 1.0)]  # fmt: skip
+
+
 def build_app(services: Services) -> gr.Blocks:
     """The whole app: Compare, Leaderboard, History & export, About; plus named API endpoints."""
     presets = services.settings.presets()
@@ -48,6 +56,10 @@ def build_app(services: Services) -> gr.Blocks:
     if default_preset not in presets:
         default_preset = next(iter(presets))
     defaults = presets[default_preset].defaults
+    w0, k0, l0, n0, max_new0, temperature0, top_p0 = _slider_values(defaults)
+
+    def preset_line(name: str) -> str:
+        return rater.preset_line(presets[name], wait_estimate(services.store, name))
 
     with gr.Blocks(title="w2s-arena") as demo:
         voter = gr.BrowserState(None, storage_key=VOTER_KEY)
@@ -59,31 +71,38 @@ def build_app(services: Services) -> gr.Blocks:
             gr.LoginButton()
 
         with gr.Tab("Compare"):
-            prompt = gr.Textbox(
-                label="Prompt", lines=3, max_length=MAX_PROMPT_CHARS, placeholder="Ask anything…"
+            last_prompt = gr.State("")  # the prompt of the last run: Next replaces it, not a typed one
+            preset = gr.Dropdown(
+                rater.preset_choices(presets), value=default_preset, label="Preset", elem_id="w2s-preset"
             )
-            gr.Examples(example_prompts(), inputs=prompt, label="Examples")
+            preset_info = gr.Markdown(preset_line(default_preset), elem_classes="w2s-preset-info")
+            prompt = gr.Textbox(
+                label="Prompt",
+                lines=3,
+                max_length=MAX_PROMPT_CHARS,
+                placeholder="Type a prompt, pick an example below, or press Next…",
+            )
+            examples = gr.Dataset(
+                components=[prompt],
+                samples=[[p] for p in examples_for(presets[default_preset])],
+                label="Examples",
+                samples_per_page=8,
+            )
             with gr.Accordion("Settings", open=False):
+                methods = gr.CheckboxGroup(list(METHODS), value=["baseline", "bon", "w2s"], label="Methods")
                 with gr.Row():
-                    preset = gr.Dropdown(list(presets), value=default_preset, label="Preset")
-                    methods = gr.CheckboxGroup(
-                        list(METHODS), value=["baseline", "bon", "w2s"], label="Methods"
-                    )
+                    w = gr.Slider(1, 8, value=w0, step=1, label="W (beams)")
+                    k = gr.Slider(1, 8, value=k0, step=1, label="K (successors)")
+                    l_ = gr.Slider(1, 256, value=l0, step=1, label="L (chunk tokens)")
+                    n = gr.Slider(1, 16, value=n0, step=1, label="N (best-of-N)")
                 with gr.Row():
-                    w = gr.Slider(1, 8, value=defaults.get("w", 2), step=1, label="W (beams)")
-                    k = gr.Slider(1, 8, value=defaults.get("k", 2), step=1, label="K (successors)")
-                    l_ = gr.Slider(1, 256, value=defaults.get("l", 30), step=1, label="L (chunk tokens)")
-                    n = gr.Slider(1, 16, value=defaults.get("n", 4), step=1, label="N (best-of-N)")
-                with gr.Row():
-                    max_new = gr.Slider(
-                        8, 1024, value=defaults.get("max_new_tokens", 128), step=8, label="Max new tokens"
-                    )
-                    temperature = gr.Slider(
-                        0, 2, value=defaults.get("temperature", 0.7), step=0.05, label="Temperature"
-                    )
-                    top_p = gr.Slider(0.05, 1, value=defaults.get("top_p", 1.0), step=0.05, label="Top-p")
+                    max_new = gr.Slider(8, 1024, value=max_new0, step=8, label="Max new tokens")
+                    temperature = gr.Slider(0, 2, value=temperature0, step=0.05, label="Temperature")
+                    top_p = gr.Slider(0.05, 1, value=top_p0, step=0.05, label="Top-p")
                     seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="Seed")
-            run = gr.Button("Run", variant="primary")
+            with gr.Row():
+                run = gr.Button("Run", variant="primary")
+                next_btn = gr.Button("Next", elem_id="w2s-next")
             status = gr.Markdown(elem_classes="w2s-status")
             columns, boxes = [], []
             with gr.Row():
@@ -94,31 +113,40 @@ def build_app(services: Services) -> gr.Blocks:
                     columns.append(col)
             with gr.Row():
                 vote_letters = [
-                    gr.Button(f"{LETTERS[i]} is best", interactive=False, visible=i < 3)
+                    gr.Button(
+                        f"{LETTERS[i]} is best",
+                        interactive=False,
+                        visible=i < 3,
+                        elem_id=rater.VOTE_IDS[LETTERS[i]],
+                    )
                     for i in range(MAX_COLUMNS)
                 ]
-                vote_tie = gr.Button("Tie", interactive=False)
-                vote_bad = gr.Button("All bad", interactive=False)
+                vote_tie = gr.Button("Tie", interactive=False, elem_id=rater.VOTE_IDS["tie"])
+                vote_bad = gr.Button("All bad", interactive=False, elem_id=rater.VOTE_IDS["all_bad"])
             vote_buttons = [*vote_letters, vote_tie, vote_bad]
+            gr.Markdown(rater.KEYS_HELP, elem_classes="w2s-keys")
             reveal = gr.Markdown()
             trace_plot = gr.HTML(elem_classes="w2s-trace-box")
 
-        with gr.Tab("Leaderboard"):
+        with gr.Tab("Leaderboard") as lb_tab:
             lb_preset = gr.Dropdown(["", *presets], value=default_preset, label="Preset (empty: all)")
             lb_refresh = gr.Button("Refresh")
             lb_counts = gr.Markdown()
-            lb_table = gr.Dataframe(
-                interactive=False, label="Bradley-Terry scores (Elo scale) with 95% bootstrap intervals"
+            lb_table = gr.Dataframe(  # hidden while empty: an empty table shows bare headers 1 2 3
+                interactive=False,
+                label="Bradley-Terry scores (Elo scale) with 95% bootstrap intervals",
+                visible=False,
             )
             lb_chart = gr.HTML()
             lb_heat = gr.HTML()
 
-        with gr.Tab("History & export"):
+        with gr.Tab("History & export") as hist_tab:
             with gr.Row():
                 hist_preset = gr.Dropdown(["", *presets], value="", label="Preset (empty: all)")
                 hist_page = gr.Number(value=1, precision=0, minimum=1, label="Page")
                 hist_refresh = gr.Button("Show")
-            hist_table = gr.Dataframe(interactive=False, wrap=True)
+            hist_note = gr.Markdown()
+            hist_table = gr.Dataframe(interactive=False, wrap=True, visible=False)
             with gr.Row():
                 exp_what = gr.Dropdown(
                     ["comparisons", "generations", "votes"], value="generations", label="Table"
@@ -143,13 +171,14 @@ def build_app(services: Services) -> gr.Blocks:
 
         demo.load(ensure_voter, inputs=voter, outputs=voter, api_visibility="private")
 
-        def start_run(chosen: list[str]) -> dict:
+        def start_run(chosen: list[str], text: str) -> dict:
             shown = min(len(chosen), MAX_COLUMNS)
             out = {
                 status: "starting…",
                 reveal: "",
                 trace_plot: "",
                 current: None,
+                last_prompt: text,
             }
             for i in range(MAX_COLUMNS):
                 out[columns[i]] = gr.update(visible=i < max(shown, 1))
@@ -187,6 +216,7 @@ def build_app(services: Services) -> gr.Blocks:
                     out[status] = upd.status
                     progress(sum(upd.fractions) / max(len(upd.fractions), 1), desc=upd.status)
                     if upd.done:
+                        out[preset_info] = preset_line(preset_name or default_preset)
                         out[current] = {
                             "id": upd.comparison["id"],
                             "shown_at": time.time(),
@@ -210,7 +240,8 @@ def build_app(services: Services) -> gr.Blocks:
                 return {status: f"**Vote not recorded:** {exc}"}
             out = {b: gr.update(interactive=False) for b in vote_buttons}
             out[status] = "Thanks, your vote is in. Here is who wrote what:"
-            out[reveal] = reveal_markdown(res["reveal"])
+            twins = rater.reveal_twins(res["reveal"])
+            out[reveal] = reveal_markdown(res["reveal"]) + (f"\n\n{twins}" if twins else "")
             out[trace_plot] = trace_svg(res["reveal"])
             for g in res["reveal"]:  # each column now names its method
                 out[boxes[g["position"]]] = gr.update(label=column_label(g))
@@ -218,11 +249,37 @@ def build_app(services: Services) -> gr.Blocks:
             return out
 
         inputs = [prompt, preset, methods, voter, w, k, l_, n, max_new, temperature, top_p, seed]
-        answer_outputs = [status, reveal, trace_plot, current, *columns, *boxes, *vote_buttons]
-        run.click(start_run, inputs=methods, outputs=answer_outputs, queue=False, api_visibility="private").then(
-            run_compare, inputs=inputs, outputs=answer_outputs, concurrency_limit=1, concurrency_id="model",
-            api_visibility="private",
-        )  # fmt: skip
+        answer_outputs = [status, reveal, trace_plot, current, last_prompt, preset_info, *columns, *boxes,
+                          *vote_buttons]  # fmt: skip
+
+        def next_prompt(text: str, last: str, preset_name: str) -> str:
+            """A fresh prompt from the preset's pool, unless the rater typed one since the last run."""
+            typed = (text or "").strip()
+            if typed and typed != (last or "").strip():
+                return text
+            return pick(pool_for(presets.get(preset_name) or presets[default_preset]), typed)
+
+        start = {"fn": start_run, "inputs": [methods, prompt], "outputs": answer_outputs, "queue": False,
+                 "api_visibility": "private"}  # fmt: skip
+        work = {"fn": run_compare, "inputs": inputs, "outputs": answer_outputs, "concurrency_limit": 1,
+                "concurrency_id": "model", "api_visibility": "private"}  # fmt: skip
+        run.click(**start).then(**work)
+        # Next fills the prompt box, then runs exactly like Run.
+        next_btn.click(next_prompt, inputs=[prompt, last_prompt, preset], outputs=prompt, queue=False,
+                       api_visibility="private").then(**start).then(**work)  # fmt: skip
+
+        def choose_preset(name: str) -> list[Any]:
+            """A new preset: its default settings, its own examples, its wait estimate."""
+            chosen = presets.get(name) or presets[default_preset]
+            samples = [[p] for p in examples_for(chosen)]
+            return [*_slider_values(chosen.defaults), gr.Dataset(samples=samples), preset_line(chosen.name)]
+
+        preset.change(choose_preset, inputs=preset,
+                      outputs=[w, k, l_, n, max_new, temperature, top_p, examples, preset_info],
+                      queue=False, api_visibility="private")  # fmt: skip
+        examples.click(lambda sample: sample[0], inputs=examples, outputs=prompt, queue=False,
+                       api_visibility="private")  # fmt: skip
+        demo.load(preset_line, inputs=preset, outputs=preset_info, api_visibility="private")
         vote_outputs = [status, reveal, trace_plot, current, *boxes, *vote_buttons]
         choices = [*LETTERS[:MAX_COLUMNS], "tie", "all_bad"]
         for button, choice in zip(vote_buttons, choices, strict=True):
@@ -231,25 +288,31 @@ def build_app(services: Services) -> gr.Blocks:
 
         def show_leaderboard(p: str):
             board = handlers.leaderboard(services, p)
+            if board.table.empty:
+                return rater.LEADERBOARD_EMPTY, gr.update(value=None, visible=False), "", ""
             c = board.counts
             counts = f"{c['votes']} blind votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
             cols = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
             return (
                 counts,
-                board.table[cols] if not board.table.empty else None,
+                gr.update(value=board.table[cols], visible=True),
                 leaderboard_svg(board.table),
                 winrate_html(board.winrate),
             )
 
-        for trigger in (lb_refresh.click, lb_preset.change):
+        for trigger in (lb_refresh.click, lb_preset.change, lb_tab.select):
             trigger(show_leaderboard, inputs=lb_preset, outputs=[lb_counts, lb_table, lb_chart, lb_heat],
                     concurrency_limit=4, api_visibility="private")  # fmt: skip
 
         def show_history(p: str, page: float):
-            return handlers.history(services, page, p)
+            frame = handlers.history(services, page, p)
+            if frame.empty:
+                return rater.HISTORY_EMPTY, gr.update(value=None, visible=False)
+            return "", gr.update(value=frame, visible=True)
 
-        hist_refresh.click(show_history, inputs=[hist_preset, hist_page], outputs=hist_table, concurrency_limit=4,
-                           api_visibility="private")  # fmt: skip
+        for trigger in (hist_refresh.click, hist_tab.select):
+            trigger(show_history, inputs=[hist_preset, hist_page], outputs=[hist_note, hist_table],
+                    concurrency_limit=4, api_visibility="private")  # fmt: skip
 
         def do_export(what: str, fmt: str):
             try:
@@ -301,7 +364,13 @@ def _register_api(services: Services) -> None:
             *_, last = handlers.compare_stream(services, prompt, preset or None, names, settings, voter)
         except UserError as exc:
             raise gr.Error(str(exc)) from exc
-        return {"comparison_id": last.comparison["id"], "answers": handlers.public_answers(last.comparison)}
+        return {
+            "comparison_id": last.comparison["id"],
+            "answers": handlers.public_answers(last.comparison),
+            # e.g. [["B", "C"]]: the same text; a vote for one counts for both
+            "twins": rater.twin_letters(last.comparison),
+            "note": rater.twin_note(last.comparison),
+        }
 
     def vote(comparison_id: int, choice: str, voter_id: str) -> dict:
         """Vote: an answer letter (A, B, ...), a generation id, 'tie' or 'all_bad'; returns the reveal."""
@@ -329,6 +398,6 @@ def _register_api(services: Services) -> None:
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Theme and CSS go to launch() in Gradio 6."""
+    """Theme, CSS and the vote keys' script go to launch() in Gradio 6."""
     css = (ASSETS / "style.css").read_text(encoding="utf-8") if (ASSETS / "style.css").is_file() else None
-    return {"css": css, "theme": gr.themes.Soft()}
+    return {"css": css, "theme": gr.themes.Soft(), "head": rater.KEYS_SCRIPT}
