@@ -38,8 +38,12 @@ llama.cpp (llama-cpp-python 0.3) reports echoed log-probabilities one position o
 tokenized prompt does not start with the model's BOS token (the log-probability it lists for token
 i is the next position's), drops the generated token from the list, and leaves out every later
 token whose id is the BOS id. Start such a role's template with the BOS text (SmolLM2:
-`<|im_start|>`): then the list is aligned. Rule 1's check catches the misaligned list in practice
-(the generated text would have to equal the prompt's last token for it to slip through).
+`<|im_start|>`): then the list is aligned. Two checks refuse a misaligned server instead of
+scoring with it: rule 1 (the generated token must close the list), and a probe sent once per guide
+before its first score: the server scores a counting sequence ("1, 2, ..., 12") under the role's
+template. Aligned, the later numbers are near certain (mean log-probability about -0.05 for
+SmolLM2-135M); shifted by one, each is scored as if it repeated itself (about -10). Below
+PROBE_FLOOR the guide is refused with a message that says what to change.
 
 Templates are plain text with {prompt}: `template = "chat"` needs the guide's tokenizer, which a
 remote guide does not have, so it is refused; write the chat format out as text instead.
@@ -63,6 +67,10 @@ from .openai_api import ApiClient, ApiConfig, ApiError, Usage, is_api_source, sh
 
 CHAT = "chat"
 SCORE_OPTIONS = {"max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 0}
+PROBE_PROMPT = "Count from 1 to 12."
+PROBE_ANSWER = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"
+PROBE_TAIL = 8  # echoed tokens at the end of the probe whose mean log-probability is checked
+PROBE_FLOOR = -3.0  # aligned: about -0.05; shifted by one position: about -10
 CACHE_SIZE = 4096  # scored (prompt, response, eos) per guide: carried beams are scored again each step
 # A log-probability a little above 0 is rounding; anything more is not a log-probability.
 _LOGPROB_SLACK = 1e-3
@@ -223,6 +231,8 @@ class RemoteGuide:
         self.name = name
         self._cache: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self._probed = False
+        self._probe_lock = threading.Lock()
 
     def describe(self) -> str:
         """The model and server, without credentials."""
@@ -243,12 +253,11 @@ class RemoteGuide:
             if hit is not None:
                 self._cache.move_to_end(sent)
                 return hit[0], hit[1], Usage()
+        usage = self._probe()
+        echo, more = self._echo(sent)
+        usage.add(more)
         try:
-            reply, usage = self.client.raw_completion(sent, dict(SCORE_OPTIONS))
-        except ApiError as exc:
-            raise ApiError(f"{self.name} {exc}", exc.usage) from None
-        try:
-            value, n = response_logprob(parse_echo(reply), sent, text, self.spec.eos if eos else None)
+            value, n = response_logprob(echo, sent, text, self.spec.eos if eos else None)
         except RemoteGuideError as exc:
             raise RemoteGuideError(f"{self.name} {self.describe()}: {exc}", usage) from None
         with self._lock:
@@ -256,6 +265,38 @@ class RemoteGuide:
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return value, n, usage
+
+    def _echo(self, sent: str) -> tuple[Echo, Usage]:
+        """One scoring request for `sent`, errors named after this guide."""
+        try:
+            reply, usage = self.client.raw_completion(sent, dict(SCORE_OPTIONS))
+        except ApiError as exc:
+            raise ApiError(f"{self.name} {exc}", exc.usage) from None
+        try:
+            return parse_echo(reply), usage
+        except RemoteGuideError as exc:
+            raise RemoteGuideError(f"{self.name} {self.describe()}: {exc}", usage) from None
+
+    def _probe(self) -> Usage:
+        """Once per guide: refuse a server whose echoed log-probabilities are shifted (see above)."""
+        with self._probe_lock:
+            if self._probed:
+                return Usage()
+            echo, usage = self._echo(self.prompt_text(PROBE_PROMPT) + PROBE_ANSWER)
+            keep = len(echo.logprobs) - echo.completion_tokens
+            tail = [v for v in echo.logprobs[max(0, keep - PROBE_TAIL) : keep] if v is not None]
+            mean = sum(tail) / len(tail) if tail else -math.inf
+            if mean < PROBE_FLOOR:
+                raise RemoteGuideError(
+                    f"{self.name} {self.describe()}: the server's echoed log-probabilities are "
+                    f"misaligned (a counting probe scored {mean:.1f} per token; aligned is near 0). "
+                    "llama-cpp-python shifts them by one when the prompt does not start with the "
+                    "model's BOS token: start the role's template with the BOS text, e.g. "
+                    "<|im_start|> for SmolLM2",
+                    usage,
+                )
+            self._probed = True
+            return usage
 
 
 class RemoteGuidePair:
