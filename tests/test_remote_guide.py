@@ -273,7 +273,8 @@ def test_guide_key_comes_from_the_named_env_var_and_is_never_shown(proxy, monkey
 
 
 def remote_presets(tmp_path: Path, strong: str, guides: str) -> Path:
-    """A presets file: every model on a server (the api-remote-guides preset with test URLs)."""
+    """A presets file: every model on a server (the api-remote-guides preset with test URLs; the
+    strong model is SmolLM2-Instruct here, so it is asked through its chat format)."""
     text = f"""
 [remote]
 description = "test"
@@ -281,8 +282,7 @@ description = "test"
 source = "api"
 api_base = "{strong}/v1"
 model = "strong"
-template = "Question: {{prompt}}\\nAnswer:"
-stop = ["\\nQuestion:", "\\n\\n\\n"]
+template = "<|im_start|>user\\n{{prompt}}<|im_end|>\\n<|im_start|>assistant\\n"
 [remote.tuned]
 source = "api"
 api_base = "{guides}/v1"
@@ -320,7 +320,7 @@ def test_every_model_remote_answers_baseline_bon_and_w2s(llama, proxy, tmp_path)
     guides' log-likelihood ratio, and scoring calls go to the guide server."""
     presets = remote_presets(tmp_path, llama, proxy)
     args = ["generate", "--preset", "remote", "--methods", "baseline,bon,w2s", "--json", "--trace"]
-    args += ["--max-new-tokens", "16", "--l", "8", "--n", "2", "--seed", "5"]
+    args += ["--max-new-tokens", "16", "--l", "4", "--n", "2", "--seed", "5"]
     out = cli([*args, "--prompt", PROMPT], presets, tmp_path)
     assert out.returncode == 0, out.stderr
     results = {r["method"]: r for r in json.loads(out.stdout)["results"]}
