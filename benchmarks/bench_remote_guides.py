@@ -63,7 +63,6 @@ def main() -> None:
             "steps": len(res.trace),
         }
         print(json.dumps(row), flush=True)
-        pair.close()
 
 
 if __name__ == "__main__":

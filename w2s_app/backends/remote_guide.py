@@ -305,8 +305,7 @@ class RemoteGuidePair:
     def __init__(self, tuned: RemoteGuide, untuned: RemoteGuide, parallel: int | None = None) -> None:
         self.tuned = tuned
         self.untuned = untuned
-        workers = parallel or max(tuned.client.config.parallel, untuned.client.config.parallel)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="w2s-guide")
+        self.workers = parallel or max(tuned.client.config.parallel, untuned.client.config.parallel)
         self.requests = 0  # HTTP requests sent, retries included (for cost reports)
         self.seconds = 0.0  # wall time spent in score()
         self._stats = threading.Lock()
@@ -314,24 +313,26 @@ class RemoteGuidePair:
     def score(self, prompt: str, streams: Sequence[Stream]) -> tuple[list[float], Counts]:
         """One score per stream, in order; any failed request fails the whole call (usage counted)."""
         start = time.perf_counter()
-        jobs = [
-            self._pool.submit(guide.logprob, prompt, s.text, s.eos)
-            for s in streams
-            for guide in (self.tuned, self.untuned)
-        ]
         counts = Counts()
         values: list[float] = []
         errors: list[ApiError] = []
-        for fut in jobs:
-            try:
-                value, n, usage = fut.result()
-            except ApiError as exc:
-                counts.api_calls += exc.usage.calls
-                errors.append(exc)
-                continue
-            counts.api_calls += usage.calls
-            counts.guide_tokens += n
-            values.append(value)
+        # A pool per call: engines are made per comparison and never closed, so nothing may linger.
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="w2s-guide") as pool:
+            jobs = [
+                pool.submit(guide.logprob, prompt, s.text, s.eos)
+                for s in streams
+                for guide in (self.tuned, self.untuned)
+            ]
+            for fut in jobs:
+                try:
+                    value, n, usage = fut.result()
+                except ApiError as exc:
+                    counts.api_calls += exc.usage.calls
+                    errors.append(exc)
+                    continue
+                counts.api_calls += usage.calls
+                counts.guide_tokens += n
+                values.append(value)
         with self._stats:
             self.requests += counts.api_calls
             self.seconds += time.perf_counter() - start
@@ -339,10 +340,6 @@ class RemoteGuidePair:
             # Every request has finished, so the whole call's cost is known and reported.
             raise type(errors[0])(str(errors[0]), Usage(calls=counts.api_calls))
         return [values[2 * i] - values[2 * i + 1] for i in range(len(streams))], counts
-
-    def close(self) -> None:
-        """Stop the worker threads."""
-        self._pool.shutdown(wait=False)
 
 
 def remote_guide(spec: Any, name: str, env: dict[str, str] | None = None) -> RemoteGuide:
