@@ -9,8 +9,8 @@ so the response tokens are the server's own; llama.cpp (`python -m llama_cpp.ser
 
 Boundary rule. The echoed token list is split by position, not by re-tokenizing:
 1. The last `usage.completion_tokens` entries are the token the request generated; they are dropped.
-   The echoed text must start with the text we sent, and the dropped token's text must be the
-   generated text (otherwise the server's list is misaligned: see llama.cpp below).
+   The echoed text must start with the text we sent, and when the generated text is not empty the
+   dropped token's text must equal it (otherwise the list is misaligned: see llama.cpp below).
 2. Offsets are the server's `text_offset`s. The response ends where the echoed prompt ends (the
    offset of the generated token) or, for a finished answer, at the offset of the EOS token. It
    starts `len(y)` characters earlier: positions are counted back from the end, so a server whose
@@ -28,8 +28,8 @@ Boundary rule. The echoed token list is split by position, not by re-tokenizing:
 5. Empty y: score 0 and no request, unless the answer is finished; then only the EOS term.
 
 EOS. A finished answer (EOS or stop string) also scores the guide's EOS token: the role's `eos`
-text (required for a remote guide) is appended to the prompt. Both llama.cpp and vLLM read special
--token text in a completions prompt as that token; the last echoed prompt token must then have the
+text (required for a remote guide) is appended to the prompt. Both llama.cpp and vLLM read the
+text of a special token in a completions prompt as that token; the last echoed prompt token must have the
 EOS text or no text (llama.cpp prints special tokens as nothing), else the server split the text
 into ordinary tokens and the request fails with a clear error. The echo carries token texts, not
 ids, so the id itself cannot be checked here: the tests check it against the same model run locally.
@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..search.types import Counts, Stream
-from .openai_api import ApiClient, ApiConfig, ApiError, Usage, is_api_source, shared_client
+from .openai_api import ApiClient, ApiConfig, ApiError, Usage, shared_client
 
 CHAT = "chat"
 SCORE_OPTIONS = {"max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 0}
@@ -89,11 +89,6 @@ class Echo:
     offsets: list[int]
     logprobs: list[float | None]
     completion_tokens: int
-
-
-def is_remote_guide(spec: Any) -> bool:
-    """True for a guide role whose source is a server ('api' or 'api:MODEL')."""
-    return is_api_source(spec.source)
 
 
 def parse_echo(reply: Any) -> Echo:
