@@ -11,6 +11,9 @@ one upstream request, in order:
     "truncate"     forward, then return the first half of the upstream JSON body
     "nochoices"    answer 200 with valid JSON that has no `choices`
     "401echo"      answer 401 echoing the bearer token in the message (as some servers do)
+    "nologprobs"   forward, then drop `logprobs` from every choice (a server without --logits_all)
+    "badlogprobs"  forward, then make one token log-probability the text "nan?"
+    "shortlogprobs" forward, then drop the last entry of `token_logprobs` (lists of unequal length)
 Rules apply to every request: {"dead_max_tokens": N} answers 503 to each request whose
 `max_tokens` is N (a backend that is down for some requests only); {"chat_only": true} answers
 /completions with 404 and OpenAI's "This is a chat model" message; {"honour_n": true} answers
@@ -141,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
             code, data, headers = self._upstream(body)
             if fault == "truncate":
                 data = data[: len(data) // 2]
+            elif fault in ("nologprobs", "badlogprobs", "shortlogprobs") and code == 200:
+                data = _spoil_logprobs(data, fault)
             self._send(code, data, headers)
 
     def _merge_n(self, fields: dict[str, Any]) -> None:
@@ -179,6 +184,20 @@ class Handler(BaseHTTPRequestHandler):
             return exc.code, exc.read(), {}
         except OSError as exc:
             return 502, json.dumps({"error": {"message": f"upstream: {exc}"}}).encode(), {}
+
+
+def _spoil_logprobs(data: bytes, fault: str) -> bytes:
+    """A reply whose log-probabilities are missing or malformed, the rest intact."""
+    reply = json.loads(data)
+    for choice in reply.get("choices", []):
+        lp = choice.get("logprobs") or {}
+        if fault == "nologprobs":
+            choice["logprobs"] = None
+        elif fault == "badlogprobs" and lp.get("token_logprobs"):
+            lp["token_logprobs"][-2] = "nan?"
+        elif fault == "shortlogprobs" and lp.get("token_logprobs"):
+            lp["token_logprobs"].pop()
+    return json.dumps(reply).encode()
 
 
 def _watch_parent(parent: int, deadline: float) -> None:

@@ -43,8 +43,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_llama_server(log: Path) -> tuple[str, subprocess.Popen]:
-    """Start `python -m llama_cpp.server` on 127.0.0.1 and a free port; wait until it answers."""
+def start_llama_server(log: Path, n_ctx: int = 2048) -> tuple[str, subprocess.Popen]:
+    """Start `python -m llama_cpp.server` on 127.0.0.1 and a free port; wait until it answers.
+
+    `--logits_all true` keeps every position's logits, which echoed prompt log-probabilities (remote
+    guides) need; it is the default of llama-cpp-python 0.3 and is passed to say so.
+    """
     port = free_port()
     cmd = [
         sys.executable,
@@ -57,7 +61,9 @@ def start_llama_server(log: Path) -> tuple[str, subprocess.Popen]:
         "--port",
         str(port),
         "--n_ctx",
-        "2048",
+        str(n_ctx),
+        "--logits_all",
+        "true",
     ]
     fh = log.open("wb")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)

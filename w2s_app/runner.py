@@ -11,6 +11,7 @@ from typing import Any
 from .backends.adapters import adapter_off
 from .backends.local import ModelPool
 from .backends.openai_api import ApiRole, api_role, is_api_source
+from .backends.remote_guide import RemoteGuide, RemoteGuidePair, remote_guide
 from .backends.roles import Role, RoleSpec
 from .config import Preset, Settings
 from .search import Models, ReferenceEngine, SamplingParams, SearchResult, method_params, run_methods
@@ -156,7 +157,24 @@ class Runner:
             raise RequestError(str(exc)) from exc
 
     def models(self, preset: Preset) -> Models:
-        """Load (once) the preset's three roles; a remote strong model gets an API client instead."""
+        """Load (once) the preset's three roles; remote roles get an API client instead."""
+        remote = [is_api_source(preset.tuned.source), is_api_source(preset.untuned.source)]
+        if any(remote):
+            if not all(remote):
+                raise RequestError(
+                    f"preset {preset.name!r}: a guide pair must be both local or both remote (api)"
+                )
+            if not is_api_source(preset.strong.source):
+                raise RequestError(
+                    f"preset {preset.name!r}: remote guides with a local strong model are not "
+                    'supported yet; serve the strong model too (source = "api")'
+                )
+            try:
+                tuned = remote_guide(preset.tuned, "tuned guide")
+                untuned = remote_guide(preset.untuned, "untuned guide")
+            except ValueError as exc:
+                raise RequestError(f"preset {preset.name!r}: {exc}") from exc
+            return Models(strong=self.strong_role(preset), tuned=tuned, untuned=untuned)
         return Models(
             strong=self.strong_role(preset),
             tuned=self.guide_role(preset.tuned),
@@ -182,6 +200,8 @@ class Runner:
 
     def engine(self, models: Models, name: str | None = None) -> Engine:
         """The configured engine over the models; a remote strong model always uses the API engine."""
+        if isinstance(models.tuned, RemoteGuide):
+            return ApiEngine(models, RemoteGuidePair(models.tuned, models.untuned))
         if isinstance(models.strong, ApiRole):
             return ApiEngine(models)
         name = name or self.settings.engine
@@ -226,8 +246,10 @@ class Runner:
                 self.store.fail_comparison(failed, f"{type(exc).__name__}: {exc}")
             raise
         load = time.perf_counter() - start
-        if isinstance(models.strong, ApiRole):
-            model_ids["strong"] = f"api:{models.strong.describe()}"  # which remote model, never the key
+        for name in ("strong", "tuned", "untuned"):
+            role = getattr(models, name)
+            if isinstance(role, ApiRole | RemoteGuide):
+                model_ids[name] = f"api:{role.describe()}"  # which remote model, never the key
         check_context(models, prompt, sp.max_new_tokens)
         comp_id = None
         if self.store is not None:

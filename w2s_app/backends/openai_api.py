@@ -81,8 +81,13 @@ class ApiConfig:
         base_url: str | None = None,
         model: str | None = None,
         env: dict[str, str] | None = None,
+        key_env: str | None = None,
     ) -> ApiConfig:
-        """Settings from arguments, then OPENAI_BASE_URL / W2S_API_MODEL / OPENAI_API_KEY / W2S_API_*."""
+        """Settings from arguments, then OPENAI_BASE_URL / W2S_API_MODEL / OPENAI_API_KEY / W2S_API_*.
+
+        `key_env` names the environment variable that holds the key (a preset's `api_key_env`);
+        it must then be set. The key itself is never taken from a preset.
+        """
         env = dict(os.environ if env is None else env)
         base = (base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         fixed = source.split(":", 1)[1] if ":" in source else ""
@@ -91,7 +96,9 @@ class ApiConfig:
             raise ValueError(
                 "the API strong model needs a model name: pass --api-model NAME or set W2S_API_MODEL"
             )
-        key = env.get("OPENAI_API_KEY", "")
+        if key_env and not env.get(key_env):
+            raise ValueError(f"api_key_env names {key_env}, which is not set in the environment")
+        key = env.get(key_env or "OPENAI_API_KEY", "")
         if not key and urlsplit(base).hostname == "api.openai.com":
             raise ValueError("OpenAI needs an API key: set OPENAI_API_KEY in the environment")
 
@@ -288,6 +295,16 @@ class ApiClient:
 
     def _call(self, job: _Job, opts: dict[str, Any]) -> tuple[list[Choice], Usage]:
         """One request with retries; returns its choices (sorted by index) and usage."""
+        reply, usage, job = self._retrying(job, opts)
+        return self._parse(job, reply, opts, usage), usage
+
+    def raw_completion(self, prompt: str, opts: dict[str, Any]) -> tuple[Any, Usage]:
+        """One completions request with `opts` as the body, retried like sampling; the reply unparsed."""
+        reply, usage, _ = self._retrying(_Job("completions", prompt, 1, 0), opts)
+        return reply, usage
+
+    def _retrying(self, job: _Job, opts: dict[str, Any]) -> tuple[Any, Usage, _Job]:
+        """Send one request until it succeeds or the retry budget is spent; the reply and the final job."""
         cfg = self.config
         usage = Usage()
         start = time.monotonic()
@@ -329,8 +346,7 @@ class ApiClient:
                     self.server.chat_only.add(cfg.model)
                     raise ChatOnlyError(f"{self.describe()}: {exc}", usage) from None
                 raise ApiError(f"{self.describe()}: {exc}", usage) from None
-            choices = self._parse(job, reply, opts, usage)
-            return choices, usage
+            return reply, usage, job
 
     def _body(self, job: _Job, opts: dict[str, Any]) -> dict[str, Any]:
         body = dict(opts)
@@ -541,10 +557,18 @@ _CLIENTS: dict[ApiConfig, ApiClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def api_role(spec: Any, base_url: str | None = None, model: str | None = None) -> ApiRole:
-    """The strong role for an 'api' source, reusing one client per configuration for the process."""
-    config = ApiConfig.from_env(spec.source, base_url, model)
+def shared_client(config: ApiConfig) -> ApiClient:
+    """One client per configuration for the process (roles on the same server share it)."""
     with _CLIENTS_LOCK:
         if config not in _CLIENTS:
             _CLIENTS[config] = ApiClient(config)
-        return ApiRole(spec, _CLIENTS[config])
+        return _CLIENTS[config]
+
+
+def api_role(spec: Any, base_url: str | None = None, model: str | None = None) -> ApiRole:
+    """The strong role for an 'api' source; the preset's api_base, model and api_key_env apply when
+    neither the command line nor the environment names a server or model."""
+    base = base_url or getattr(spec, "api_base", None)
+    name = model or getattr(spec, "model", None)
+    config = ApiConfig.from_env(spec.source, base, name, key_env=getattr(spec, "api_key_env", None))
+    return ApiRole(spec, shared_client(config))

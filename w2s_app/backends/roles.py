@@ -21,11 +21,17 @@ class RoleSpec:
     stop: tuple[str, ...] = ()
     adapter: str | None = None  # LoRA adapter folder: tuned = base + adapter
     use_adapter: bool = True  # false: the same weights with the adapter off (the untuned twin)
+    # Remote roles (source "api" or "api:MODEL"): the server, the model name on it, and the NAME of
+    # the environment variable that holds the key (the key itself never enters a preset).
+    api_base: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoleSpec:
         """Build from a preset table, rejecting unknown keys."""
         allowed = {"source", "template", "system", "eos", "stop", "adapter", "use_adapter"}
+        allowed |= {"api_base", "model", "api_key_env"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")

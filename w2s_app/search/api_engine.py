@@ -1,7 +1,8 @@
-"""An engine whose strong model is remote (an OpenAI-compatible API) while the guides stay local.
+"""An engine whose strong model is remote (an OpenAI-compatible API).
 
-Sampling goes through the API client; scoring runs the local guide pair exactly as the reference
-engine does. Requests from different methods run concurrently: each sample request is sent from
+Sampling goes through the API client; scoring runs the injected scorer (a remote guide pair, see
+backends/remote_guide.py) or, by default, the local guide pair exactly as the reference engine
+does. Requests from different methods run concurrently: each sample request is sent from
 its own thread, and `handle_ready` answers whichever requests are done, so a method waiting on a
 slow whole-answer sample does not hold back the short chunks of a search.
 
@@ -14,6 +15,7 @@ locally, because a server sees only the new chunk and OpenAI takes at most four 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import Any
@@ -40,15 +42,22 @@ def api_seed(seed: int, slot: int, position: int) -> int:
     return noise_seed(seed, slot, position) % (2**31)
 
 
-class ApiEngine:
-    """Answers sample requests through the API client and score requests with the local guides."""
+Scorer = Callable[[str, Sequence[Stream]], tuple[list[float], Counts]]
 
-    def __init__(self, models: Models) -> None:
+
+class ApiEngine:
+    """Answers sample requests through the API client and score requests with the scorer."""
+
+    def __init__(self, models: Models, scorer: Any = None) -> None:
+        """`scorer` has `score(prompt, streams) -> (scores, Counts)`; None scores with the local guides."""
         if not isinstance(models.strong, ApiRole):
             raise TypeError("ApiEngine needs an API strong model (ApiRole)")
         self.models = models
         self.hooks = Hooks()
         self.strong: ApiRole = models.strong
+        # A remote scorer waits on the network, so its requests run in threads like samples do.
+        self._remote_scoring = scorer is not None
+        self._scorer: Scorer = scorer.score if scorer is not None else self.local_score
         self._running: dict[int, tuple[Any, Future[Answer]]] = {}  # id(request) -> (request, future)
         self._lock = threading.Lock()
 
@@ -64,20 +73,24 @@ class ApiEngine:
     def handle_ready(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer | None]:
         """Start the remote samples, score locally, then answer what is done (at least one request)."""
         for req in requests:
-            if isinstance(req, SampleRequest):
+            if self._threaded(req):
                 self._start(prompt, sp, req)
         out: list[Answer | None] = []
         for req in requests:
-            if isinstance(req, SampleRequest):
+            if self._threaded(req):
                 out.append(None)
             else:
                 out.append(self._local(prompt, req))
         if all(a is None for a in out):
             wait([self._running[id(r)][1] for r in requests], return_when=FIRST_COMPLETED)
         for i, req in enumerate(requests):
-            if isinstance(req, SampleRequest) and self._running[id(req)][1].done():
+            if self._threaded(req) and self._running[id(req)][1].done():
                 out[i] = self._running.pop(id(req))[1].result()
         return out
+
+    def _threaded(self, req: Any) -> bool:
+        """Requests answered from their own thread: samples, and scores when the scorer is remote."""
+        return isinstance(req, SampleRequest) or (self._remote_scoring and isinstance(req, ScoreRequest))
 
     def _local(self, prompt: str, req: Any) -> Answer:
         """Score requests with the guides (as the reference engine does); EFT cannot run remotely."""
@@ -91,7 +104,15 @@ class ApiEngine:
             return Answer(error=exc)
 
     def score(self, prompt: str, streams: tuple[Stream, ...]) -> Answer:
-        """log G+(y) - log G-(y) per stream, EOS term for streams ended by EOS."""
+        """log G+(y) - log G-(y) per stream from the scorer; a failed remote call keeps its cost."""
+        try:
+            scores, counts = self._scorer(prompt, streams)
+        except ApiError as exc:
+            return Answer(error=exc, counts=Counts(api_calls=exc.usage.calls))
+        return Answer(scores, counts=counts)
+
+    def local_score(self, prompt: str, streams: Sequence[Stream]) -> tuple[list[float], Counts]:
+        """The local guide pair, as the reference engine scores: EOS term for streams ended by EOS."""
         counts = Counts()
         scores = []
         for s in streams:
@@ -99,10 +120,10 @@ class ApiEngine:
             minus, n_minus = sequence_logprob(self.models.untuned, prompt, s.text, s.eos)
             counts.guide_tokens += n_plus + n_minus
             scores.append(plus - minus)
-        return Answer(scores, counts=counts)
+        return scores, counts
 
-    def _start(self, prompt: str, sp: SamplingParams, req: SampleRequest) -> None:
-        """Send a sample request from its own thread, once (the driver asks again until answered)."""
+    def _start(self, prompt: str, sp: SamplingParams, req: Any) -> None:
+        """Send a sample (or remote score) request from its own thread, once (the driver asks again until answered)."""
         with self._lock:
             if id(req) in self._running:
                 return
@@ -112,7 +133,10 @@ class ApiEngine:
 
         def work() -> None:
             try:
-                fut.set_result(self.sample(prompt, sp, req))
+                if isinstance(req, ScoreRequest):
+                    fut.set_result(self.score(prompt, req.streams))
+                else:
+                    fut.set_result(self.sample(prompt, sp, req))
             except BaseException as exc:  # the driver throws it into the method that asked
                 fut.set_result(Answer(error=exc))
 

