@@ -21,6 +21,10 @@ class RoleSpec:
     stop: tuple[str, ...] = ()
     adapter: str | None = None  # LoRA adapter folder: tuned = base + adapter
     use_adapter: bool = True  # false: the same weights with the adapter off (the untuned twin)
+    # Guides only: score the end-of-answer token of a finished answer (the paper's score). A pair
+    # that is one model under two templates may set it off: its EOS term measures how much more
+    # the chat template expects an answer to end, which rewards stopping, not answering well.
+    score_eos: bool = True
     # Remote roles (source "api" or "api:MODEL"): the server, the model name on it, and the NAME of
     # the environment variable that holds the key (the key itself never enters a preset).
     api_base: str | None = None
@@ -30,7 +34,7 @@ class RoleSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoleSpec:
         """Build from a preset table, rejecting unknown keys."""
-        allowed = {"source", "template", "system", "eos", "stop", "adapter", "use_adapter"}
+        allowed = {"source", "template", "system", "eos", "stop", "adapter", "use_adapter", "score_eos"}
         allowed |= {"api_base", "model", "api_key_env"}
         unknown = set(data) - allowed
         if unknown:

@@ -21,9 +21,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..backends.openai_api import ApiError, ApiRole, ChatOnlyError, Choice, Usage
+from .cached_scorer import CachedScorer
 from .engine import Answer, Hooks, Models, SearchError, check_eft, noise_of
 from .sampling import find_stop, noise_seed
-from .scoring import sequence_logprob
 from .types import Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
 
 NEEDS_COMPLETIONS = (
@@ -57,6 +57,7 @@ class ApiEngine:
         self.strong: ApiRole = models.strong
         # A remote scorer waits on the network, so its requests run in threads like samples do.
         self._remote_scoring = scorer is not None
+        self._cached = CachedScorer(models) if scorer is None else None
         self._scorer: Scorer = scorer.score if scorer is not None else self.local_score
         self._running: dict[int, tuple[Any, Future[Answer]]] = {}  # id(request) -> (request, future)
         self._lock = threading.Lock()
@@ -112,21 +113,18 @@ class ApiEngine:
         return Answer(scores, counts=counts)
 
     def local_score(self, prompt: str, streams: Sequence[Stream]) -> tuple[list[float], Counts]:
-        """The local guide pair, as the reference engine scores: EOS term for streams ended by EOS."""
-        counts = Counts()
-        scores = []
-        for s in streams:
-            plus, n_plus = sequence_logprob(self.models.tuned, prompt, s.text, s.eos)
-            minus, n_minus = sequence_logprob(self.models.untuned, prompt, s.text, s.eos)
-            counts.guide_tokens += n_plus + n_minus
-            scores.append(plus - minus)
-        return scores, counts
+        """The local guide pair through the cached scorer (each guide reads each token about once)."""
+        (answer,) = self._cached.score(prompt, [ScoreRequest(tuple(streams))])
+        return answer.value, answer.counts
 
     def _start(self, prompt: str, sp: SamplingParams, req: Any) -> None:
         """Send a sample (or remote score) request from its own thread, once (the driver asks again until answered)."""
         with self._lock:
             if id(req) in self._running:
                 return
+            if self._cached is not None and isinstance(req, SampleRequest):
+                # The parents are being extended: the scorer may forget their unkept siblings.
+                self._cached.sampling({p.id for p in req.parents})
             fut: Future[Answer] = Future()
             # Keep the request itself, so its id cannot be reused while it runs.
             self._running[id(req)] = (req, fut)
@@ -179,7 +177,11 @@ class ApiEngine:
         self, prompt: str, sp: SamplingParams, req: SampleRequest, whole: bool
     ) -> tuple[list[Choice], Usage]:
         strong = self.strong
-        args = (req.max_new, sp.temperature, sp.top_p, strong.spec.stop)
+        # A stop string ends an answer only after some text (sampling.find_stop): while an answer is
+        # still blank the server gets none (it would cut "\n\n\n" at the start to an empty answer);
+        # they are cut locally once the answer has text.
+        blank = any(not p.text.strip() for p in req.parents)
+        args = (req.max_new, sp.temperature, sp.top_p, () if blank else strong.spec.stop)
         seed = noise_of(req, sp)
         seeds = [api_seed(seed, slot, p.n_tokens) for p, slot in zip(req.parents, req.slots)]
         if not strong.chat:

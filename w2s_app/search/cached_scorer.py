@@ -179,7 +179,7 @@ class CachedScorer:
         reuse = p_len + common - 1
         full = role.prompt_ids(prompt) + ids
         feed = full[reuse:]
-        targets = full[reuse + 1 :] + ([role.eos_id] if s.eos else [])
+        targets = full[reuse + 1 :] + ([role.eos_id] if s.eos and role.spec.score_eos else [])
         job = _GuideJob(s, base, ids, common, reuse, feed, targets)
         job.logps = list(base.logps[:common])
         return job

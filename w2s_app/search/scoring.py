@@ -14,7 +14,7 @@ from ..backends.roles import Role
 def guide_ids(role: Role, text: str, eos: bool) -> list[int]:
     """The guide's token ids of a response, plus its EOS when the response ended by EOS."""
     ids = role.response_ids(text)
-    return ids + [role.eos_id] if eos else ids
+    return ids + [role.eos_id] if eos and role.spec.score_eos else ids
 
 
 @torch.inference_mode()
