@@ -111,6 +111,13 @@ def test_settings_numbers_validated():
     from w2s_app.config import ConfigError
 
     assert Settings.from_env({"SPACE_ID": "x/y"}).rate_limit == 20
-    assert Settings.from_env({}).rate_limit == 0
+    assert Settings.from_env({}).rate_limit == 20  # on by default everywhere, not only on Spaces
+    assert Settings.from_env({"W2S_RATE_LIMIT": "0"}).rate_limit == 0
+    assert Settings.from_env({"SPACE_ID": "x/y"}).trusted_proxies == ("private",)
+    assert Settings.from_env({}).trusted_proxies == ()
+    with pytest.raises(ConfigError, match="W2S_MAX_COST must be a finite number"):
+        Settings.from_env({"W2S_MAX_COST": "-1"})
+    with pytest.raises(ConfigError, match="W2S_REQUEST_SECONDS must be a finite number"):
+        Settings.from_env({"W2S_REQUEST_SECONDS": "inf"})
     with pytest.raises(ConfigError, match="W2S_RATE_LIMIT must be a number"):
         Settings.from_env({"W2S_RATE_LIMIT": "lots"})

@@ -8,7 +8,11 @@ from collections import OrderedDict, deque
 
 
 class RateLimited(ValueError):
-    """Too many requests from one voter; the message says when to try again."""
+    """Too many requests from one voter; the message says when to try again (`retry_after`, seconds)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RateLimiter:
@@ -34,7 +38,8 @@ class RateLimiter:
                 self._events[slot] = events
                 wait = 60 - (now - events[0])
                 raise RateLimited(
-                    f"too many {kind}s: at most {self.per_minute} a minute; try again in {wait:.0f} s"
+                    f"too many {kind}s: at most {self.per_minute} a minute; try again in {wait:.0f} s",
+                    retry_after=wait,
                 )
             events.append(now)
             self._events[slot] = events  # most recent last, so eviction drops the oldest keys
