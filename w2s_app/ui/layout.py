@@ -258,7 +258,7 @@ def build_app(services: Services) -> gr.Blocks:
             try:
                 board = handlers.leaderboard(services, p, bool(style), fast or 0, bool(onepos))
             except UserError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise gr.Error(str(exc), print_exception=False) from exc
             c = board.counts
             counts = f"{c['votes']} blind votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
             if board.style:
@@ -293,7 +293,7 @@ def build_app(services: Services) -> gr.Blocks:
             try:
                 return str(handlers.export(services, what, fmt, _owner(services, token, key, profile)))
             except UserError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise gr.Error(str(exc), print_exception=False) from exc
 
         # The page's Export button is also the /export endpoint: gradio_client downloads the file
         # (arguments: what, format, token, admin key).
@@ -302,7 +302,9 @@ def build_app(services: Services) -> gr.Blocks:
 
         def show_voters(key: str):
             if not services.identity.is_admin(key):
-                raise gr.Error("the per-voter table needs the admin key (W2S_ADMIN_KEY)")
+                raise gr.Error(
+                    "the per-voter table needs the admin key (W2S_ADMIN_KEY)", print_exception=False
+                )
             return handlers.voters(services)
 
         voters_go.click(show_voters, inputs=admin_key, outputs=voters_table, concurrency_limit=1,
@@ -344,7 +346,7 @@ def _register_api(services: Services) -> None:
         try:
             return handlers.issue_token(services, request)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), print_exception=False) from exc
 
     def compare(
         prompt: str,
@@ -374,7 +376,7 @@ def _register_api(services: Services) -> None:
                 services, prompt, preset or None, names, settings, voter.id, address
             )
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), print_exception=False) from exc
         return {
             "comparison_id": last.comparison["public_id"],
             "answers": handlers.public_answers(last.comparison),
@@ -388,7 +390,7 @@ def _register_api(services: Services) -> None:
                 services, comparison_id, choice, voter, None, handlers.client_hash(services, request)
             )
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), print_exception=False) from exc
 
     def leaderboard(
         preset: str = "",
@@ -400,7 +402,7 @@ def _register_api(services: Services) -> None:
         try:
             board = handlers.leaderboard(services, preset, style_control, min_vote_seconds, drop_one_position)
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), print_exception=False) from exc
         table = board.table.to_dict(orient="records")
         rates = board.winrate.astype(object).where(board.winrate.notna(), None)
         return {
@@ -415,13 +417,13 @@ def _register_api(services: Services) -> None:
         try:
             frame = handlers.history(services, page, preset, _owner(services, token, admin_key))
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), print_exception=False) from exc
         return frame.astype({"created_at": str}).to_dict(orient="records")
 
     def voters(admin_key: str = "") -> list[dict]:
         """Admin only: per voter (hashed) votes, agreement with the majority, position bias."""
         if not services.identity.is_admin(admin_key):
-            raise gr.Error("the per-voter table needs the admin key (W2S_ADMIN_KEY)")
+            raise gr.Error("the per-voter table needs the admin key (W2S_ADMIN_KEY)", print_exception=False)
         frame = handlers.voters(services)
         return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
