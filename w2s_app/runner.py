@@ -77,6 +77,8 @@ def clean_prompt(prompt: Any) -> str:
     """Check a prompt: text, not blank, no NUL or control characters, within a sane length."""
     if not isinstance(prompt, str):
         raise RequestError("the prompt must be text")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in prompt):  # an invalid byte, as Python reads argv
+        raise RequestError("the prompt is not valid text (it has an invalid byte); save or type it as UTF-8")
     cleaned = "".join(c for c in prompt if c in "\n\t" or c.isprintable() or ord(c) > 127)
     cleaned = cleaned.replace("\x00", "").strip()
     if not cleaned:
