@@ -1,8 +1,8 @@
 """Style-controlled Bradley-Terry (Chatbot Arena's style control): strengths net of answer style.
 
 Each pairwise outcome gets, beside the two entities, the normalised difference of each style
-feature, (f_a - f_b) / (f_a + f_b), standardised over outcomes: answer length and markdown
-(headers, list items, bold spans). A logistic model P(a beats b) = sigmoid(theta_a - theta_b +
+feature, (f_a - f_b) / (f_a + f_b): answer length and markdown
+(headers, list items, bold spans), scaled to unit root-mean-square. A logistic model P(a beats b) = sigmoid(theta_a - theta_b +
 beta . z) then gives strengths theta with the style effect beta taken out. Intervals come from
 bootstrap resamples of votes, as in the plain fit.
 """
@@ -62,23 +62,30 @@ def style_outcomes(votes: pd.DataFrame, gens: pd.DataFrame, texts: dict[int, str
 def fit_style(
     a: np.ndarray, b: np.ndarray, z: np.ndarray, y: np.ndarray, n: int, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Log-strengths (mean zero) and style coefficients maximising the (weighted) likelihood."""
+    """Log-strengths (mean zero) and style coefficients maximising the (weighted) likelihood (Newton)."""
     w = np.ones(len(y)) if weights is None else weights.astype(float)
-    m = z.shape[1]
+    # Design matrix: +1 for side a, -1 for side b, then the style differences. Strengths and length
+    # are often nearly collinear, so a second-order method is used: a first-order one stops early.
+    x = np.zeros((len(y), n + z.shape[1]))
+    rows = np.arange(len(y))
+    x[rows, a] += 1.0
+    x[rows, b] -= 1.0
+    x[:, n:] = z
     ridge = 1e-4
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
-        theta, beta = params[:n], params[n:]
-        d = theta[a] - theta[b] + z @ beta
+        d = x @ params
         nll = np.sum(w * (y * np.logaddexp(0, -d) + (1 - y) * np.logaddexp(0, d)))
         r = w * (0.5 * (1 + np.tanh(0.5 * d)) - y)
-        g_theta = np.bincount(a, r, minlength=n) - np.bincount(b, r, minlength=n)
-        grad = np.concatenate([g_theta, z.T @ r]) + 2 * ridge * params
-        return float(nll + ridge * params @ params), grad
+        return float(nll + ridge * params @ params), x.T @ r + 2 * ridge * params
 
-    x = minimize(loss, np.zeros(n + m), jac=True, method="L-BFGS-B").x
-    theta = x[:n] - x[:n].mean()
-    return theta, x[n:]
+    def hess(params: np.ndarray) -> np.ndarray:
+        p = 0.5 * (1 + np.tanh(0.5 * (x @ params)))
+        return (x * (w * p * (1 - p))[:, None]).T @ x + 2 * ridge * np.eye(x.shape[1])
+
+    fit = minimize(loss, np.zeros(x.shape[1]), jac=True, hess=hess, method="trust-exact").x
+    theta = fit[:n] - fit[:n].mean()
+    return theta, fit[n:]
 
 
 def style_strengths(
@@ -90,8 +97,10 @@ def style_strengths(
     b = outcomes["b"].map(index).to_numpy(dtype=int)
     y = outcomes["result"].to_numpy(dtype=float)
     raw = outcomes[list(FEATURES)].to_numpy(dtype=float)
-    scale = raw.std(axis=0)
-    z = np.where(scale > 0, (raw - raw.mean(axis=0)) / np.where(scale > 0, scale, 1), 0.0)
+    # Scaled, not centred: side a is the winner in every decisive outcome, so centring would add
+    # an "a wins" intercept; unscaled-by-mean differences keep the model symmetric in a and b.
+    scale = np.sqrt((raw**2).mean(axis=0))
+    z = np.where(scale > 0, raw / np.where(scale > 0, scale, 1), 0.0)
     n = len(entities)
     theta, beta = fit_style(a, b, z, y, n)
     rng = np.random.default_rng(seed)
