@@ -106,15 +106,17 @@ class Limits:
                 # Replicas: one transaction at a time per key and kind, so the count cannot race.
                 lock = zlib.crc32(f"{key}|{kind}".encode()) - 2**31
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+            # Insert first, then count: on SQLite the insert takes the write lock, so another
+            # process's count waits for this transaction; over the limit, the rollback undoes it.
+            conn.execute(insert(RateEvent).values(key=key, kind=kind, at=now))
             recent = (RateEvent.key == key) & (RateEvent.kind == kind) & (RateEvent.at > now - WINDOW_S)
             count, oldest = conn.execute(select(func.count(), func.min(RateEvent.at)).where(recent)).one()
-            if count >= per_minute:
+            if count > per_minute:
                 wait = max(1, math.ceil(oldest + WINDOW_S - now))
                 raise RateLimited(
                     f"too many {kind}s: at most {per_minute} a minute; try again in {wait} s",
                     retry_after=wait,
                 )
-            conn.execute(insert(RateEvent).values(key=key, kind=kind, at=now))
             self._hits += 1
             if self._hits % 200 == 0:  # keep the table small: only the last window matters
                 conn.execute(delete(RateEvent).where(RateEvent.at < now - 2 * WINDOW_S))

@@ -15,7 +15,8 @@ MIN_PICKS = 3
 
 def picks(votes: pd.DataFrame, gens: pd.DataFrame) -> pd.DataFrame:
     """Votes for one answer, with the display position and label of the answer chosen."""
-    chosen = votes[votes["choice"] == "generation"]
+    chosen = votes[votes["choice"] == "generation"].copy()
+    chosen["generation_id"] = chosen["generation_id"].astype("int64")  # nullable column: read as float
     info = gens.set_index("id")[["position", "label"]]
     return chosen.join(info, on="generation_id", how="inner")
 
