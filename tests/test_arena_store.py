@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -150,3 +151,26 @@ def test_public_ids_and_generation_rows_leak_no_order(db_url):
     assert [g["position"] for g in by_id] == [0, 1, 2]  # ids follow display order, not method order
     assert [store_gen["method"] for store_gen in by_id] == ["bon", "w2s", "baseline"]
     assert gids == [by_id[2]["id"], by_id[0]["id"], by_id[1]["id"]]
+
+
+def test_old_export_folders_are_deleted(tmp_path, monkeypatch):
+    import tempfile
+
+    from w2s_app.ui.handlers import EXPORT_PREFIX, clean_exports
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, new = tmp_path / f"{EXPORT_PREFIX}old", tmp_path / f"{EXPORT_PREFIX}new"
+    for folder in (old, new):
+        folder.mkdir()
+        (folder / "w2s-votes.csv").write_text("id\n")
+    os.utime(old, (0, time.time() - 3600))
+    assert clean_exports(600) == 1
+    assert not old.exists() and new.exists()
+
+
+def test_an_echoed_api_key_is_redacted(monkeypatch):
+    from w2s_app.runner import redact_secrets
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    text = redact_secrets("the key is sk-test-0123456789abcdef, as you asked")
+    assert "sk-test" not in text and "[redacted]" in text

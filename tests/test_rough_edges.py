@@ -110,6 +110,16 @@ def test_missing_api_model_leaves_no_rows(tiny_env, capsys, monkeypatch):
     assert rows(tiny_env / "data") == (0, 0, 0)
 
 
+def test_unreachable_api_server_leaves_no_rows(tiny_env, capsys, monkeypatch):
+    from tests.db import free_port
+
+    monkeypatch.setenv("W2S_API_MODEL", "any")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")  # nothing listens there
+    code, err = run_cli(capsys, "generate", "--preset", "api", "--prompt", "hi", "--methods", "baseline")
+    assert code == 2 and "cannot reach the API server" in err, err
+    assert rows(tiny_env / "data") == (0, 0, 0)
+
+
 def test_bad_number_prints_one_line_not_the_usage(tiny_env):
     proc = subprocess.run(
         [sys.executable, "-m", "w2s_app", "generate", "--prompt", "hi", "--w", "1e9"],

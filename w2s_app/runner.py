@@ -51,6 +51,23 @@ def check_bounds(given: dict[str, Any]) -> None:
                 raise RequestError(f"{key} must be a whole number, got {value!r}")
 
 
+def check_reachable(base_url: str, timeout: float = 5.0) -> None:
+    """RequestError when nothing listens at the API server's host and port (a wrong URL, a server down)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as exc:
+        raise RequestError(
+            f"cannot reach the API server at {parts.scheme}://{host}:{port}: {exc.strerror or exc}"
+        ) from exc
+
+
 def redact_secrets(text: str) -> str:
     """The API key never lands in the database, even when a server echoes it in an answer."""
     key = os.environ.get("OPENAI_API_KEY")
@@ -259,6 +276,7 @@ class Runner:
             raise
         load = time.perf_counter() - start
         if isinstance(models.strong, ApiRole):
+            check_reachable(models.strong.client.config.base_url)  # an input error: no row for it
             model_ids["strong"] = f"api:{models.strong.describe()}"  # which remote model, never the key
         check_context(models, prompt, sp.max_new_tokens)
         comp_id = None

@@ -390,6 +390,13 @@ class Store:
             else:
                 df = df[df["voter_id"] == voter_id]
             df = df.reset_index(drop=True)
+            for internal in (
+                "runner_id",
+                "client_hash",
+                "token_id",
+            ):  # the server's business, not the voter's
+                if internal in df:
+                    df[internal] = None
         if "voter_id" in df:
             df["voter_id"] = [hash_voter(v, salt) for v in df["voter_id"]]
         return normalize(df, what)

@@ -36,6 +36,8 @@ CHOICES_SPECIAL = ("tie", "all_bad")
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # what Store.create_comparison hands out
 MAX_PAGE = 100_000
 EXPORT_PREFIX = "w2s-export-"
+# An error often names its method ("eft needs one vocabulary"): the reason waits for the reveal.
+FAILED_BEFORE_VOTE = "this answer failed; the reason is shown after your vote"
 
 
 class UserError(ValueError):
@@ -186,7 +188,7 @@ def compare_stream(
     comp = outcome["comp"]
     stored = services.store.get_comparison(comp.id)
     for g in stored["generations"]:
-        texts[g["position"]] = g["text"] if g["status"] == "done" else f"[this method failed: {g['error']}]"
+        texts[g["position"]] = g["text"] if g["status"] == "done" else f"[{FAILED_BEFORE_VOTE}]"
     seconds = time.perf_counter() - started
     yield Update(texts, [1.0] * count, f"all answers done in {seconds:.1f} s — vote below", True, stored)
 
@@ -195,7 +197,12 @@ def public_answers(stored: dict[str, Any]) -> list[dict[str, Any]]:
     """The anonymous view of a comparison's answers (no method names before the vote)."""
     # No generation ids: the page and the API vote by letter, and ids would only be a side channel.
     return [
-        {"answer": LETTERS[g["position"]], "text": g["text"], "status": g["status"], "error": g["error"]}
+        {
+            "answer": LETTERS[g["position"]],
+            "text": g["text"],
+            "status": g["status"],
+            "error": FAILED_BEFORE_VOTE if g["status"] != "done" else None,
+        }
         for g in stored["generations"]
     ]
 

@@ -410,6 +410,7 @@ def _register_api(services: Services) -> None:
             "table": table,
             "winrate": rates.to_dict(orient="index"),
             "style": board.style,
+            "fits": services.board.fits,  # fits since start: grows with votes, never with polls
         }
 
     def history(page: int = 1, preset: str = "", token: str = "", admin_key: str = "") -> list[dict]:
