@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,29 +41,6 @@ FAILED_BEFORE_VOTE = "this answer failed; the reason is shown after your vote"
 
 class UserError(ValueError):
     """A message safe to show on the page or in an API answer."""
-
-
-def new_voter_id() -> str:
-    """A random, stable-per-browser voter id."""
-    return uuid.uuid4().hex
-
-
-def check_voter(voter_id: Any) -> str:
-    """A voter id must be a short printable token."""
-    if not isinstance(voter_id, str) or not voter_id.strip():
-        raise UserError("a voter id is required")
-    voter_id = voter_id.strip()
-    if len(voter_id) > 100 or not voter_id.isprintable():
-        raise UserError("the voter id must be at most 100 printable characters")
-    return voter_id
-
-
-def voter_of(browser_id: str | None, profile: Any = None) -> str:
-    """The voter: the Hugging Face user when logged in (Spaces OAuth), else the browser's stored id."""
-    username = profile.get("preferred_username") if isinstance(profile, dict) else None
-    if username:
-        return f"hf:{username}"
-    return browser_id or new_voter_id()
 
 
 def client_hash(services: Services, request: Any) -> str | None:
