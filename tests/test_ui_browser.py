@@ -66,3 +66,12 @@ def test_prompt_run_vote_reveal_leaderboard(page):
     page.get_by_text("blind votes on").wait_for(timeout=60_000)
     page.screenshot(path=str(OUT / "3-leaderboard.png"), full_page=True)
     assert page.get_by_text("row beats column").is_visible()  # the win-rate heatmap
+
+
+def test_history_shows_the_browsers_own_comparisons(page):
+    page.get_by_role("tab", name="History & export").click()
+    page.get_by_role("button", name="Show", exact=True).click()
+    # The comparison this browser ran above (its token lives in the browser's storage).
+    # innerText holds rendered text only: the Compare tab (hidden now) does not count.
+    page.wait_for_function("() => document.body.innerText.includes('Name three colours.')", timeout=30_000)
+    page.screenshot(path=str(OUT / "4-history.png"), full_page=True)

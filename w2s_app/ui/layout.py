@@ -137,8 +137,11 @@ def build_app(services: Services) -> gr.Blocks:
                 exp_fmt = gr.Dropdown(["csv", "jsonl", "parquet"], value="csv", label="Format")
                 exp_go = gr.Button("Export")
             exp_file = gr.File(label="Download", interactive=False)
-            voters_go = gr.Button("Voters (admin)")
-            voters_table = gr.Dataframe(interactive=False, label="Per voter: votes, agreement, position bias")
+            with gr.Accordion("Admin: per-voter table (needs the admin key above)", open=False):
+                voters_go = gr.Button("Show voters")
+                voters_table = gr.Dataframe(
+                    interactive=False, label="Per voter: votes, agreement, position bias"
+                )
 
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
