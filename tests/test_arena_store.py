@@ -174,3 +174,26 @@ def test_an_echoed_api_key_is_redacted(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
     text = redact_secrets("the key is sk-test-0123456789abcdef, as you asked")
     assert "sk-test" not in text and "[redacted]" in text
+
+
+def test_migration_0002_gives_existing_comparisons_public_ids(db_url):
+    from w2s_app.store import migrate
+
+    store = Store(db_url, migrate_on_start=False)
+    migrate(store.engine, "0001")
+    with store.engine.begin() as conn:
+        for i in range(3):
+            conn.execute(
+                sa.text(
+                    "insert into comparison (prompt, preset, settings, models, status, created_at) "
+                    "values (:p, 'offline', '{}', '{}', 'done', CURRENT_TIMESTAMP)"
+                ),
+                {"p": f"old {i}"},
+            )
+    migrate(store.engine)
+    with store.engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.text("select public_id from comparison"))]
+    assert len(set(ids)) == 3 and all(len(i) == 16 for i in ids)
+    migrate(store.engine, "0001", down=True)  # and back down: the columns go, the rows stay
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from comparison")).scalar() == 3

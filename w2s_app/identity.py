@@ -92,7 +92,7 @@ class Identity:
     def verify(self, token: object) -> Voter:
         """The voter a token proves, or IdentityError."""
         if not isinstance(token, str) or not token.strip():
-            raise IdentityError("a voter token is required: get one from /token")
+            raise IdentityError("a voter token is required: reload the page, or get one from /token")
         token = token.strip()
         parts = token.split(".")
         if len(token) > MAX_TOKEN_CHARS or len(parts) != 3 or parts[0] != PREFIX:
