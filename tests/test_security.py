@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 import time
+import urllib.error
 import urllib.request
 
 import pandas as pd
@@ -281,3 +282,13 @@ def test_leaderboard_is_refreshed_after_a_vote_and_polls_read_the_cache(server, 
         assert client.predict("tiny", api_name="/leaderboard") == first
     per_call = (time.perf_counter() - start) / 20
     print(f"\ncached leaderboard: {per_call * 1000:.0f} ms a call through gradio_client")
+
+
+def test_plain_json_leaderboard_route(server, client):
+    api = client.predict("tiny", api_name="/leaderboard")
+    with urllib.request.urlopen(f"{server.url}w2s/leaderboard.json?preset=tiny", timeout=30) as resp:
+        plain = json.load(resp)
+    assert plain["counts"] == api["counts"] and plain["table"] == api["table"]
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server.url}w2s/leaderboard.json?preset=nope", timeout=30)
+    assert info.value.code == 400 and "unknown preset" in json.load(info.value)["error"]

@@ -37,5 +37,10 @@ def main() -> None:
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         show_error=False,
+        prevent_thread_lock=True,
         **launch_kwargs(),
     )
+    from .routes import add_json_routes
+
+    add_json_routes(demo.app, services)  # GET /w2s/leaderboard.json: cheap polling, no queue
+    demo.block_thread()

@@ -406,15 +406,9 @@ def _register_api(services: Services) -> None:
             board = handlers.leaderboard(services, preset, style_control, min_vote_seconds, drop_one_position)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
-        table = board.table.to_dict(orient="records")
-        rates = board.winrate.astype(object).where(board.winrate.notna(), None)
-        return {
-            "counts": board.counts,
-            "table": table,
-            "winrate": rates.to_dict(orient="index"),
-            "style": board.style,
-            "fits": services.board.fits,  # fits since start: grows with votes, never with polls
-        }
+        from .routes import board_payload
+
+        return board_payload(board, services.board.fits)
 
     def history(page: int = 1, preset: str = "", token: str = "", admin_key: str = "") -> list[dict]:
         """Your past comparisons (everyone's with the admin key), newest first, 20 a page."""
