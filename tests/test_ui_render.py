@@ -87,3 +87,10 @@ def test_leaderboard_chart_centres_equal_scores_and_orders_intervals():
     cx = [float(c.get("cx")) for c in root.iter(f"{SVG}circle")]
     bars = [(float(ln.get("x1")), float(ln.get("x2"))) for ln in root.iter(f"{SVG}line")]
     assert cx[0] > cx[1] and all(x1 < x < x2 for x, (x1, x2) in zip(cx, bars))
+
+
+def test_progress_tells_no_column_apart():
+    from w2s_app.ui.handlers import WRITING, _blind_update
+
+    upd = _blind_update([1.0, 0.0, 0.5], "generating… 3 s")
+    assert upd.texts == [WRITING] * 3 and upd.fractions == [0.5] * 3 and "50%" in upd.status

@@ -37,6 +37,7 @@ MAX_PAGE = 100_000
 EXPORT_PREFIX = "w2s-export-"
 # An error often names its method ("eft needs one vocabulary"): the reason waits for the reveal.
 FAILED_BEFORE_VOTE = "this answer failed; the reason is shown after your vote"
+WRITING = "…"  # what a column shows while the answers are written
 
 
 class UserError(ValueError):
@@ -149,10 +150,10 @@ def compare_stream(
                     if not any(fracs)
                     else "generating"
                 )
-                yield Update(list(texts), list(fracs), f"{note}… {waiting:.0f} s")
+                yield _blind_update(fracs, f"{note}… {waiting:.0f} s")
             continue
         texts[positions[i]], fracs[positions[i]] = text, frac
-        yield Update(list(texts), list(fracs), f"generating… {time.perf_counter() - started:.0f} s")
+        yield _blind_update(fracs, f"generating… {time.perf_counter() - started:.0f} s")
     thread.join()
     if "error" in outcome:
         exc = outcome["error"]
@@ -167,6 +168,18 @@ def compare_stream(
         texts[g["position"]] = g["text"] if g["status"] == "done" else f"[{FAILED_BEFORE_VOTE}]"
     seconds = time.perf_counter() - started
     yield Update(texts, [1.0] * count, f"all answers done in {seconds:.1f} s — vote below", True, stored)
+
+
+def _blind_update(fracs: list[float], status: str) -> Update:
+    """Progress that tells no column apart: no partial texts and one shared fraction.
+
+    Each method writes at its own pace (baseline token by token, best-of-N all at once, w2s chunk
+    by chunk), so partial answers or per-column progress would name the methods before the vote.
+    """
+    mean = sum(fracs) / max(len(fracs), 1)
+    return Update(
+        [WRITING] * len(fracs), [mean] * len(fracs), f"{status} · {mean:.0%} · answers appear together"
+    )
 
 
 def public_answers(stored: dict[str, Any]) -> list[dict[str, Any]]:
