@@ -16,6 +16,7 @@ from w2s_app.search import Models
 from w2s_app.tiny import tiny_presets_toml, tiny_set
 
 PLAIN = "Question: {prompt}\nAnswer:"
+ADMIN_KEY = "test-admin-key-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +96,12 @@ def app_server(tiny_presets_file, tmp_path_factory):
     """The real app process on the tiny presets (votes open 1 s after answers appear)."""
     from tests.app_server import AppServer
 
-    server = AppServer(tiny_presets_file, tmp_path_factory.mktemp("app") / "data", W2S_MIN_VOTE_SECONDS="1")
+    server = AppServer(
+        tiny_presets_file,
+        tmp_path_factory.mktemp("app") / "data",
+        W2S_MIN_VOTE_SECONDS="1",
+        W2S_MAX_COST="60000",  # tiny models: a long comparison is still quick
+        W2S_ADMIN_KEY=ADMIN_KEY,
+    )
     yield server
     server.stop()

@@ -33,11 +33,12 @@ def test_export_round_trip(db_url, tmp_path, fmt):
         back = read_frame(path, what, fmt)
         pd.testing.assert_frame_equal(back, out, check_dtype=False)
         assert len(back) == {"comparisons": 2, "generations": 3, "votes": 2}[what]
-    gens = read_frame(tmp_path / f"generations.{fmt}", "generations")
-    assert gens.loc[2, "text"].startswith("=HYPERLINK")
+    # Rows are stored in display order (positions [1, 2, 0]): row j holds the answer shown at j.
+    gens = read_frame(tmp_path / f"generations.{fmt}", "generations").set_index("position")
+    assert gens.loc[0, "text"].startswith("=HYPERLINK")
     assert read_frame(tmp_path / f"comparisons.{fmt}", "comparisons").loc[0, "prompt"] == '\'a,"b"\nc'
-    assert gens.loc[1, "text"] == "" and gens.loc[0, "error"] is None
-    assert gens.loc[2, "trace"][0]["scores"] == [1.0, 2.0]
+    assert gens.loc[2, "text"] == "" and gens.loc[1, "error"] is None
+    assert gens.loc[0, "trace"][0]["scores"] == [1.0, 2.0]
     votes = read_frame(tmp_path / f"votes.{fmt}", "votes")
     assert "alice" not in set(votes["voter_id"]) and votes["voter_id"].str.len().eq(16).all()  # hashed
 
@@ -47,7 +48,7 @@ def test_csv_cells_do_not_start_with_a_formula(tmp_path):
     gens = pd.read_csv(
         store.export("generations", "csv", tmp_path / "g.csv"), dtype=str, keep_default_na=False
     )
-    assert gens.loc[2, "text"].startswith("'=HYPERLINK")
+    assert gens.loc[0, "text"].startswith("'=HYPERLINK")  # rows in display order: position 0 first
     comps = pd.read_csv(
         store.export("comparisons", "csv", tmp_path / "c.csv"), dtype=str, keep_default_na=False
     )

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.test_store import stored
 from w2s_app.config import Settings
-from w2s_app.guard import RateLimited, RateLimiter
+from w2s_app.guard import RateLimited
 from w2s_app.runner import RequestError, build_methods, build_sampling, clean_prompt
 from w2s_app.store import Store, VoteError
 
@@ -91,26 +91,31 @@ def test_too_fast_votes_are_refused(tmp_path):
     assert store.record_vote(cid, "human", gids[0], min_seconds=0.0)
 
 
-def test_rate_limiter_window():
-    lim = RateLimiter(per_minute=3)
+def test_rate_limit_window(tmp_path):
+    from w2s_app.limits import Limits, LimitSettings
+
+    lim = Limits(Store(f"sqlite:///{tmp_path / 'w2s.sqlite3'}"), LimitSettings())
     for t in range(3):
-        lim.check("v", "vote", now=float(t))
-    with pytest.raises(RateLimited, match="at most 3 a minute"):
-        lim.check("v", "vote", now=10.0)
-    lim.check("other", "vote", now=10.0)  # other voters are not affected
-    lim.check("v", "comparison", now=10.0)  # nor other kinds
-    lim.check("v", "vote", now=61.0)  # the window slides
-    RateLimiter(0).check("v", "vote")  # 0 = off
-    small = RateLimiter(per_minute=1, max_keys=5)
-    for i in range(50):
-        small.check(str(i), "vote", now=0.0)
-    assert len(small._events) == 5  # memory stays bounded
+        lim.hit("v", "vote", 3, now=float(t))
+    with pytest.raises(RateLimited, match="at most 3 a minute; try again in 50 s"):
+        lim.hit("v", "vote", 3, now=10.0)
+    lim.hit("other", "vote", 3, now=10.0)  # other voters are not affected
+    lim.hit("v", "comparison", 3, now=10.0)  # nor other kinds
+    lim.hit("v", "vote", 3, now=61.0)  # the window slides
+    lim.hit("v", "vote", 0)  # 0 = off
 
 
 def test_settings_numbers_validated():
     from w2s_app.config import ConfigError
 
     assert Settings.from_env({"SPACE_ID": "x/y"}).rate_limit == 20
-    assert Settings.from_env({}).rate_limit == 0
+    assert Settings.from_env({}).rate_limit == 20  # on by default everywhere, not only on Spaces
+    assert Settings.from_env({"W2S_RATE_LIMIT": "0"}).rate_limit == 0
+    assert Settings.from_env({"SPACE_ID": "x/y"}).trusted_proxies == ("private",)
+    assert Settings.from_env({}).trusted_proxies == ()
+    with pytest.raises(ConfigError, match="W2S_MAX_COST must be a finite number"):
+        Settings.from_env({"W2S_MAX_COST": "-1"})
+    with pytest.raises(ConfigError, match="W2S_REQUEST_SECONDS must be a finite number"):
+        Settings.from_env({"W2S_REQUEST_SECONDS": "inf"})
     with pytest.raises(ConfigError, match="W2S_RATE_LIMIT must be a number"):
         Settings.from_env({"W2S_RATE_LIMIT": "lots"})

@@ -86,3 +86,22 @@ def test_model_that_will_not_load_leaves_a_failed_comparison(runner, tiny_env, m
     assert list(comps["status"]) == ["failed"] and list(comps["preset"]) == ["broken"]
     assert "no-such-model" in comps["error"].iloc[0]
     assert runner.store.count("generations") == 0
+
+
+def test_deadline_stops_a_long_comparison_and_fails_its_row(runner):
+    from w2s_app.runner import DeadlineExceeded
+
+    runner.request_seconds = 0.01  # any real search takes longer
+    with pytest.raises(DeadlineExceeded, match=r"took longer than 0\.01 s and was stopped"):
+        runner.compare("Tell a story.", "tiny", ["w2s"], {"max_new_tokens": 64, "l": 4}, voter_id="u")
+    (row,) = runner.store.frame("comparisons").itertuples()
+    assert row.status == "failed" and "DeadlineExceeded" in row.error
+
+
+def test_cost_cap_refuses_before_anything_is_written(runner):
+    from w2s_app.runner import RequestError
+
+    runner.max_cost = 2048
+    with pytest.raises(RequestError, match="too large"):
+        runner.compare("hi", "tiny", ["bon"], {"n": 64, "max_new_tokens": 4096}, voter_id="u")
+    assert runner.store.count("comparisons") == 0

@@ -216,3 +216,12 @@ def test_empty_leaderboard_and_history_say_what_to_do(page):
     page.get_by_role("button", name="Show").click()
     page.get_by_role("grid").filter(has_text="My own question about owls?").first.wait_for(timeout=30_000)
     assert page.get_by_text("No comparisons yet").count() == 0
+
+
+def test_history_shows_the_browsers_own_comparisons(page):
+    page.get_by_role("tab", name="History & export").click()
+    page.get_by_role("button", name="Show", exact=True).click()
+    # The comparison this browser ran above (its token lives in the browser's storage).
+    # innerText holds rendered text only: the Compare tab (hidden now) does not count.
+    page.wait_for_function("() => document.body.innerText.includes('Name three colours.')", timeout=30_000)
+    page.screenshot(path=str(OUT / "4-history.png"), full_page=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import gradio as gr
+import pytest
 
-from w2s_app.ui.handlers import voter_of
+from w2s_app.ui.handlers import UserError, verified_voter
 from w2s_app.ui.render import column_label, trace_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -55,12 +56,19 @@ def test_column_label_names_method_score_tokens_seconds():
     assert column_label(gen("eft", 2, status="failed")) == "Response C: eft (failed)"
 
 
-def test_voter_is_the_hugging_face_user_when_logged_in_else_the_browser_id():
+def test_voter_is_the_hugging_face_user_when_logged_in_else_the_tokens():
+    from types import SimpleNamespace
+
+    from w2s_app.identity import Identity
+
+    services = SimpleNamespace(identity=Identity(b"render-test-secret-0123456789"))
     profile = gr.OAuthProfile({"preferred_username": "ada", "name": "Ada", "picture": "", "profile": ""})
-    assert voter_of("browser-1", profile) == "hf:ada"
-    assert voter_of("browser-1", None) == "browser-1"
-    fresh = voter_of(None, None)
-    assert len(fresh) == 32 and fresh != voter_of(None, None)
+    token = services.identity.issue()
+    assert verified_voter(services, token, profile).id == "hf:ada"
+    assert verified_voter(services, token, None).id.startswith("t:")
+    assert verified_voter(services, token, None) == services.identity.verify(token)
+    with pytest.raises(UserError, match="not a voter token"):
+        verified_voter(services, "browser-1", None)
 
 
 def test_leaderboard_chart_centres_equal_scores_and_orders_intervals():
@@ -79,3 +87,10 @@ def test_leaderboard_chart_centres_equal_scores_and_orders_intervals():
     cx = [float(c.get("cx")) for c in root.iter(f"{SVG}circle")]
     bars = [(float(ln.get("x1")), float(ln.get("x2"))) for ln in root.iter(f"{SVG}line")]
     assert cx[0] > cx[1] and all(x1 < x < x2 for x, (x1, x2) in zip(cx, bars))
+
+
+def test_progress_tells_no_column_apart():
+    from w2s_app.ui.handlers import WRITING, _blind_update
+
+    upd = _blind_update([1.0, 0.0, 0.5], "generating… 3 s")
+    assert upd.texts == [WRITING] * 3 and upd.fractions == [0.5] * 3 and "50%" in upd.status

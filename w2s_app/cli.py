@@ -13,6 +13,7 @@ from .backends.local import ModelLoadError
 from .backends.openai_api import is_api_source
 from .config import ConfigError, Settings
 from .runner import Comparison, RequestError, Runner
+from .startup import StartupError
 
 EXIT_BAD_INPUT = 2
 
@@ -23,6 +24,14 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
         super().__init__(message)
         self.code = code
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments print one line (not the whole usage) and exit 2."""
+
+    def error(self, message: str) -> Any:
+        """Print one line and exit 2 (argparse calls this on bad arguments)."""
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see --help)\n")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -51,9 +60,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="python -m w2s_app", description=__doc__)
+    parser = OneLineParser(prog="python -m w2s_app", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     gen = sub.add_parser("generate", help="answer one prompt with several methods")
     gen.add_argument("--prompt", required=True)
@@ -77,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--preset", default=None, help="only comparisons of this preset")
     lb.add_argument("--json", action="store_true")
     lb.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
+    lb.add_argument(
+        "--style-control", action="store_true", help="strengths net of answer length and markdown"
+    )
+    lb.add_argument(
+        "--min-vote-seconds", type=float, default=0.0, help="drop votes cast faster than this (seconds)"
+    )
+    lb.add_argument(
+        "--drop-one-position", action="store_true", help="drop voters whose picks are all one position"
+    )
 
     tune = sub.add_parser("tune-guide", help="DPO-tune a LoRA adapter: the tuned side of a guide pair")
     tune.add_argument(
@@ -150,8 +168,11 @@ def _runner(args: argparse.Namespace) -> Runner:
         settings = replace(settings, api_base=args.api_base)
     if args.api_model:
         settings = replace(settings, api_model=args.api_model)
+    from .startup import check_data_dir
     from .store import Store
 
+    if settings.db_url is None:
+        check_data_dir(settings.data_dir)  # one line, exit 2, instead of a traceback
     # Every comparison the CLI runs is stored, like the app's, so exports and tuning can use it.
     return Runner(settings, store=Store.from_settings(settings))
 
@@ -195,7 +216,10 @@ def _read_prompts(path: Path) -> list[dict[str, Any]]:
     """Prompts from JSONL (or a JSON list, as AlpacaEval ships them)."""
     if not path.is_file():
         raise CliError(f"input file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"input file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
     try:
         rows = (
             json.loads(text)
@@ -217,18 +241,33 @@ def _done_indices(path: Path, fmt: str) -> set[int]:
     """Indices already written to the output; a torn last line (killed mid-write) is dropped."""
     if not path.exists():
         return set()
+    if not path.is_file():
+        raise CliError(f"output {path} is not a file; give a file name for --output")
     raw = path.read_bytes()
     if raw and not raw.endswith(b"\n"):
         raw = raw[: raw.rfind(b"\n") + 1]
         path.write_bytes(raw)
     done = set()
-    for line in raw.decode("utf-8").splitlines():
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CliError(
+            f"output file {path} is not a batch output (not UTF-8); choose another --output"
+        ) from exc
+    for number, line in enumerate(lines, 1):
         if line.strip():
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+                index = int(row["index"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise CliError(
+                    f"output file {path}, line {number}: not a batch result (JSON with an 'index'); "
+                    "choose another --output"
+                ) from exc
             # One output file holds one format: resuming across formats would mix them.
             if ("generator" in row) != (fmt == "alpaca_eval"):
                 raise CliError(f"{path} holds results of another --format; choose another --output")
-            done.add(int(row["index"]))
+            done.add(index)
     return done
 
 
@@ -243,8 +282,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     methods = _methods(args)
     # Validate settings once before the long run starts.
     preset = runner.preset(args.preset)
-    from .runner import build_methods, build_sampling
+    from .runner import build_methods, build_sampling, check_bounds
 
+    check_bounds(_settings_dict(args))
     build_methods(methods, _settings_dict(args), preset)
     build_sampling(_settings_dict(args), preset)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -303,12 +343,15 @@ def _write_alpaca_json(path: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export one table (voter ids hashed)."""
+    """Export one table (voter ids hashed with the deployment's secret salt, as the app's exports)."""
+    from .identity import Identity, load_secret
     from .store import Store
 
-    store = Store.from_settings(Settings.from_env())
+    settings = Settings.from_env()
+    store = Store.from_settings(settings)
+    salt = Identity(load_secret(settings.data_dir, settings.secret)).export_salt()
     try:
-        path = store.export(args.what, args.format, args.out)
+        path = store.export(args.what, args.format, args.out, salt=salt)
     except OSError as exc:
         raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     print(f"wrote {store.count(args.what)} {args.what} to {path}")
@@ -317,15 +360,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Print the leaderboard as a table or JSON."""
-    from .leaderboard import compute_leaderboard
+    from .leaderboard_cache import BoardView, build_board
     from .store import Store
 
     if args.bootstrap < 0 or args.bootstrap > 10_000:
         raise CliError("--bootstrap must be between 0 and 10000")
-    board = compute_leaderboard(Store.from_settings(Settings.from_env()), args.preset, n_boot=args.bootstrap)
+    if not 0 <= args.min_vote_seconds <= 3600:
+        raise CliError("--min-vote-seconds must be between 0 and 3600")
+    view = BoardView(args.preset or "", args.min_vote_seconds, args.drop_one_position, args.style_control)
+    board = build_board(Store.from_settings(Settings.from_env()), view, n_boot=args.bootstrap)
     if args.json:
         out = {
             "preset": args.preset,
+            "style": board.style,
             "counts": board.counts,
             "table": board.table.to_dict(orient="records"),
             "winrate": json.loads(board.winrate.to_json(orient="index")),
@@ -339,6 +386,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(
             f"\n{board.counts['votes']} votes ({board.counts['ties']} ties, {board.counts['all_bad']} all bad)"
         )
+        if board.style:
+            print("style coefficients: " + ", ".join(f"{k} {v:+.3f}" for k, v in board.style.items()))
     return 0
 
 
@@ -427,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return COMMANDS[args.command](args)
-    except (CliError, RequestError, ConfigError) as exc:
+    except (CliError, RequestError, ConfigError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return getattr(exc, "code", EXIT_BAD_INPUT)
     except ModelLoadError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -103,8 +104,8 @@ def _number(env: dict[str, str], key: str, default: Any, kind: type) -> Any:
         value = kind(raw)
     except ValueError as exc:
         raise ConfigError(f"{key} must be a number, got {raw!r}") from exc
-    if value < 0:
-        raise ConfigError(f"{key} must not be negative, got {raw!r}")
+    if value < 0 or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, not negative, got {raw!r}")
     return value
 
 
@@ -122,8 +123,18 @@ class Settings:
     api_base: str | None = None  # OpenAI-compatible server for 'api' presets (OPENAI_BASE_URL)
     api_model: str | None = None  # model name on that server (W2S_API_MODEL)
     min_vote_seconds: float = 2.0  # votes faster than this after the answers appeared are refused
-    rate_limit: int = 0  # comparisons and votes per voter per minute; 0 = off (on by default on Spaces)
+    rate_limit: int = 20  # comparisons and votes per voter token per minute; 0 = off
     max_queue: int = 32  # comparisons waiting for a model; more get "busy, try again"
+    # Public arena (README, "Running a public arena"): secrets, limits by client address, cost cap.
+    secret: str | None = None  # W2S_SECRET: signs voter tokens; else kept in <data dir>/secret.key
+    admin_key: str | None = None  # W2S_ADMIN_KEY: sees everyone's history and exports
+    trusted_proxies: tuple[str, ...] = ()  # W2S_TRUSTED_PROXIES: whose X-Forwarded-For is believed
+    address_limit: int = 60  # comparisons and votes per client address per minute; 0 = off
+    token_limit: int = 10  # new voter tokens per client address per minute; 0 = off
+    max_cost: int = 2048  # estimated token work of one comparison (strong + guide tokens); 0 = off
+    request_seconds: float = 120.0  # a comparison running longer is stopped; 0 = off
+    export_ttl_seconds: float = 600.0  # export files are deleted after this age
+    leaderboard_seconds: float = 5.0  # the cached leaderboard is refreshed at most this often
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -144,9 +155,22 @@ class Settings:
             api_base=env.get("OPENAI_BASE_URL") or None,
             api_model=env.get("W2S_API_MODEL") or None,
             min_vote_seconds=_number(env, "W2S_MIN_VOTE_SECONDS", 2.0, float),
-            # Public Spaces get strangers and bots: limit by default there (SPACE_ID is set on Spaces).
-            rate_limit=_number(env, "W2S_RATE_LIMIT", 20 if env.get("SPACE_ID") else 0, int),
+            rate_limit=_number(env, "W2S_RATE_LIMIT", 20, int),
             max_queue=_number(env, "W2S_MAX_QUEUE", 32, int),
+            secret=env.get("W2S_SECRET") or None,
+            admin_key=env.get("W2S_ADMIN_KEY") or None,
+            # Spaces put their own proxy (a private address) in front of the app.
+            trusted_proxies=tuple(
+                p.strip()
+                for p in env.get("W2S_TRUSTED_PROXIES", "private" if env.get("SPACE_ID") else "").split(",")
+                if p.strip()
+            ),
+            address_limit=_number(env, "W2S_ADDRESS_LIMIT", 60, int),
+            token_limit=_number(env, "W2S_TOKEN_LIMIT", 10, int),
+            max_cost=_number(env, "W2S_MAX_COST", 2048, int),
+            request_seconds=_number(env, "W2S_REQUEST_SECONDS", 120.0, float),
+            export_ttl_seconds=_number(env, "W2S_EXPORT_TTL", 600.0, float),
+            leaderboard_seconds=_number(env, "W2S_LEADERBOARD_SECONDS", 5.0, float),
         )
 
     def presets(self) -> dict[str, Preset]:

@@ -30,6 +30,7 @@ class Leaderboard:
     table: pd.DataFrame
     winrate: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    style: dict[str, float] = field(default_factory=dict)  # style coefficients, when style-controlled
 
 
 def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:

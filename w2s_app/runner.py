@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -44,6 +46,52 @@ class RequestError(ValueError):
     """A comparison request is invalid; the message is safe to show to a user."""
 
 
+class DeadlineExceeded(RequestError):
+    """A comparison ran past the per-request deadline and was stopped."""
+
+
+def check_bounds(given: dict[str, Any]) -> None:
+    """Every given method parameter within its method's bounds, whether or not that method runs."""
+    from .search.methods import METHODS
+
+    for info in METHODS.values():
+        for key, (typ, _default, lo, hi) in info.params.items():
+            value = given.get(key)
+            if value is None:
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise RequestError(f"{key} must be a number, got {value!r}") from exc
+            if not math.isfinite(number) or not lo <= number <= hi:
+                raise RequestError(f"{key} must be between {lo} and {hi}, got {value!r}")
+            if typ is int and number != int(number):
+                raise RequestError(f"{key} must be a whole number, got {value!r}")
+
+
+def check_reachable(base_url: str, timeout: float = 5.0) -> None:
+    """RequestError when nothing listens at the API server's host and port (a wrong URL, a server down)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as exc:
+        raise RequestError(
+            f"cannot reach the API server at {parts.scheme}://{host}:{port}: {exc.strerror or exc}"
+        ) from exc
+
+
+def redact_secrets(text: str) -> str:
+    """The API key never lands in the database, even when a server echoes it in an answer."""
+    key = os.environ.get("OPENAI_API_KEY")
+    return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+
+
 @dataclass
 class Comparison:
     """One prompt answered by several methods."""
@@ -64,6 +112,8 @@ def clean_prompt(prompt: Any) -> str:
     """Check a prompt: text, not blank, no NUL or control characters, within a sane length."""
     if not isinstance(prompt, str):
         raise RequestError("the prompt must be text")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in prompt):  # an invalid byte, as Python reads argv
+        raise RequestError("the prompt is not valid text (it has an invalid byte); save or type it as UTF-8")
     cleaned = "".join(c for c in prompt if c in "\n\t" or c.isprintable() or ord(c) > 127)
     cleaned = cleaned.replace("\x00", "").strip()
     if not cleaned:
@@ -142,6 +192,8 @@ class Runner:
         self.pool = pool or ModelPool(settings.device, settings.dtype)
         self.store = store  # a w2s_app.store.Store, or None to keep nothing
         self._shuffle = random.SystemRandom()  # display order must not follow the sampling seed
+        self.max_cost = 0  # the app caps a comparison's estimated token work (limits.comparison_cost)
+        self.request_seconds = 0.0  # the app stops a comparison running longer than this
 
     def shuffled_positions(self, count: int) -> list[int]:
         """A random display order (position of each method's answer; 0 is 'A')."""
@@ -220,6 +272,7 @@ class Runner:
         positions: list[int] | None = None,
         on_partial: Callable[[int, str], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        client_hash: str | None = None,
     ) -> Comparison:
         """Validate, load models, run every method together; failed methods carry their error.
 
@@ -228,8 +281,22 @@ class Runner:
         """
         prompt = clean_prompt(prompt)
         preset = self.preset(preset_name)
+        check_bounds(settings)
         methods = build_methods(method_names, settings, preset)
         sp = build_sampling(settings, preset)
+        if self.max_cost:
+            from .limits import comparison_cost
+
+            cost = comparison_cost(methods, sp.max_new_tokens)
+            if cost > self.max_cost:
+                raise RequestError(
+                    f"this comparison is too large ({cost} tokens of work, the limit is {self.max_cost}): "
+                    "lower max new tokens, N, W or K"
+                )
+        if not is_api_source(preset.strong.source):
+            name = self.settings.engine
+            if name not in ENGINES:  # an input error: no comparison row for it
+                raise RequestError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
         model_ids = {
             "strong": preset.strong.source,
             "tuned": preset.tuned.source,
@@ -238,14 +305,20 @@ class Runner:
         start = time.perf_counter()
         try:
             models = self.models(preset)
+        except RequestError:
+            raise  # the request was wrong (a missing API model...): nothing ran, nothing to keep
         except Exception as exc:
             # A model that will not load is an outcome worth keeping: the history shows the failure.
             if self.store is not None:
                 shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
-                failed = self.store.create_comparison(prompt, preset.name, shared, voter_id, model_ids)
+                failed = self.store.create_comparison(
+                    prompt, preset.name, shared, voter_id, model_ids, client_hash
+                )
                 self.store.fail_comparison(failed, f"{type(exc).__name__}: {exc}")
             raise
         load = time.perf_counter() - start
+        if isinstance(models.strong, ApiRole):
+            check_reachable(models.strong.client.config.base_url)  # an input error: no row for it
         for name in ("strong", "tuned", "untuned"):
             role = getattr(models, name)
             if isinstance(role, ApiRole | RemoteGuide):
@@ -254,7 +327,13 @@ class Runner:
         comp_id = None
         if self.store is not None:
             shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
-            comp_id = self.store.create_comparison(prompt, preset.name, shared, voter_id, model_ids)
+            comp_id = self.store.create_comparison(
+                prompt, preset.name, shared, voter_id, model_ids, client_hash
+            )
+        if self.request_seconds:
+            on_progress = _with_deadline(
+                on_progress, time.perf_counter() + self.request_seconds, self.request_seconds
+            )
         try:
             results = run_methods(
                 self.engine(models),
@@ -269,6 +348,9 @@ class Runner:
             if comp_id is not None:
                 self.store.fail_comparison(comp_id, f"{type(exc).__name__}: {exc}")
             raise
+        for r in results:
+            r.text = redact_secrets(r.text)
+            r.error = redact_secrets(r.error) if r.error else r.error
         if positions is None or sorted(positions) != list(range(len(results))):
             positions = self.shuffled_positions(len(results))
         comp = Comparison(
@@ -285,3 +367,20 @@ class Runner:
         if comp_id is not None:
             comp.generation_ids = self.store.finish_comparison(comp_id, comp, positions)
         return comp
+
+
+def _with_deadline(
+    on_progress: Callable[[int, str, float], None] | None, deadline: float, seconds: float
+) -> Callable[[int, str, float], None]:
+    """A progress callback that stops the run (DeadlineExceeded) once the deadline has passed."""
+
+    def report(i: int, text: str, frac: float) -> None:
+        if time.perf_counter() > deadline:
+            raise DeadlineExceeded(
+                f"the comparison took longer than {seconds:g} s and was stopped; "
+                "try fewer tokens or methods, or try again when the server is less busy"
+            )
+        if on_progress:
+            on_progress(i, text, frac)
+
+    return report

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
+import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -81,11 +84,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def hash_voter(voter_id: str | None) -> str | None:
-    """Voter ids leave the database only hashed."""
+def hash_voter(voter_id: str | None, salt: str = "") -> str | None:
+    """Voter ids leave the database only hashed (with the deployment's secret salt in the app)."""
     if voter_id is None or (isinstance(voter_id, float) and pd.isna(voter_id)):
         return None
-    return hashlib.sha256(f"w2s-voter:{voter_id}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"w2s-voter:{salt}:{voter_id}".encode()).hexdigest()[:16]
+
+
+# This process, as written into the comparisons it runs: start-up recovery can then tell a
+# comparison left `running` by a dead process from one a live replica is still running.
+RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Store:
@@ -128,8 +136,9 @@ class Store:
         settings: dict[str, Any],
         voter_id: str | None,
         models: dict[str, Any],
+        client_hash: str | None = None,
     ) -> int:
-        """Insert a comparison in status 'running'; returns its id."""
+        """Insert a comparison in status 'running' with a random public id; returns its id."""
         with self.sessions.begin() as s:
             row = Comparison(
                 prompt=prompt,
@@ -138,6 +147,9 @@ class Store:
                 models=models,
                 voter_id=voter_id,
                 status="running",
+                public_id=secrets.token_urlsafe(12),
+                client_hash=client_hash,
+                runner_id=RUNNER_ID,
             )
             s.add(row)
             s.flush()
@@ -145,12 +157,15 @@ class Store:
 
     def finish_comparison(self, comparison_id: int, comp: Any, positions: list[int]) -> list[int]:
         """Write every result (failed ones too) and mark the comparison done, in one transaction."""
-        ids = []
+        ids: dict[int, int] = {}
         with self.sessions.begin() as s:
             row = s.get(Comparison, comparison_id)
             if row is None:
                 raise KeyError(f"comparison {comparison_id} does not exist")
-            for result, pos in zip(comp.results, positions, strict=True):
+            # Rows go in by display position: ids in method order would tell which column is which.
+            order = sorted(range(len(positions)), key=lambda i: positions[i])
+            for i in order:
+                result, pos = comp.results[i], positions[i]
                 gen = Generation(
                     comparison_id=comparison_id,
                     method=result.method,
@@ -174,11 +189,11 @@ class Store:
                 )
                 s.add(gen)
                 s.flush()
-                ids.append(gen.id)
+                ids[i] = gen.id
             row.status = "done"
             row.seconds = comp.seconds
             row.finished_at = datetime.now(UTC)
-        return ids
+        return [ids[i] for i in range(len(positions))]
 
     def fail_comparison(self, comparison_id: int, error: str) -> None:
         """Mark a comparison failed (no vote will be accepted on it)."""
@@ -186,6 +201,32 @@ class Store:
             row = s.get(Comparison, comparison_id)
             if row is not None:
                 row.status, row.error, row.finished_at = "failed", error, datetime.now(UTC)
+
+    def recover_running(self, older_than_seconds: float) -> int:
+        """Mark comparisons left `running` by a dead process `failed`, with the reason; returns how many.
+
+        Dead: written by a process of this host that no longer runs, or older than
+        `older_than_seconds` (longer than any live comparison may run, whoever runs it).
+        """
+        host = RUNNER_ID.split(":", 1)[0]
+        cutoff = datetime.now(UTC).timestamp() - older_than_seconds
+        count = 0
+        with self.sessions.begin() as s:
+            for row in s.scalars(select(Comparison).where(Comparison.status == "running")):
+                created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+                if _runner_dead(row.runner_id or "", host) or created.timestamp() < cutoff:
+                    row.status, row.finished_at = "failed", datetime.now(UTC)
+                    row.error = "interrupted: the app stopped while this comparison ran"
+                    count += 1
+        return count
+
+    def comparison_by_public_id(self, public_id: str) -> dict[str, Any]:
+        """A comparison by the id clients see (KeyError when there is none)."""
+        with self.sessions() as s:
+            cid = s.scalar(select(Comparison.id).where(Comparison.public_id == public_id))
+        if cid is None:
+            raise KeyError(f"comparison {public_id!r} does not exist")
+        return self.get_comparison(cid)
 
     def get_comparison(self, comparison_id: int) -> dict[str, Any]:
         """A comparison with its generations (by display position) and vote count."""
@@ -208,6 +249,8 @@ class Store:
         seconds_to_vote: float | None = None,
         blind: bool = True,
         min_seconds: float = 0.0,
+        token_id: str | None = None,
+        client_hash: str | None = None,
     ) -> int:
         """Store one vote: a generation id of this comparison, 'tie' or 'all_bad'.
 
@@ -227,12 +270,13 @@ class Store:
                     raise VoteError(f"comparison {comparison_id} does not exist")
                 if row.status != "done":
                     raise VoteError("this comparison has not finished; vote when every answer is done")
-                if min_seconds and row.finished_at is not None:
+                waited = None
+                if row.finished_at is not None:
                     finished = row.finished_at
                     if finished.tzinfo is None:  # SQLite drops the zone; we always store UTC
                         finished = finished.replace(tzinfo=UTC)
                     waited = (datetime.now(UTC) - finished).total_seconds()
-                    if waited < min_seconds:
+                    if min_seconds and waited < min_seconds:
                         raise VoteError(
                             f"too fast: read the answers first (votes open {min_seconds:g} s after they appear)"
                         )
@@ -260,6 +304,9 @@ class Store:
                     generation_id=gen_id,
                     blind=blind,
                     seconds_to_vote=seconds_to_vote,
+                    seconds_shown=waited,
+                    token_id=token_id,
+                    client_hash=client_hash,
                 )
                 s.add(vote)
                 s.flush()
@@ -292,9 +339,17 @@ class Store:
         voted = select(Vote.comparison_id).where(Vote.choice == "generation")
         voted_text = case((Generation.comparison_id.in_(voted), Generation.text), else_=None).label("text")
         gens = select(
-            Generation.id, Generation.comparison_id, Generation.label, Generation.status, voted_text
+            Generation.id,
+            Generation.comparison_id,
+            Generation.label,
+            Generation.status,
+            Generation.position,
+            voted_text,
         )
-        votes = select(Vote.id, Vote.comparison_id, Vote.choice, Vote.generation_id, Vote.blind)
+        votes = select(
+            Vote.id, Vote.comparison_id, Vote.choice, Vote.generation_id, Vote.blind, Vote.voter_id,
+            Vote.seconds_shown,
+        )  # fmt: skip
         if preset:
             in_preset = select(Comparison.id).where(Comparison.preset == preset)
             comps = comps.where(Comparison.preset == preset)
@@ -311,21 +366,67 @@ class Store:
         frames[1]["twin_of"] = pd.Series(twin_column(frames[1]), index=frames[1].index, dtype="Int64")
         return frames[0], frames[1].drop(columns="text"), frames[2]
 
-    def export_frame(self, what: str) -> pd.DataFrame:
-        """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects."""
+    def generation_texts(self, ids: list[int]) -> dict[int, str]:
+        """Answer texts by generation id (style features for the style-controlled leaderboard)."""
+        out: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = [int(i) for i in ids[start : start + 500]]
+                q = select(Generation.id, Generation.text).where(Generation.id.in_(chunk))
+                out.update({gid: txt for gid, txt in conn.execute(q).all()})
+        return out
+
+    def vote_version(self) -> tuple[int, int]:
+        """(highest vote id, number of votes): changes whenever a vote lands, on any replica."""
+        with self.engine.connect() as conn:
+            top, n = conn.execute(select(func.max(Vote.id), func.count(Vote.id))).one()
+        return int(top or 0), int(n or 0)
+
+    def export_frame(self, what: str, voter_id: str | None = None, salt: str = "") -> pd.DataFrame:
+        """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects.
+
+        With `voter_id`, only that voter's part: their comparisons, the answers of those they voted
+        on (nothing that names a column's method before the vote), and their votes.
+        """
         df = self.frame(what)
+        if voter_id is not None:
+            with self.sessions() as s:
+                mine = set(s.scalars(select(Comparison.id).where(Comparison.voter_id == voter_id)))
+                voted = set(s.scalars(select(Vote.comparison_id).where(Vote.voter_id == voter_id)))
+            if what == "comparisons":
+                df = df[df["id"].isin(mine)]
+            elif what == "generations":
+                df = df[df["comparison_id"].isin(mine & voted)]
+            else:
+                df = df[df["voter_id"] == voter_id]
+            df = df.reset_index(drop=True)
+            for internal in (
+                "runner_id",
+                "client_hash",
+                "token_id",
+            ):  # the server's business, not the voter's
+                if internal in df:
+                    df[internal] = None
         if what == "generations":
             df["twin_of"] = pd.Series(twin_column(df), index=df.index, dtype="float64")
         if "voter_id" in df:
-            df["voter_id"] = [hash_voter(v) for v in df["voter_id"]]
+            df["voter_id"] = [hash_voter(v, salt) for v in df["voter_id"]]
         return normalize(df, what)
 
-    def export(self, what: str, fmt: str, path: str | Path) -> Path:
+    def export(
+        self, what: str, fmt: str, path: str | Path, voter_id: str | None = None, salt: str = ""
+    ) -> Path:
         """Write a table to CSV, JSONL or Parquet; export.read_frame reads it back equal."""
-        return write_frame(self.export_frame(what), what, fmt, Path(path))
+        return write_frame(self.export_frame(what, voter_id, salt), what, fmt, Path(path))
 
-    def list_comparisons(self, limit: int = 50, offset: int = 0, preset: str | None = None) -> pd.DataFrame:
-        """Comparisons newest first, with their methods and votes, for the history table."""
+    def list_comparisons(
+        self, limit: int = 50, offset: int = 0, preset: str | None = None, voter_id: str | None = None
+    ) -> pd.DataFrame:
+        """Comparisons newest first, with their methods and votes, for the history table.
+
+        With `voter_id`, only that voter's comparisons. Methods are listed alphabetically (never in
+        column order) and winners only once voted, so the table reveals no column's method.
+        """
         with self.sessions() as s:
             q = (
                 select(Comparison)
@@ -336,18 +437,20 @@ class Store:
             )
             if preset:
                 q = q.where(Comparison.preset == preset)
+            if voter_id is not None:
+                q = q.where(Comparison.voter_id == voter_id)
             rows = []
             for c in s.scalars(q):
                 by_id = {g.id: g.label for g in c.generations}
                 votes = [by_id.get(v.generation_id, v.choice) for v in c.votes]
                 rows.append(
                     {
-                        "id": c.id,
+                        "id": c.public_id or str(c.id),
                         "created_at": c.created_at,
                         "preset": c.preset,
                         "prompt": c.prompt,
                         "status": c.status,
-                        "methods": ", ".join(g.label for g in c.generations),
+                        "methods": ", ".join(sorted(g.label for g in c.generations)),
                         "votes": len(c.votes),
                         "winners": ", ".join(votes),
                     }
@@ -364,6 +467,23 @@ class Store:
     def close(self) -> None:
         """Release connections."""
         self.engine.dispose()
+
+
+def _runner_dead(runner_id: str, host: str) -> bool:
+    """Whether the process that wrote runner_id (host:pid:nonce) is gone; unknown hosts count as alive."""
+    parts = runner_id.split(":")
+    if len(parts) != 3 or parts[0] != host or runner_id == RUNNER_ID or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return True  # our pid, another nonce: an earlier process that had our pid (a restarted container)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

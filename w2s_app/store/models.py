@@ -1,11 +1,22 @@
-"""SQLAlchemy 2 typed tables: comparison, generation, vote."""
+"""SQLAlchemy 2 typed tables: comparison, generation, vote, rate_event."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -34,6 +45,10 @@ class Comparison(Base):
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Public arena (migration 0002): the id shown to clients, who asked (hashed address), which process runs it.
+    public_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True, index=True)
+    client_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    runner_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     generations: Mapped[list[Generation]] = relationship(
         back_populates="comparison", order_by="Generation.position", cascade="all, delete-orphan"
@@ -84,5 +99,21 @@ class Vote(Base):
     blind: Mapped[bool] = mapped_column(Boolean, default=True)
     seconds_to_vote: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Vote quality (migration 0002): server-measured seconds from answers shown, token, hashed address.
+    seconds_shown: Mapped[float | None] = mapped_column(Float, nullable=True)
+    token_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     comparison: Mapped[Comparison] = relationship(back_populates="votes")
+
+
+class RateEvent(Base):
+    """One counted request (a comparison, a vote, a token) of one key, for limits shared by replicas."""
+
+    __tablename__ = "rate_event"
+    __table_args__ = (Index("ix_rate_event_key_kind_at", "key", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[float] = mapped_column(Float)

@@ -8,18 +8,23 @@ logged and reported without a traceback.
 from __future__ import annotations
 
 import logging
+import math
 import queue
+import re
+import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..guard import RateLimited
-from ..leaderboard import Leaderboard, compute_leaderboard
+from ..identity import IdentityError, Voter
+from ..leaderboard import Leaderboard
+from ..leaderboard_cache import BoardView
+from ..limits import client_address
 from ..runner import RequestError
 from ..store import VoteError
 from .rater import twin_letters, twin_note
@@ -28,33 +33,62 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 CHOICES_SPECIAL = ("tie", "all_bad")
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # what Store.create_comparison hands out
+MAX_PAGE = 100_000
+EXPORT_PREFIX = "w2s-export-"
+# An error often names its method ("eft needs one vocabulary"): the reason waits for the reveal.
+FAILED_BEFORE_VOTE = "this answer failed; the reason is shown after your vote"
+WRITING = "…"  # what a column shows while the answers are written
 
 
 class UserError(ValueError):
     """A message safe to show on the page or in an API answer."""
 
 
-def new_voter_id() -> str:
-    """A random, stable-per-browser voter id."""
-    return uuid.uuid4().hex
+def client_hash(services: Services, request: Any) -> str | None:
+    """The hashed address of who really asks (X-Forwarded-For only from configured proxies)."""
+    if request is None:
+        return None
+    host = getattr(getattr(request, "client", None), "host", None)
+    headers = getattr(request, "headers", None) or {}
+    address = client_address(host, headers.get("x-forwarded-for"), services.settings.trusted_proxies)
+    return services.identity.keyed_hash(address, "address")
 
 
-def check_voter(voter_id: Any) -> str:
-    """A voter id must be a short printable token."""
-    if not isinstance(voter_id, str) or not voter_id.strip():
-        raise UserError("a voter id is required")
-    voter_id = voter_id.strip()
-    if len(voter_id) > 100 or not voter_id.isprintable():
-        raise UserError("the voter id must be at most 100 printable characters")
-    return voter_id
+def issue_token(services: Services, request: Any = None, profile: Any = None) -> str:
+    """A new signed voter token for this client (limited per client address)."""
+    try:
+        services.limits.check_token(client_hash(services, request))
+    except RateLimited as exc:
+        raise UserError(str(exc)) from exc
+    username = profile.get("preferred_username") if isinstance(profile, dict) else None
+    return services.identity.issue(f"hf:{username}" if username else None)
 
 
-def voter_of(browser_id: str | None, profile: Any = None) -> str:
-    """The voter: the Hugging Face user when logged in (Spaces OAuth), else the browser's stored id."""
+def session_token(services: Services, stored: Any, request: Any = None, profile: Any = None) -> str | None:
+    """The browser's token if the server issued it (and it is the logged-in user's), else a new one."""
+    username = profile.get("preferred_username") if isinstance(profile, dict) else None
+    try:
+        voter = services.identity.verify(stored)
+        if username is None or voter.id == f"hf:{username}":
+            return stored
+    except IdentityError:
+        pass
+    try:
+        return issue_token(services, request, profile)
+    except UserError:
+        return None  # too many new tokens from this address: actions will say so
+
+
+def verified_voter(services: Services, token: Any, profile: Any = None) -> Voter:
+    """The voter behind a request: the logged-in Hugging Face user, else the token's, else UserError."""
     username = profile.get("preferred_username") if isinstance(profile, dict) else None
     if username:
-        return f"hf:{username}"
-    return browser_id or new_voter_id()
+        return Voter(f"hf:{username}", "oauth")
+    try:
+        return services.identity.verify(token)
+    except IdentityError as exc:
+        raise UserError(str(exc)) from exc
 
 
 @dataclass
@@ -75,9 +109,13 @@ def compare_stream(
     methods: list[str],
     settings: dict[str, Any],
     voter_id: str | None,
+    address: str | None = None,
 ) -> Iterator[Update]:
     """Run a comparison in a worker thread and yield its progress, then the stored comparison."""
-    services.limiter.check(voter_id, "comparison")
+    try:
+        services.limits.check_request("comparison", voter_id, address)
+    except RateLimited as exc:
+        raise UserError(str(exc)) from exc
     count = len(methods)
     positions = services.runner.shuffled_positions(count)
     events: queue.Queue[tuple[int, str, float]] = queue.Queue()
@@ -93,6 +131,7 @@ def compare_stream(
                 on_progress=lambda i, text, frac: events.put((i, text, frac)),
                 voter_id=voter_id,
                 positions=positions,
+                client_hash=address,
             )
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
@@ -112,21 +151,22 @@ def compare_stream(
                     if not any(fracs)
                     else "generating"
                 )
-                yield Update(list(texts), list(fracs), f"{note}… {waiting:.0f} s")
+                yield _blind_update(fracs, f"{note}… {waiting:.0f} s")
             continue
         texts[positions[i]], fracs[positions[i]] = text, frac
-        yield Update(list(texts), list(fracs), f"generating… {time.perf_counter() - started:.0f} s")
+        yield _blind_update(fracs, f"generating… {time.perf_counter() - started:.0f} s")
     thread.join()
     if "error" in outcome:
         exc = outcome["error"]
         if isinstance(exc, RequestError | RateLimited):
+            log.info("comparison refused: %s", exc)  # the client's mistake: one line, no traceback
             raise UserError(str(exc)) from exc
-        log.exception("comparison failed", exc_info=exc)
+        log.error("comparison failed: %s: %s", type(exc).__name__, exc)
         raise UserError("the comparison failed on the server; please try again") from exc
     comp = outcome["comp"]
     stored = services.store.get_comparison(comp.id)
     for g in stored["generations"]:
-        texts[g["position"]] = g["text"] if g["status"] == "done" else f"[this method failed: {g['error']}]"
+        texts[g["position"]] = g["text"] if g["status"] == "done" else f"[{FAILED_BEFORE_VOTE}]"
     seconds = time.perf_counter() - started
     said = f"all answers done in {seconds:.1f} s — vote below"
     if note := twin_note(stored):  # before the vote: identical answers are not a choice
@@ -134,64 +174,96 @@ def compare_stream(
     yield Update(texts, [1.0] * count, said, True, stored)
 
 
+def _blind_update(fracs: list[float], status: str) -> Update:
+    """Progress that tells no column apart: no partial texts and one shared fraction.
+
+    Each method writes at its own pace (baseline token by token, best-of-N all at once, w2s chunk
+    by chunk), so partial answers or per-column progress would name the methods before the vote.
+    """
+    mean = sum(fracs) / max(len(fracs), 1)
+    return Update(
+        [WRITING] * len(fracs), [mean] * len(fracs), f"{status} · {mean:.0%} · answers appear together"
+    )
+
+
 def public_answers(stored: dict[str, Any]) -> list[dict[str, Any]]:
     """The anonymous view of a comparison's answers (no method names before the vote)."""
+    # No generation ids: the page and the API vote by letter, and ids would only be a side channel.
     return [
         {
             "answer": LETTERS[g["position"]],
-            "generation_id": g["id"],
             "text": g["text"],
             "status": g["status"],
-            "error": g["error"],
+            "error": FAILED_BEFORE_VOTE if g["status"] != "done" else None,
         }
         for g in stored["generations"]
     ]
 
 
+def _short(value: Any) -> str:
+    """A value for an error message: its repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def resolve_choice(stored: dict[str, Any], choice: Any) -> int | str:
-    """A choice as the store takes it: 'A'.. by position, a generation id, 'tie' or 'all_bad'."""
-    if isinstance(choice, str):
-        key = choice.strip()
-        if key.lower() in CHOICES_SPECIAL:
-            return key.lower()
-        by_letter = {LETTERS[g["position"]]: g["id"] for g in stored["generations"]}
-        if key.upper() in by_letter:
-            return by_letter[key.upper()]
-        if key.isdigit():
-            return int(key)
-        raise UserError(f"unknown choice {choice!r}: an answer letter, 'tie' or 'all_bad'")
-    if isinstance(choice, int) and not isinstance(choice, bool):
-        return choice
-    raise UserError(f"unknown choice {choice!r}")
+    """A choice as the store takes it: an answer letter (A, B, ...) as its generation id, 'tie' or 'all_bad'."""
+    key = choice.strip() if isinstance(choice, str) and len(choice) <= 20 else None
+    if key is not None and key.lower() in CHOICES_SPECIAL:
+        return key.lower()
+    by_letter = {LETTERS[g["position"]]: g["id"] for g in stored["generations"]}
+    if key is not None and key.upper() in by_letter:
+        return by_letter[key.upper()]
+    letters = ", ".join(sorted(by_letter))
+    raise UserError(f"unknown choice {_short(choice)}: an answer letter ({letters}), 'tie' or 'all_bad'")
+
+
+def check_comparison_id(comparison_id: Any) -> str:
+    """A comparison id as clients see it (a random 16-character text), else UserError."""
+    if not isinstance(comparison_id, str) or not PUBLIC_ID.fullmatch(comparison_id.strip()):
+        raise UserError(
+            f"unknown comparison {_short(comparison_id)}: use the comparison_id that /compare returned"
+        )
+    return comparison_id.strip()
 
 
 def vote(
-    services: Services, comparison_id: Any, choice: Any, voter_id: Any, seconds: float | None = None
+    services: Services,
+    comparison_id: Any,
+    choice: Any,
+    voter: Voter,
+    seconds: float | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """Record a blind vote and return the reveal (methods, scores, timings, traces)."""
-    voter = check_voter(voter_id)
+    """Record a blind vote by a verified voter on a comparison shown to them; return the reveal."""
+    public_id = check_comparison_id(comparison_id)
     try:
-        cid = int(comparison_id)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"unknown comparison {comparison_id!r}") from exc
+        stored = services.store.comparison_by_public_id(public_id)
+    except KeyError as exc:
+        raise UserError(f"comparison {public_id} does not exist") from exc
+    if stored["voter_id"] != voter.id:  # the same answer as for no comparison: ids are not an oracle
+        raise UserError(f"comparison {public_id} does not exist")
+    if stored["status"] != "done":
+        raise UserError("this comparison has not finished; vote when every answer is done")
+    kind = resolve_choice(stored, choice)
     try:
-        services.limiter.check(voter, "vote")
-        stored = services.store.get_comparison(cid)
+        services.limits.check_request("vote", voter.id, address)
     except RateLimited as exc:
         raise UserError(str(exc)) from exc
-    except KeyError as exc:
-        raise UserError(f"comparison {cid} does not exist") from exc
     try:
         services.store.record_vote(
-            cid,
-            voter,
-            resolve_choice(stored, choice),
+            stored["id"],
+            voter.id,
+            kind,
             seconds_to_vote=seconds,
             min_seconds=services.settings.min_vote_seconds,
+            token_id=voter.token_id,
+            client_hash=address,
         )
     except VoteError as exc:
         raise UserError(str(exc)) from exc
-    return {"comparison_id": cid, "recorded": True, "reveal": reveal(stored)}
+    services.board.changed()
+    return {"comparison_id": public_id, "recorded": True, "reveal": reveal(stored)}
 
 
 def reveal(stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -208,25 +280,100 @@ def reveal(stored: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def leaderboard(services: Services, preset: str | None) -> Leaderboard:
-    """The leaderboard for one preset (or all)."""
-    return compute_leaderboard(services.store, preset or None, n_boot=200)
+def check_preset(services: Services, preset: Any) -> str:
+    """'' (all presets) or a known preset name, else UserError."""
+    if preset is None or preset == "":
+        return ""
+    if not isinstance(preset, str) or preset not in services.settings.presets():
+        known = ", ".join(sorted(services.settings.presets()))
+        raise UserError(f"unknown preset {_short(preset)}; known presets: {known} (or '' for all)")
+    return preset
 
 
-def export(services: Services, what: str, fmt: str) -> Path:
-    """Write an export into a fresh temp folder and return the file (voter ids hashed)."""
+def _number_arg(value: Any, name: str, lo: float, hi: float) -> float:
+    """A finite number within bounds, else UserError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise UserError(f"{name} must be a number from {lo:g} to {hi:g}, got {_short(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError) as exc:
+        raise UserError(f"{name} must be a number from {lo:g} to {hi:g}, got {_short(value)}") from exc
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise UserError(f"{name} must be a number from {lo:g} to {hi:g}, got {_short(value)}")
+    return number
+
+
+def leaderboard(
+    services: Services,
+    preset: Any,
+    style_control: Any = False,
+    min_vote_seconds: Any = 0,
+    drop_one_position: Any = False,
+) -> Leaderboard:
+    """The cached leaderboard of one preset (or all), optionally filtered or style-controlled."""
+    for name, flag in (("style_control", style_control), ("drop_one_position", drop_one_position)):
+        if not isinstance(flag, bool):
+            raise UserError(f"{name} must be true or false, got {_short(flag)}")
+    view = BoardView(
+        check_preset(services, preset),
+        _number_arg(min_vote_seconds or 0, "min_vote_seconds", 0, 3600),
+        drop_one_position,
+        style_control,
+    )
+    return services.board.get(view)
+
+
+def clean_exports(ttl_seconds: float, now: float | None = None) -> int:
+    """Delete export folders older than ttl_seconds; returns how many went."""
+    now = time.time() if now is None else now
+    gone = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{EXPORT_PREFIX}*"):
+        try:
+            if now - folder.stat().st_mtime > ttl_seconds:
+                shutil.rmtree(folder, ignore_errors=True)
+                gone += 1
+        except OSError:
+            continue
+    return gone
+
+
+def export(services: Services, what: Any, fmt: Any, voter_id: str | None) -> Path:
+    """Write an export into a fresh temp folder and return the file (voter ids hashed with a secret salt).
+
+    `voter_id` None is the admin's export (everything); otherwise only that voter's part.
+    """
     if what not in ("comparisons", "generations", "votes"):
         raise UserError("export what: comparisons, generations or votes")
     if fmt not in ("csv", "jsonl", "parquet"):
         raise UserError("export format: csv, jsonl or parquet")
-    folder = Path(tempfile.mkdtemp(prefix="w2s-export-"))
-    return services.store.export(what, fmt, folder / f"w2s-{what}.{fmt}")
+    clean_exports(services.settings.export_ttl_seconds)
+    folder = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
+    salt = services.identity.export_salt()
+    return services.store.export(what, fmt, folder / f"w2s-{what}.{fmt}", voter_id=voter_id, salt=salt)
 
 
-def history(services: Services, page: Any, preset: str | None, page_size: int = 20) -> Any:
-    """One page of past comparisons, newest first."""
-    try:
-        page = max(1, int(page))
-    except (TypeError, ValueError):
-        page = 1
-    return services.store.list_comparisons(page_size, (page - 1) * page_size, preset or None)
+def check_page(page: Any) -> int:
+    """A history page number: a whole number from 1 to MAX_PAGE, else UserError."""
+    if page is None or page == "":
+        return 1
+    number = _number_arg(page, "page", 1, MAX_PAGE)
+    if number != int(number):
+        raise UserError(f"page must be a whole number from 1 to {MAX_PAGE}, got {_short(page)}")
+    return int(number)
+
+
+def history(services: Services, page: Any, preset: Any, voter_id: str | None, page_size: int = 20) -> Any:
+    """One page of past comparisons, newest first: the voter's own (voter_id None: everyone's, admin)."""
+    number = check_page(page)
+    preset = check_preset(services, preset)
+    return services.store.list_comparisons(page_size, (number - 1) * page_size, preset or None, voter_id)
+
+
+def voters(services: Services) -> Any:
+    """The admin per-voter table: votes, agreement with the majority, position bias (ids hashed)."""
+    from ..store.database import hash_voter
+    from ..vote_quality import voter_table
+
+    votes, gens, _ = services.store.leaderboard_frames(None)
+    salt = services.identity.export_salt()
+    return voter_table(votes, gens, lambda v: hash_voter(v, salt))

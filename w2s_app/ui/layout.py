@@ -61,8 +61,10 @@ def build_app(services: Services) -> gr.Blocks:
     def preset_line(name: str) -> str:
         return rater.preset_line(presets[name], wait_estimate(services.store, name))
 
-    with gr.Blocks(title="w2s-arena") as demo:
-        voter = gr.BrowserState(None, storage_key=VOTER_KEY)
+    # Gradio's copies of export files go after export_ttl_seconds too (checked every 5 minutes).
+    ttl = int(max(services.settings.export_ttl_seconds, 60))
+    with gr.Blocks(title="w2s-arena", delete_cache=(300, ttl)) as demo:
+        voter = gr.BrowserState(None, storage_key=VOTER_KEY)  # the voter token the server issued
         current = gr.State(None)  # {"id", "shown_at", "count"} of the comparison on screen
         gr.Markdown(
             "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."
@@ -130,6 +132,10 @@ def build_app(services: Services) -> gr.Blocks:
 
         with gr.Tab("Leaderboard") as lb_tab:
             lb_preset = gr.Dropdown(["", *presets], value=default_preset, label="Preset (empty: all)")
+            with gr.Row():
+                lb_style = gr.Checkbox(False, label="Style control (net of answer length and markdown)")
+                lb_fast = gr.Number(0, minimum=0, maximum=3600, label="Drop votes faster than (s)")
+                lb_onepos = gr.Checkbox(False, label="Drop voters who always pick one position")
             lb_refresh = gr.Button("Refresh")
             lb_counts = gr.Markdown()
             lb_table = gr.Dataframe(  # hidden while empty: an empty table shows bare headers 1 2 3
@@ -145,7 +151,11 @@ def build_app(services: Services) -> gr.Blocks:
                 hist_preset = gr.Dropdown(["", *presets], value="", label="Preset (empty: all)")
                 hist_page = gr.Number(value=1, precision=0, minimum=1, label="Page")
                 hist_refresh = gr.Button("Show")
-            hist_note = gr.Markdown()
+            admin_key = gr.Textbox(
+                label="Admin key (optional: everyone's comparisons; without it, only yours)", type="password"
+            )
+            token_box = gr.Textbox(visible=False)  # the browser's token, as an input /export can take
+            hist_status = gr.Markdown()
             hist_table = gr.Dataframe(interactive=False, wrap=True, visible=False)
             with gr.Row():
                 exp_what = gr.Dropdown(
@@ -154,6 +164,11 @@ def build_app(services: Services) -> gr.Blocks:
                 exp_fmt = gr.Dropdown(["csv", "jsonl", "parquet"], value="csv", label="Format")
                 exp_go = gr.Button("Export")
             exp_file = gr.File(label="Download", interactive=False)
+            with gr.Accordion("Admin: per-voter table (needs the admin key above)", open=False):
+                voters_go = gr.Button("Show voters")
+                voters_table = gr.Dataframe(
+                    interactive=False, label="Per voter: votes, agreement, position bias"
+                )
 
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
@@ -166,10 +181,11 @@ def build_app(services: Services) -> gr.Blocks:
 
         # ---- handlers (one per action; every column shares them) ----------------------------------------
 
-        def ensure_voter(vid: str | None) -> str:
-            return vid or handlers.new_voter_id()
+        def ensure_voter(vid: str | None, profile: gr.OAuthProfile | None, request: gr.Request):
+            token = handlers.session_token(services, vid, request, profile)
+            return token, token
 
-        demo.load(ensure_voter, inputs=voter, outputs=voter, api_visibility="private")
+        demo.load(ensure_voter, inputs=voter, outputs=[voter, token_box], api_visibility="private")
 
         def start_run(chosen: list[str], text: str) -> dict:
             shown = min(len(chosen), MAX_COLUMNS)
@@ -203,22 +219,27 @@ def build_app(services: Services) -> gr.Blocks:
             top_p_: float,
             seed_: float,
             profile: gr.OAuthProfile | None,
+            request: gr.Request,
             progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
         ):
             if len(chosen) > MAX_COLUMNS:
                 yield {status: f"choose at most {MAX_COLUMNS} methods"}
                 return
             values = _settings(w_, k_, l_value, n_, max_new_, temperature_, top_p_, seed_)
-            vid = handlers.voter_of(vid, profile)
+            address = handlers.client_hash(services, request)
             try:
-                for upd in handlers.compare_stream(services, text, preset_name, list(chosen), values, vid):
+                voter_id = handlers.verified_voter(services, vid, profile).id
+                stream = handlers.compare_stream(
+                    services, text, preset_name, list(chosen), values, voter_id, address
+                )
+                for upd in stream:
                     out = {boxes[i]: t for i, t in enumerate(upd.texts)}
                     out[status] = upd.status
                     progress(sum(upd.fractions) / max(len(upd.fractions), 1), desc=upd.status)
                     if upd.done:
                         out[preset_info] = preset_line(preset_name or default_preset)
                         out[current] = {
-                            "id": upd.comparison["id"],
+                            "id": upd.comparison["public_id"],
                             "shown_at": time.time(),
                             "count": len(upd.texts),
                         }
@@ -229,13 +250,19 @@ def build_app(services: Services) -> gr.Blocks:
                 yield {status: f"**Error:** {exc}"}
 
         def cast_vote(
-            choice: str, cur: dict | None, vid: str | None, profile: gr.OAuthProfile | None
+            choice: str,
+            cur: dict | None,
+            vid: str | None,
+            profile: gr.OAuthProfile | None,
+            request: gr.Request,
         ) -> dict:
             if not cur:
                 return {status: "run a comparison first"}
             try:
-                voter_id = handlers.voter_of(vid, profile)
-                res = handlers.vote(services, cur["id"], choice, voter_id, time.time() - cur["shown_at"])
+                voter_ = handlers.verified_voter(services, vid, profile)
+                address = handlers.client_hash(services, request)
+                seconds = time.time() - cur["shown_at"]
+                res = handlers.vote(services, cur["id"], choice, voter_, seconds, address)
             except UserError as exc:
                 return {status: f"**Vote not recorded:** {exc}"}
             out = {b: gr.update(interactive=False) for b in vote_buttons}
@@ -286,12 +313,19 @@ def build_app(services: Services) -> gr.Blocks:
             button.click(_bind_choice(cast_vote, choice), inputs=[current, voter], outputs=vote_outputs,
                          concurrency_limit=None, api_visibility="private")  # fmt: skip
 
-        def show_leaderboard(p: str):
-            board = handlers.leaderboard(services, p)
+        def show_leaderboard(p: str, style: bool, fast: float, onepos: bool):
+            try:
+                board = handlers.leaderboard(services, p, bool(style), fast or 0, bool(onepos))
+            except UserError as exc:
+                raise gr.Error(str(exc), print_exception=False) from exc
             if board.table.empty:
                 return rater.LEADERBOARD_EMPTY, gr.update(value=None, visible=False), "", ""
             c = board.counts
             counts = f"{c['votes']} blind votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
+            if board.style:
+                counts += "; style coefficients: " + ", ".join(
+                    f"{k} {v:+.2f}" for k, v in board.style.items()
+                )
             cols = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
             return (
                 counts,
@@ -300,30 +334,46 @@ def build_app(services: Services) -> gr.Blocks:
                 winrate_html(board.winrate),
             )
 
-        for trigger in (lb_refresh.click, lb_preset.change, lb_tab.select):
-            trigger(show_leaderboard, inputs=lb_preset, outputs=[lb_counts, lb_table, lb_chart, lb_heat],
+        lb_inputs = [lb_preset, lb_style, lb_fast, lb_onepos]
+        for trigger in (lb_refresh.click, lb_preset.change, lb_style.change, lb_tab.select):
+            trigger(show_leaderboard, inputs=lb_inputs, outputs=[lb_counts, lb_table, lb_chart, lb_heat],
                     concurrency_limit=4, api_visibility="private")  # fmt: skip
 
-        def show_history(p: str, page: float):
-            frame = handlers.history(services, page, p)
+        def show_history(p: str, page: float, vid: str | None, key: str, profile: gr.OAuthProfile | None):
+            try:
+                owner = _owner(services, vid, key, profile)
+                frame = handlers.history(services, page, p, owner)
+            except UserError as exc:
+                return f"**Error:** {exc}", gr.update(value=None, visible=False)
             if frame.empty:
                 return rater.HISTORY_EMPTY, gr.update(value=None, visible=False)
             return "", gr.update(value=frame, visible=True)
 
         for trigger in (hist_refresh.click, hist_tab.select):
-            trigger(show_history, inputs=[hist_preset, hist_page], outputs=[hist_note, hist_table],
-                    concurrency_limit=4, api_visibility="private")  # fmt: skip
+            trigger(show_history, inputs=[hist_preset, hist_page, voter, admin_key],
+                    outputs=[hist_status, hist_table], concurrency_limit=4,
+                    api_visibility="private")  # fmt: skip
 
-        def do_export(what: str, fmt: str):
+        def do_export(what: str, fmt: str, token: str, key: str, profile: gr.OAuthProfile | None):
             try:
-                return str(handlers.export(services, what, fmt))
+                return str(handlers.export(services, what, fmt, _owner(services, token, key, profile)))
             except UserError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise gr.Error(str(exc), print_exception=False) from exc
 
-        # The page's Export button is also the /export endpoint: gradio_client downloads the file.
-        exp_go.click(
-            do_export, inputs=[exp_what, exp_fmt], outputs=exp_file, concurrency_limit=2, api_name="export"
-        )
+        # The page's Export button is also the /export endpoint: gradio_client downloads the file
+        # (arguments: what, format, token, admin key).
+        exp_go.click(do_export, inputs=[exp_what, exp_fmt, token_box, admin_key], outputs=exp_file,
+                     concurrency_limit=2, api_name="export")  # fmt: skip
+
+        def show_voters(key: str):
+            if not services.identity.is_admin(key):
+                raise gr.Error(
+                    "the per-voter table needs the admin key (W2S_ADMIN_KEY)", print_exception=False
+                )
+            return handlers.voters(services)
+
+        voters_go.click(show_voters, inputs=admin_key, outputs=voters_table, concurrency_limit=1,
+                        api_visibility="private")  # fmt: skip
 
         _register_api(services)
     return demo
@@ -332,18 +382,40 @@ def build_app(services: Services) -> gr.Blocks:
 def _bind_choice(cast_vote: Any, choice: str) -> Any:
     """One click handler per vote button; a plain function (not a partial) so Gradio sees its type hints."""
 
-    def on_click(cur: dict | None, vid: str | None, profile: gr.OAuthProfile | None) -> dict:
-        return cast_vote(choice, cur, vid, profile)
+    def on_click(
+        cur: dict | None, vid: str | None, profile: gr.OAuthProfile | None, request: gr.Request
+    ) -> dict:
+        return cast_vote(choice, cur, vid, profile, request)
 
     return on_click
 
 
+def _owner(services: Services, token: Any, admin_key: Any, profile: Any = None) -> str | None:
+    """Whose rows a request may read: None (everyone's) with the admin key, else the verified voter's."""
+    if services.identity.is_admin(admin_key):
+        return None
+    if admin_key:
+        raise UserError("wrong admin key")
+    return handlers.verified_voter(services, token, profile).id
+
+
 def _register_api(services: Services) -> None:
-    """Named JSON endpoints for gradio_client: /compare, /vote, /leaderboard, /history (/export is the page's button)."""
+    """Named JSON endpoints for gradio_client: /token, /compare, /vote, /leaderboard, /history, /voters.
+
+    (/export is the page's button.) Each takes the voter token from /token, so a script has the
+    same identity, limits and blindness as a browser.
+    """
+
+    def token(request: gr.Request) -> str:
+        """A new voter token for this client; pass it to /compare, /vote, /history and /export."""
+        try:
+            return handlers.issue_token(services, request)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
 
     def compare(
         prompt: str,
-        voter_id: str,
+        token: str,
         preset: str = "",
         methods: str = "baseline,bon,w2s",
         w: int | None = None,
@@ -354,47 +426,76 @@ def _register_api(services: Services) -> None:
         temperature: float | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        request: gr.Request = None,
     ) -> dict:
-        """Answer a prompt with several methods; answers come back anonymous (A, B, C) with ids to vote on."""
-        names = [m.strip() for m in str(methods).split(",") if m.strip()]
+        """Answer a prompt with several methods; answers come back anonymous (A, B, C) with the id to vote on."""
         settings = {"w": w, "k": k, "l": l, "n": n, "max_new_tokens": max_new_tokens, "temperature": temperature,
                     "top_p": top_p, "seed": seed}  # fmt: skip
         try:
-            voter = handlers.check_voter(voter_id)
-            *_, last = handlers.compare_stream(services, prompt, preset or None, names, settings, voter)
+            if not isinstance(methods, str):
+                raise UserError("methods must be comma-separated text, e.g. 'baseline,bon,w2s'")
+            names = [m.strip() for m in methods.split(",") if m.strip()]
+            voter = handlers.verified_voter(services, token)
+            address = handlers.client_hash(services, request)
+            *_, last = handlers.compare_stream(
+                services, prompt, preset or None, names, settings, voter.id, address
+            )
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), print_exception=False) from exc
         return {
-            "comparison_id": last.comparison["id"],
+            "comparison_id": last.comparison["public_id"],
             "answers": handlers.public_answers(last.comparison),
             # e.g. [["B", "C"]]: the same text; a vote for one counts for both
             "twins": rater.twin_letters(last.comparison),
             "note": rater.twin_note(last.comparison),
         }
 
-    def vote(comparison_id: int, choice: str, voter_id: str) -> dict:
-        """Vote: an answer letter (A, B, ...), a generation id, 'tie' or 'all_bad'; returns the reveal."""
+    def vote(comparison_id: str, choice: str, token: str, request: gr.Request = None) -> dict:
+        """Vote on a comparison /compare showed this token: an answer letter, 'tie' or 'all_bad'; returns the reveal."""
         try:
-            return handlers.vote(services, comparison_id, choice, voter_id)
+            voter = handlers.verified_voter(services, token)
+            return handlers.vote(
+                services, comparison_id, choice, voter, None, handlers.client_hash(services, request)
+            )
         except UserError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), print_exception=False) from exc
 
-    def leaderboard(preset: str = "") -> dict:
-        """Bradley-Terry table with 95% intervals, win-rate matrix and vote counts (blind votes only)."""
-        board = handlers.leaderboard(services, preset)
-        table = board.table.to_dict(orient="records")
-        rates = board.winrate.astype(object).where(board.winrate.notna(), None)
-        return {"counts": board.counts, "table": table, "winrate": rates.to_dict(orient="index")}
+    def leaderboard(
+        preset: str = "",
+        style_control: bool = False,
+        min_vote_seconds: float = 0,
+        drop_one_position: bool = False,
+    ) -> dict:
+        """Bradley-Terry table with 95% intervals, win-rate matrix and vote counts (blind votes only; cached)."""
+        try:
+            board = handlers.leaderboard(services, preset, style_control, min_vote_seconds, drop_one_position)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        from .routes import board_payload
 
-    def history(page: int = 1, preset: str = "") -> list[dict]:
-        """Past comparisons, newest first, 20 a page."""
-        frame = handlers.history(services, page, preset)
+        return board_payload(board, services.board.fits)
+
+    def history(page: int = 1, preset: str = "", token: str = "", admin_key: str = "") -> list[dict]:
+        """Your past comparisons (everyone's with the admin key), newest first, 20 a page."""
+        try:
+            frame = handlers.history(services, page, preset, _owner(services, token, admin_key))
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
         return frame.astype({"created_at": str}).to_dict(orient="records")
 
+    def voters(admin_key: str = "") -> list[dict]:
+        """Admin only: per voter (hashed) votes, agreement with the majority, position bias."""
+        if not services.identity.is_admin(admin_key):
+            raise gr.Error("the per-voter table needs the admin key (W2S_ADMIN_KEY)", print_exception=False)
+        frame = handlers.voters(services)
+        return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+    gr.api(token, api_name="token", concurrency_limit=None)
     gr.api(compare, api_name="compare", concurrency_limit=1, concurrency_id="model")
     gr.api(vote, api_name="vote", concurrency_limit=None)
-    gr.api(leaderboard, api_name="leaderboard", concurrency_limit=4)
+    gr.api(leaderboard, api_name="leaderboard", concurrency_limit=8)
     gr.api(history, api_name="history", concurrency_limit=4)
+    gr.api(voters, api_name="voters", concurrency_limit=1)
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -1,0 +1,294 @@
+"""The public arena against the real app process: forged and replayed tokens, made-up voters,
+blindness before the vote, privacy without the admin key, limits, and every rough edge of issue 15.
+
+Each refused request must give a clear one-line message and leave the database unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+
+import pandas as pd
+import pytest
+from gradio_client import Client
+
+from tests.app_server import AppServer
+from tests.conftest import ADMIN_KEY
+from w2s_app.identity import Identity
+
+TOKEN_LIMIT = 6
+
+
+@pytest.fixture(scope="module")
+def server(tiny_presets_file, tmp_path_factory):
+    srv = AppServer(
+        tiny_presets_file,
+        tmp_path_factory.mktemp("security") / "data",
+        W2S_MIN_VOTE_SECONDS="0",
+        W2S_TOKEN_LIMIT=str(TOKEN_LIMIT),
+        W2S_ADMIN_KEY=ADMIN_KEY,
+    )
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def alice(client):
+    return client.predict(api_name="/token")
+
+
+@pytest.fixture(scope="module")
+def bob(client):
+    return client.predict(api_name="/token")
+
+
+@pytest.fixture(scope="module")
+def alice_comparison(client, alice):
+    """A finished comparison shown to alice, not yet voted on."""
+    return client.predict("Alice's secret prompt", alice, "tiny", "baseline,bon,w2s", api_name="/compare")
+
+
+def snapshot(server) -> tuple:
+    """Every row of the arena's tables (rate events aside): equal snapshots mean nothing changed."""
+    with sqlite3.connect(server.db) as db:
+        return tuple(
+            tuple(db.execute(f"select * from {t} order by id").fetchall())
+            for t in ("comparison", "generation", "vote")
+        )
+
+
+def subject(token: str) -> str:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["s"]
+
+
+def raw_call(server, api: str, data: list) -> tuple[str, str]:
+    """One call through Gradio's plain HTTP API: (event, data) of the last server-sent event."""
+    body = json.dumps({"data": data}).encode()  # json writes Infinity for float("inf")
+    req = urllib.request.Request(
+        f"{server.url}gradio_api/call/{api}", body, {"Content-Type": "application/json"}
+    )
+    event_id = json.load(urllib.request.urlopen(req, timeout=30))["event_id"]
+    text = (
+        urllib.request.urlopen(f"{server.url}gradio_api/call/{api}/{event_id}", timeout=120).read().decode()
+    )
+    lines = [line for line in text.splitlines() if line.startswith(("event:", "data:"))]
+    return lines[-2].split(":", 1)[1].strip(), lines[-1].split(":", 1)[1].strip()
+
+
+def forgeries(token: str) -> list[str]:
+    """Tokens the server never issued: altered signature, someone else's name, another secret, junk."""
+    prefix, payload, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["s"] = "hf:someone-else"
+    other = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return [
+        f"{prefix}.{payload}.{sig[:-2]}{'AA' if not sig.endswith('AA') else 'BB'}",
+        f"{prefix}.{other}.{sig}",
+        Identity(b"another-deployment-secret-0123456789").issue(subject(token)),
+        "made-up-voter",
+        "w2s1.e30.",
+        "x" * 5000,
+    ]
+
+
+def test_forged_tokens_are_refused(server, client, alice, alice_comparison):
+    before = snapshot(server)
+    for fake in forgeries(alice):
+        with pytest.raises(Exception, match="not a voter token issued by this server"):
+            client.predict("hi", fake, "tiny", "baseline", api_name="/compare")
+        with pytest.raises(Exception, match="not a voter token issued by this server"):
+            client.predict(alice_comparison["comparison_id"], "A", fake, api_name="/vote")
+        with pytest.raises(Exception, match="not a voter token issued by this server"):
+            client.predict(1, "", fake, "", api_name="/history")
+    assert snapshot(server) == before
+
+
+def test_replayed_vote_and_someone_elses_comparison_are_refused(server, client, alice, bob):
+    out = client.predict("Pick a fruit.", alice, "tiny", "baseline,bon", api_name="/compare")
+    before = snapshot(server)
+    # Bob cannot vote on what was shown to alice (and learns nothing: the same answer as for no comparison).
+    with pytest.raises(Exception, match="does not exist"):
+        client.predict(out["comparison_id"], "A", bob, api_name="/vote")
+    assert snapshot(server) == before
+    res = client.predict(out["comparison_id"], "A", alice, api_name="/vote")
+    assert res["recorded"]
+    after = snapshot(server)
+    for choice in ("A", "B", "tie"):  # the same request again, or another choice: still one vote
+        with pytest.raises(Exception, match="already voted"):
+            client.predict(out["comparison_id"], choice, alice, api_name="/vote")
+    assert snapshot(server) == after
+    with sqlite3.connect(server.db) as db:
+        row = db.execute(
+            "select v.voter_id, v.token_id, v.client_hash, v.seconds_shown from vote v "
+            "join comparison c on c.id = v.comparison_id where c.public_id = ?",
+            (out["comparison_id"],),
+        ).fetchone()
+    assert row[0] == subject(alice) and row[1] and len(row[2]) == 32 and row[3] >= 0
+
+
+def test_100_votes_with_made_up_ids_land_at_most_the_configured_number(server, client, alice):
+    out = client.predict("Count to three.", alice, "tiny", "baseline,bon", api_name="/compare")
+    before = snapshot(server)
+    refused = 0
+    for i in range(100):
+        try:
+            client.predict(out["comparison_id"], "A", f"voter-{i}", api_name="/vote")
+        except Exception as exc:
+            assert "not a voter token" in str(exc)
+            refused += 1
+    assert refused == 100 and snapshot(server) == before
+    # Fresh tokens from /token instead: at most TOKEN_LIMIT a minute from one address, and none of
+    # them was shown this comparison, so none of their votes land either.
+    issued, limited = [], []
+    for _ in range(3 * TOKEN_LIMIT):
+        try:
+            issued.append(client.predict(api_name="/token"))
+        except Exception as exc:
+            limited.append(str(exc))
+    assert len(issued) <= TOKEN_LIMIT and limited
+    assert all("try again in" in m for m in limited)
+    for tok in issued:
+        with pytest.raises(Exception, match="does not exist"):
+            client.predict(out["comparison_id"], "A", tok, api_name="/vote")
+    assert snapshot(server) == before
+
+
+def test_blind_until_voted_and_private_without_the_admin_key(server, client, alice, bob, alice_comparison):
+    # Bob sees none of alice's prompts, anywhere.
+    assert all(
+        r["prompt"] != "Alice's secret prompt" for r in client.predict(1, "", bob, "", api_name="/history")
+    )
+    for what in ("comparisons", "generations", "votes"):
+        frame = pd.read_parquet(client.predict(what, "parquet", bob, "", api_name="/export"))
+        assert frame.empty or (what == "comparisons" and "Alice's secret prompt" not in set(frame["prompt"]))
+    # Alice sees her comparison, but nothing that maps a column to its method before her vote.
+    mine = client.predict(1, "", alice, "", api_name="/history")
+    row = next(r for r in mine if r["id"] == alice_comparison["comparison_id"])
+    assert row["winners"] == "" and row["methods"] == ", ".join(sorted(row["methods"].split(", ")))
+    gens = pd.read_parquet(client.predict("generations", "parquet", alice, "", api_name="/export"))
+    with sqlite3.connect(server.db) as db:
+        cid = db.execute(
+            "select id from comparison where public_id=?", (alice_comparison["comparison_id"],)
+        ).fetchone()[0]
+    assert cid not in set(gens["comparison_id"])
+    # The admin key sees everyone's; voter ids are hashed with a secret salt, not the public one.
+    everyone = client.predict(1, "", "", ADMIN_KEY, api_name="/history")
+    assert any(r["prompt"] == "Alice's secret prompt" for r in everyone)
+    votes = pd.read_parquet(client.predict("votes", "parquet", "", ADMIN_KEY, api_name="/export"))
+    public = hashlib.sha256(f"w2s-voter:{subject(alice)}".encode()).hexdigest()[:16]
+    assert len(votes) and public not in set(votes["voter_id"])
+    with pytest.raises(Exception, match="wrong admin key"):
+        client.predict(1, "", alice, "guess", api_name="/history")
+    with pytest.raises(Exception, match="admin key"):
+        client.predict("guess", api_name="/voters")
+    table = client.predict(ADMIN_KEY, api_name="/voters")
+    assert table and {"voter", "votes", "agreement", "position_share"} <= set(table[0])
+
+
+def test_oversized_request_is_refused_before_it_runs(server, client, alice):
+    before = snapshot(server)
+    with pytest.raises(Exception, match=r"too large.*lower max new tokens"):
+        client.predict(
+            "Write a novel.", alice, "tiny", "bon,w2s", 16, 16, 4096, 64, 4096, api_name="/compare"
+        )
+    with pytest.raises(Exception, match="n must be between 1 and 64"):
+        client.predict("hi", alice, "tiny", "baseline", None, None, None, 100000, api_name="/compare")
+    assert snapshot(server) == before
+
+
+@pytest.mark.parametrize(
+    ("cid", "choice", "message"),
+    [
+        (1.5, "A", "unknown comparison"),
+        (1.9, "A", "unknown comparison"),
+        (True, "A", "unknown comparison"),
+        (2**63, "A", "unknown comparison"),
+        (10**30, "A", "unknown comparison"),
+        (float("inf"), "A", "unknown comparison"),
+        ("COMPARISON", "²", "unknown choice"),
+        ("COMPARISON", "x" * 5000, "unknown choice"),
+        ("COMPARISON", {"a": 1}, "unknown choice"),
+    ],
+)
+def test_bad_votes_are_clear_and_change_nothing(server, alice, alice_comparison, cid, choice, message):
+    cid = alice_comparison["comparison_id"] if cid == "COMPARISON" else cid
+    before = snapshot(server)
+    event, data = raw_call(server, "vote", [cid, choice, alice])
+    assert event == "error" and message in data and len(data) < 300, data
+    assert snapshot(server) == before
+
+
+@pytest.mark.parametrize("page", [10**18, float("inf"), 1e300, -1, 1.5, "two"])
+def test_bad_history_pages_are_clear(server, alice, page):
+    event, data = raw_call(server, "history", [page, "", alice, ""])
+    assert event == "error" and "page must be" in data, data
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([{"a": 1}, False, 0, False], "unknown preset"),
+        (["nope", False, 0, False], "unknown preset"),
+        (["", "yes", 0, False], "style_control must be"),
+        (["", False, float("inf"), False], "min_vote_seconds must be"),
+    ],
+)
+def test_bad_leaderboard_arguments_are_clear(server, args, message):
+    event, data = raw_call(server, "leaderboard", args)
+    assert event == "error" and message in data, data
+
+
+def test_letter_vote_on_a_running_comparison_says_it_is_running(server, client, alice):
+    with sqlite3.connect(server.db) as db:
+        db.execute(
+            "insert into comparison (prompt, preset, settings, models, voter_id, status, created_at, public_id)"
+            " values ('p', 'tiny', '{}', '{}', ?, 'running', datetime('now'), 'runningrunning01')",
+            (subject(alice),),
+        )
+    before = snapshot(server)
+    with pytest.raises(Exception, match="has not finished"):
+        client.predict("runningrunning01", "A", alice, api_name="/vote")
+    assert snapshot(server) == before
+
+
+def test_refusals_leave_no_traceback_in_the_log(server):
+    log = server.log.read_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_leaderboard_is_refreshed_after_a_vote_and_polls_read_the_cache(server, client, alice):
+    before = client.predict("tiny", api_name="/leaderboard")["counts"]["votes"]
+    out = client.predict("One more.", alice, "tiny", "baseline,bon", api_name="/compare")
+    client.predict(out["comparison_id"], "B", alice, api_name="/vote")
+    deadline = time.time() + 60
+    while (first := client.predict("tiny", api_name="/leaderboard"))["counts"]["votes"] == before:
+        assert time.time() < deadline, "the cached leaderboard never saw the vote"
+        time.sleep(0.5)
+    assert first["counts"]["votes"] == before + 1
+    start = time.perf_counter()
+    for _ in range(20):
+        assert client.predict("tiny", api_name="/leaderboard") == first
+    per_call = (time.perf_counter() - start) / 20
+    print(f"\ncached leaderboard: {per_call * 1000:.0f} ms a call through gradio_client")
+
+
+def test_plain_json_leaderboard_route(server, client):
+    api = client.predict("tiny", api_name="/leaderboard")
+    with urllib.request.urlopen(f"{server.url}w2s/leaderboard.json?preset=tiny", timeout=30) as resp:
+        plain = json.load(resp)
+    assert plain["counts"] == api["counts"] and plain["table"] == api["table"]
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server.url}w2s/leaderboard.json?preset=nope", timeout=30)
+    assert info.value.code == 400 and "unknown preset" in json.load(info.value)["error"]

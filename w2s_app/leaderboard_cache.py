@@ -1,0 +1,121 @@
+"""The leaderboard computed once per change: cached per view, refreshed in the background.
+
+A request reads the cached board (nothing is fitted per request). A vote (here, or on any replica:
+the refresher also watches the vote table's version) marks the boards stale; a background thread
+refits every view asked for recently, at most once per `min_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from .leaderboard import Leaderboard, compute_leaderboard
+from .style_control import apply_style_control
+from .vote_quality import filter_votes
+
+log = logging.getLogger(__name__)
+MAX_VIEWS = 32
+
+
+@dataclass(frozen=True)
+class BoardView:
+    """One way of looking at the votes: preset ('' = all), filters, style control."""
+
+    preset: str = ""
+    min_vote_seconds: float = 0.0
+    drop_one_position: bool = False
+    style_control: bool = False
+
+
+def build_board(store: Any, view: BoardView, n_boot: int = 200) -> Leaderboard:
+    """Fit one view from the database (what the cache keeps, and what the CLI prints)."""
+    votes, gens, comps = store.leaderboard_frames(view.preset or None)
+    votes = filter_votes(votes, gens, view.min_vote_seconds, view.drop_one_position)
+    board = compute_leaderboard((votes, gens, comps), view.preset or None, n_boot=n_boot)
+    if view.style_control and not board.table.empty:
+        voted = gens[gens["comparison_id"].isin(set(votes["comparison_id"]))]
+        board = apply_style_control(board, votes, gens, store.generation_texts(list(voted["id"])), n_boot)
+    return board
+
+
+class LeaderboardCache:
+    """Boards per view; `get` never fits twice for one version of the votes."""
+
+    def __init__(self, store: Any, min_interval: float = 5.0, poll: float = 10.0, n_boot: int = 200) -> None:
+        self.store = store
+        self.min_interval = min_interval
+        self.poll = poll
+        self.n_boot = n_boot
+        self.fits = 0  # how many fits ran (tests and benchmarks read it)
+        self._boards: OrderedDict[BoardView, tuple[Any, Leaderboard]] = OrderedDict()
+        self._lock = threading.Lock()  # guards _boards
+        self._fit_lock = threading.Lock()  # one fit at a time: pollers wait for it, never add their own
+        self._stale = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the background refresher (daemon thread)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="w2s-leaderboard", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the refresher."""
+        self._stop.set()
+        self._stale.set()
+
+    def changed(self) -> None:
+        """A vote landed: refresh soon (in the background)."""
+        self._stale.set()
+
+    def get(self, view: BoardView) -> Leaderboard:
+        """The cached board of a view; the first request of a view fits it once."""
+        with self._lock:
+            hit = self._boards.get(view)
+            if hit is not None:
+                self._boards.move_to_end(view)
+                return hit[1]
+        with self._fit_lock:
+            with self._lock:  # another request may have fitted it while we waited
+                if view in self._boards:
+                    return self._boards[view][1]
+            version = self.store.vote_version()
+            board = build_board(self.store, view, self.n_boot)
+            self.fits += 1
+            with self._lock:
+                self._boards[view] = (version, board)
+                while len(self._boards) > MAX_VIEWS:
+                    self._boards.popitem(last=False)
+        return board
+
+    def refresh(self) -> int:
+        """Refit every cached view whose votes changed; returns how many were refitted."""
+        version = self.store.vote_version()
+        with self._lock:
+            views = [v for v, (ver, _) in self._boards.items() if ver != version]
+        for view in views:
+            with self._fit_lock:
+                board = build_board(self.store, view, self.n_boot)
+                self.fits += 1
+            with self._lock:
+                self._boards[view] = (version, board)
+        return len(views)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._stale.wait(self.poll)  # a local vote wakes us; otherwise look for other replicas' votes
+            self._stale.clear()
+            if self._stop.is_set():
+                return
+            started = time.monotonic()
+            try:
+                self.refresh()
+            except Exception:  # a failed refresh keeps the old boards; the next change tries again
+                log.exception("leaderboard refresh failed")
+            self._stop.wait(max(0.0, self.min_interval - (time.monotonic() - started)))
