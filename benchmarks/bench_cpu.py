@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -54,6 +55,7 @@ class LlamaCompletions:
 
     def __init__(self, llm: Any) -> None:
         self.llm = llm
+        self.lock = threading.Lock()  # the engine sends requests from several threads; one Llama serves one
         self.config = type("Config", (), {"model": "llama.cpp in-process"})()
         self.server = type("Server", (), {"chat_only": set()})()
 
@@ -64,6 +66,10 @@ class LlamaCompletions:
     def complete(self, prompts, seeds, max_tokens, temperature, top_p, stop=()):  # type: ignore[no-untyped-def]
         """One completion per prompt, sequentially."""
         choices, usage = [], Usage()
+        with self.lock:
+            return self._complete(prompts, seeds, max_tokens, temperature, top_p, stop, choices, usage)
+
+    def _complete(self, prompts, seeds, max_tokens, temperature, top_p, stop, choices, usage):  # type: ignore[no-untyped-def]
         for prompt, seed in zip(prompts, seeds):
             # A fresh cache per request: llama-cpp-python 0.3.36 aborts (GGML_ASSERT logits) when a
             # prompt repeats the cached tokens exactly, as best-of-N's samples do.

@@ -1,8 +1,10 @@
 """Engines answer the requests that methods yield. The reference engine is the plain oracle.
 
-The reference engine does what the published implementation does: every chunk of every stream
-re-reads the whole prompt and response, and every score re-runs both guides over the whole text.
-It is slow and simple on purpose: faster engines must return exactly what it returns.
+The reference engine is the simplest correct implementation: every chunk of every stream re-reads
+the whole prompt and response, and every score re-runs both guides over the whole text. It is slow
+and simple on purpose: faster engines must return exactly what it returns. (It is slower than the
+published implementation, which keeps and reorders the strong model's KV cache across chunks and
+only re-scores the guides; see the README's "Anchors" for the two side by side.)
 """
 
 from __future__ import annotations
