@@ -1,4 +1,4 @@
-"""Command line: generate, batch (and later export, leaderboard, serve)."""
+"""Command line: generate, batch, export, leaderboard, tune-guide, evaluate, prepare, serve."""
 
 from __future__ import annotations
 
@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
     prep.add_argument("--preset", default=None)
+
+    srv = sub.add_parser("serve", help="OpenAI-compatible API: every preset x method is a model")
+    srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    srv.add_argument("--port", type=int, default=8000)
     return parser
 
 
@@ -410,6 +414,16 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve /v1/models, /v1/completions and /v1/chat/completions until interrupted."""
+    from .serve.command import serve
+
+    if not 0 < args.port < 65536:
+        raise CliError("--port must be between 1 and 65535")
+    serve(args.host, args.port)
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "batch": cmd_batch,
@@ -418,6 +432,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "export": cmd_export,
     "leaderboard": cmd_leaderboard,
+    "serve": cmd_serve,
 }
 
 
