@@ -167,7 +167,7 @@ async def _serve(
         settings,
         choices,
         body.stops(),
-        voter_id(auth),
+        voter_id(services.key, auth),
     )
     job.start()
     rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"

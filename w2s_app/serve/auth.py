@@ -31,9 +31,9 @@ def check_key(expected: str | None, header: str | None) -> None:
         )
 
 
-def voter_id(header: str | None) -> str:
-    """'api:<hash of the key>' (or 'api:anonymous'): served traffic is stored like a session's votes."""
+def voter_id(expected: str | None, header: str | None) -> str:
+    """'api:<hash of the key>', or 'api:anonymous' when the server checks no key (a token proves nothing)."""
     token = bearer(header)
-    if not token:
+    if not expected or not token:
         return "api:anonymous"
     return "api:" + hashlib.sha256(f"w2s-serve:{token}".encode()).hexdigest()[:12]
