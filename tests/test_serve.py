@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -332,3 +333,63 @@ def test_offline_w2s_through_the_service_equals_generate(tmp_path):
     env.update(PYTHONPATH=str(ROOT), W2S_DATA_DIR=str(tmp_path / "cli"), W2S_DEVICE="cpu", HF_HUB_OFFLINE="1")
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=True)
     assert "".join(deltas) == json.loads(out.stdout)["results"][0]["text"]
+
+
+def readme_section() -> str:
+    """The README's 'OpenAI-compatible service' section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## OpenAI-compatible service")
+    return text[start : text.index("\n## ", start + 10)]
+
+
+def _fenced(section: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_examples_run_against_the_service(server):
+    section = readme_section()
+    host = server.base_url.removesuffix("/v1")
+    curls = [
+        line for body in _fenced(section, "bash") for line in body.splitlines() if line.startswith("curl")
+    ]
+    assert len(curls) == 3
+    for line in curls:
+        cmd = line.split("  # needs:")[0].replace("http://127.0.0.1:8000", host).replace("offline/", "tiny/")
+        out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and '"error"' not in out.stdout, f"{cmd}\n{out.stdout}\n{out.stderr}"
+        assert (
+            out.stdout.rstrip().endswith("data: [DONE]")
+            if '"stream": true' in cmd
+            else json.loads(out.stdout)
+        )
+    (code,) = _fenced(section, "py")
+    code = code.replace("http://127.0.0.1:8000/v1", server.base_url).replace("offline/", "tiny/")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"{code}\n{out.stderr[-3000:]}"
+    assert "strong_tokens" in out.stdout
+
+
+def test_readme_alpaca_eval_config_drives_the_service(server, reference):
+    """The request AlpacaEval 0.6.6 makes from the README's configs (its user-only ChatML template)."""
+    yaml = pytest.importorskip("yaml")
+    model_cfg, client_cfg = (yaml.safe_load(body) for body in _fenced(readme_section(), "yaml"))
+    ((_name, cfg),) = model_cfg.items()
+    kwargs = dict(cfg["completions_kwargs"])
+    assert cfg["fn_completions"] == "openai_completions" and kwargs.pop("requires_chatml") is True
+    assert cfg["prompt_template"] == "Qwen2-72B-Instruct/prompt.txt"
+    assert kwargs.pop("client_config_path") == "w2s_alpaca/client.yaml"
+    for key in ("num_procs", "price_per_token"):  # AlpacaEval's own, not sent
+        kwargs.pop(key)
+    client_kwargs = {**client_cfg["default"][0], "base_url": server.base_url, "max_retries": 0}
+    assert client_cfg["default"][0]["base_url"] == "http://127.0.0.1:8000/v1"
+    model = kwargs.pop("model_name").replace("offline/", "tiny/")
+    kwargs["max_tokens"] = 12  # the tiny models, briefly
+    instruction = "List two fruits."
+    out = openai.OpenAI(**client_kwargs).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": instruction}], **kwargs
+    )
+    want = reference(
+        "w2s", instruction, max_new_tokens=12, temperature=kwargs["temperature"], seed=kwargs["seed"],
+        **kwargs["extra_body"],
+    )  # fmt: skip
+    assert out.choices[0].message.content == want and out.usage.total_tokens > 0
