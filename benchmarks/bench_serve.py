@@ -92,13 +92,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = f"{preset}/{args.method}"
 
     def direct(seed: int) -> float:
+        # In a fresh thread, as the service runs each search (torch behaves differently in the main one).
+        settings = {"max_new_tokens": max_tokens, "temperature": temperature, "seed": seed}
+        worker = threading.Thread(target=runner.compare, args=(PROMPT, preset, [args.method], settings))
         start = time.perf_counter()
-        runner.compare(
-            PROMPT,
-            preset,
-            [args.method],
-            {"max_new_tokens": max_tokens, "temperature": temperature, "seed": seed},
-        )
+        worker.start()
+        worker.join()
         return time.perf_counter() - start
 
     def served(seed: int, stream: bool = False) -> float:
