@@ -393,3 +393,25 @@ def test_readme_alpaca_eval_config_drives_the_service(server, reference):
         **kwargs["extra_body"],
     )  # fmt: skip
     assert out.choices[0].message.content == want and out.usage.total_tokens > 0
+
+
+def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, tmp_path):
+    from gradio_client import Client
+
+    srv = ServeServer(tiny_presets_file, tmp_path / "data", "--with-app", W2S_MAX_QUEUE="1")
+    try:
+        page = subprocess.run(["curl", "-s", srv.base_url.removesuffix("v1")], capture_output=True, text=True)
+        assert "w2s-arena" in page.stdout
+        client = openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0, timeout=60)
+        running, waiting = _long_stream(client), _long_stream(client)  # the one search and the one waiting
+        next(iter(running))
+        assert srv.health()["waiting"] == 1
+        page_client = Client(srv.base_url.removesuffix("v1"), verbose=False)
+        with pytest.raises(Exception, match="queue full"):
+            page_client.predict(PROMPT, "voter-1", "tiny", "baseline", api_name="/compare")
+        running.close()
+        waiting.close()
+        out = page_client.predict(PROMPT, "voter-1", "tiny", "baseline,w2s", api_name="/compare")
+        assert len(out["answers"]) == 2
+    finally:
+        srv.stop()

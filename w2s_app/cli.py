@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="OpenAI-compatible API: every preset x method is a model")
     srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--with-app", action="store_true", help="also serve the Gradio page at / (one model queue)")
     return parser
 
 
@@ -420,7 +421,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise CliError("--port must be between 1 and 65535")
-    serve(args.host, args.port)
+    serve(args.host, args.port, with_app=args.with_app)
     return 0
 
 
