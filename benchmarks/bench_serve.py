@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -91,21 +92,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=3600)
     model = f"{preset}/{args.method}"
 
-    def direct(seed: int) -> float:
+    def direct(seed: int, method: str = args.method, tokens: int = max_tokens) -> float:
         # In a fresh thread, as the service runs each search (torch behaves differently in the main one).
-        settings = {"max_new_tokens": max_tokens, "temperature": temperature, "seed": seed}
-        worker = threading.Thread(target=runner.compare, args=(PROMPT, preset, [args.method], settings))
+        settings = {"max_new_tokens": tokens, "temperature": temperature, "seed": seed}
+        worker = threading.Thread(target=runner.compare, args=(PROMPT, preset, [method], settings))
         start = time.perf_counter()
         worker.start()
         worker.join()
         return time.perf_counter() - start
 
-    def served(seed: int, stream: bool = False) -> float:
+    def served(seed: int, stream: bool = False, method: str = args.method, tokens: int = max_tokens) -> float:
         start = time.perf_counter()
         out = client.completions.create(
-            model=model,
+            model=f"{preset}/{method}",
             prompt=PROMPT,
-            max_tokens=max_tokens,
+            max_tokens=tokens,
             temperature=temperature,
             seed=seed,
             stream=stream,
@@ -122,12 +123,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         times["service"].append(served(0))
         times["stream"].append(served(0, True))
     best = {k: min(v) for k, v in times.items()}
+    # The service's fixed cost per request, on the smallest search there is (one baseline token).
+    fixed: dict[str, list[float]] = {"direct": [], "service": []}
+    for _ in range(15):
+        fixed["direct"].append(direct(0, "baseline", 1))
+        fixed["service"].append(served(0, False, "baseline", 1))
+    fixed_ms = {k: 1000 * statistics.median(v) for k, v in fixed.items()}
 
     seeds = list(range(1, 1 + args.clients * args.per_client))
     start = time.perf_counter()
     for seed in seeds:
         direct(seed)
     sequential = len(seeds) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for seed in seeds:
+        served(seed)
+    one_client = len(seeds) / (time.perf_counter() - start)
     start = time.perf_counter()
     with ThreadPoolExecutor(args.clients) as pool:
         list(pool.map(served, seeds))
@@ -142,9 +153,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "one_request_seconds": {k: round(v, 4) for k, v in best.items()},
         "added_latency_pct": round(100 * (best["service"] / best["direct"] - 1), 2),
         "added_latency_stream_pct": round(100 * (best["stream"] / best["direct"] - 1), 2),
+        "fixed_cost_ms": {k: round(v, 2) for k, v in fixed_ms.items()},
         "requests": len(seeds),
         "clients": args.clients,
         "direct_sequential_rps": round(sequential, 3),
+        "service_one_client_rps": round(one_client, 3),
         "service_concurrent_rps": round(concurrent, 3),
     }
     if args.json:
@@ -157,9 +170,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"({out['added_latency_stream_pct']:+.1f} %)"
         )
         print(
-            f"throughput, {len(seeds)} requests: runner sequential {sequential:.2f} req/s; "
-            f"service with {args.clients} concurrent clients {concurrent:.2f} req/s "
-            f"({concurrent / sequential:.2f}x)"
+            f"fixed cost (baseline, 1 token, median of 15): runner {fixed_ms['direct']:.1f} ms, "
+            f"service {fixed_ms['service']:.1f} ms ({fixed_ms['service'] - fixed_ms['direct']:+.1f} ms)"
+        )
+        print(
+            f"throughput, {len(seeds)} requests: runner sequential {sequential:.2f} req/s; service, one client "
+            f"{one_client:.2f} req/s; {args.clients} concurrent clients {concurrent:.2f} req/s "
+            f"({concurrent / sequential:.2f}x the runner)"
         )
     return out
 

@@ -116,6 +116,7 @@ def _plan(
     if method not in METHODS:
         raise _unknown_model(body.model)
     body.unsupported()
+    body.stops()  # checked before queueing: nothing may fail between join() and the job's start
     settings = body.search_settings(max_tokens)
     try:
         build_methods([method], settings, preset)
