@@ -230,6 +230,9 @@ def test_bad_requests_get_openai_errors(client):
         client.chat.completions.create(
             model="no-such-preset/w2s", messages=[{"role": "user", "content": "x"}]
         )
+    with pytest.raises(openai.BadRequestError, match="at most 4 stop strings"):
+        client.completions.create(model="tiny/w2s", prompt="x", stop=["a", "b", "c", "d", "e"])
+    assert server.health() == {"status": "ok", "running": 0, "waiting": 0}, "a refused request holds no place"
 
 
 @pytest.fixture(scope="module")
