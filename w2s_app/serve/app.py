@@ -107,12 +107,14 @@ def _plan(
 ) -> tuple[str, str, dict[str, Any], list[Choice]]:
     """Check everything that can be checked before queueing: model, parameters, prompts."""
     try:
+        presets = services.settings.presets()
+    except ConfigError as exc:  # a broken presets file is the server's fault, not the client's
+        raise ApiError(500, str(exc), type_="server_error") from exc
+    try:
         preset_name, method = split_model(body.model)
-        preset = services.settings.presets()[preset_name]
+        preset = presets[preset_name]
     except (ValueError, KeyError):
         raise _unknown_model(body.model) from None
-    except ConfigError as exc:
-        raise ApiError(500, str(exc), type_="server_error") from exc
     if method not in METHODS:
         raise _unknown_model(body.model)
     body.unsupported()
