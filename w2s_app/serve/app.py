@@ -18,7 +18,14 @@ from ..runner import RequestError, build_methods, build_sampling, clean_prompt
 from ..search.methods import METHODS
 from .auth import check_key, voter_id
 from .bodies import DONE, Chunks, chat_body, completion_body, sse
-from .errors import ApiError, api_error_handler, bad_request, http_error_handler, validation_handler
+from .errors import (
+    ApiError,
+    api_error_handler,
+    bad_request,
+    http_error_handler,
+    server_error_handler,
+    validation_handler,
+)
 from .jobs import Answer, Choice, Job, is_client_error
 from .queue import QueueFull
 from .schemas import ChatRequest, CompletionRequest, SearchFields, split_model
@@ -52,6 +59,7 @@ def build_api(services: ApiServices) -> FastAPI:
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
+    api.add_exception_handler(Exception, server_error_handler)
 
     def model_ids() -> list[str]:
         return [f"{p}/{m}" for p in sorted(services.settings.presets()) for m in METHODS]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -67,3 +71,10 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
     err = ApiError(exc.status_code, str(exc.detail), type_=kind)
     return JSONResponse(err.body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def server_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: logged here, a 500 in the OpenAI shape there (no traceback to the client)."""
+    log.error("request failed", exc_info=exc)
+    err = ApiError(500, f"the server failed: {type(exc).__name__}: {exc}", type_="server_error")
+    return JSONResponse(err.body(), status_code=500)
