@@ -197,7 +197,7 @@ def test_stop_strings_cut_the_answer_whole_and_streamed(client, reference):
     assert "".join(deltas) == want and finishes == ["stop"]
 
 
-def test_bad_requests_get_openai_errors(client):
+def test_bad_requests_get_openai_errors(client, server):
     # The same bounds and message as the command line.
     with pytest.raises(RequestError) as cli_error:
         build_methods(["w2s"], {"w": 99}, Settings.from_env({}).preset("offline"))
