@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="OpenAI-compatible API: every preset x method is a model")
     srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     srv.add_argument("--port", type=int, default=8000)
-    srv.add_argument("--with-app", action="store_true", help="also serve the Gradio page at / (one model queue)")
+    srv.add_argument("--with-app", action="store_true", help="also serve the Gradio page at / (one queue)")
     return parser
 
 
