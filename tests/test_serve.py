@@ -418,3 +418,15 @@ def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, 
         assert len(out["answers"]) == 2
     finally:
         srv.stop()
+
+
+def test_a_client_that_gives_up_on_a_whole_answer_stops_its_search(keyed):
+    impatient = openai.OpenAI(base_url=keyed.base_url, api_key="s3cret-key", max_retries=0, timeout=1.5)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.completions.create(
+            model="tiny/baseline", prompt=PROMPT, max_tokens=4096, temperature=5.0, seed=2
+        )  # not streamed: the client waits, times out and closes the connection
+    gone = time.perf_counter()
+    while keyed.health()["running"]:
+        assert time.perf_counter() - gone < 1.0, "the abandoned search still runs"
+        time.sleep(0.02)
