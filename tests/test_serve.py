@@ -430,3 +430,15 @@ def test_a_client_that_gives_up_on_a_whole_answer_stops_its_search(keyed):
     while keyed.health()["running"]:
         assert time.perf_counter() - gone < 1.0, "the abandoned search still runs"
         time.sleep(0.02)
+
+
+def test_a_prompt_beyond_the_context_is_a_400_naming_the_limit(client):
+    long_prompt = "1234567890" * 1200  # within the character limit, but one token per digit: > 8192
+    with pytest.raises(openai.BadRequestError, match="exceed its context of 8192 tokens"):
+        client.completions.create(model="tiny/baseline", prompt=long_prompt, max_tokens=4096)
+    # Streamed, the check runs after the stream opened: it ends with an error event instead.
+    stream = client.completions.create(
+        model="tiny/baseline", prompt=long_prompt, max_tokens=4096, stream=True
+    )
+    with pytest.raises(openai.APIError, match="exceed its context of 8192 tokens"):
+        list(stream)
