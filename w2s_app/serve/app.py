@@ -179,6 +179,7 @@ async def _serve(
         choices,
         body.stops(),
         voter_id(services.key, auth),
+        stream=body.stream,
     )
     job.start()
     rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
@@ -197,14 +198,22 @@ async def _serve(
 
 
 async def _next_event(job: Job, request: Request) -> Any:
-    """The job's next event; None (and the job cancelled) when the client has gone."""
+    """The job's next event; None (and the job cancelled) when the client has gone.
+
+    The client is checked every POLL_SECONDS even while events keep coming (a busy stream must
+    not hide a disconnect).
+    """
     while True:
-        try:
-            return await asyncio.wait_for(job.events.get(), POLL_SECONDS)
-        except TimeoutError:
+        now = time.monotonic()
+        if now - job.checked_at >= POLL_SECONDS:
+            job.checked_at = now
             if await request.is_disconnected():
                 job.cancel()
                 return None
+        try:
+            return await asyncio.wait_for(job.events.get(), POLL_SECONDS)
+        except TimeoutError:
+            continue
 
 
 def _error(exc: BaseException) -> ApiError:

@@ -61,7 +61,9 @@ class Job:
     choices: list[Choice]
     stops: tuple[str, ...]
     voter_id: str
+    stream: bool = False  # text deltas are sent only to a streaming client
     events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    checked_at: float = 0.0  # when the request last checked that its client is still connected
     _cancel: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -100,7 +102,7 @@ class Job:
 
         def on_partial(_i: int, text: str) -> None:
             delta = stream.feed(text)
-            if delta:
+            if delta and self.stream:
                 emit(Event("delta", choice.index, delta))
 
         comp = self.runner.compare(
@@ -116,7 +118,7 @@ class Job:
         if not result.ok:
             raise RuntimeError(f"the {self.method} search failed: {result.error}")
         rest = stream.finish(result.text)
-        if rest:
+        if rest and self.stream:
             emit(Event("delta", choice.index, rest))
         text, stopped = cut_at_stop(result.text, self.stops)
         prompt_tokens, completion_tokens = self._tokens(comp.prompt, text, result)
