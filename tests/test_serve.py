@@ -407,11 +407,13 @@ def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, 
         assert "w2s-arena" in page.stdout
         client = openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0, timeout=60)
         running, waiting = _long_stream(client), _long_stream(client)  # the one search and the one waiting
-        next(iter(running))
+        events = iter(running)
+        next(events)
         assert srv.health()["waiting"] == 1
         page_client = Client(srv.base_url.removesuffix("v1"), verbose=False)
         with pytest.raises(Exception, match="queue full"):
             page_client.predict(PROMPT, "voter-1", "tiny", "baseline", api_name="/compare")
+        events.close()  # the generator first, so nothing is left to finalise later
         running.close()
         waiting.close()
         out = page_client.predict(PROMPT, "voter-1", "tiny", "baseline,w2s", api_name="/compare")
