@@ -61,6 +61,7 @@ def test_queue_is_bounded_first_come_first_served_and_frees_places():
     for t in threads:
         t.start()
     cancel_a.set()  # a leaves the line before its turn: its place is freed, b is next
+    q.wake()
     time.sleep(0.2)
     assert q.state() == {"running": 1, "waiting": 1}
     q.leave(running, 1.0)

@@ -86,6 +86,7 @@ class Job:
     def cancel(self) -> None:
         """The client left: stop the search at its next step and free the queue place."""
         self._cancel.set()
+        self.queue.wake()  # a job still waiting for its turn leaves the line now
 
     def cancelled(self) -> bool:
         """Polled by the queue and the search between steps."""

@@ -44,8 +44,12 @@ class ModelQueue:
             self._line.append(ticket)
             return ticket
 
-    def wait_turn(self, ticket: Ticket, cancelled: Callable[[], bool], poll: float = 0.05) -> bool:
-        """Block until the ticket runs (True), or the caller gave up meanwhile (False, place freed)."""
+    def wait_turn(self, ticket: Ticket, cancelled: Callable[[], bool], poll: float = 1.0) -> bool:
+        """Block until the ticket runs (True), or the caller gave up meanwhile (False, place freed).
+
+        Waiters sleep until `leave` or `wake` notifies them (`poll` is only a safety net): threads
+        waking often would take the GIL from the running search again and again.
+        """
         with self._cond:
             while not (self._running is None and self._line and self._line[0] is ticket):
                 if cancelled():
@@ -55,6 +59,11 @@ class ModelQueue:
             self._line.popleft()
             self._running = ticket
             return True
+
+    def wake(self) -> None:
+        """Make waiters look again at their `cancelled` (a caller gave up)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def leave(self, ticket: Ticket, seconds: float | None = None) -> None:
         """Free the ticket's place (running or waiting); idempotent."""
