@@ -1,4 +1,4 @@
-"""Command line: generate, batch (and later export, leaderboard, serve)."""
+"""Command line: generate, batch, export, leaderboard, tune-guide, evaluate, prepare, serve."""
 
 from __future__ import annotations
 
@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
     prep.add_argument("--preset", default=None)
+
+    srv = sub.add_parser("serve", help="OpenAI-compatible API: every preset x method is a model")
+    srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--with-app", action="store_true", help="also serve the Gradio page at / (one queue)")
     return parser
 
 
@@ -459,6 +464,16 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve /v1/models, /v1/completions and /v1/chat/completions until interrupted."""
+    from .serve.command import serve
+
+    if not 0 < args.port < 65536:
+        raise CliError("--port must be between 1 and 65535")
+    serve(args.host, args.port, with_app=args.with_app)
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "batch": cmd_batch,
@@ -467,6 +482,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "export": cmd_export,
     "leaderboard": cmd_leaderboard,
+    "serve": cmd_serve,
 }
 
 

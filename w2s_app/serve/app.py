@@ -1,0 +1,268 @@
+"""The FastAPI app: /v1/models, /v1/completions, /v1/chat/completions, /health."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..config import ConfigError
+from ..runner import RequestError, build_methods, build_sampling, clean_prompt
+from ..search.methods import METHODS
+from .auth import check_key, voter_id
+from .bodies import DONE, Chunks, chat_body, completion_body, sse
+from .errors import (
+    ApiError,
+    api_error_handler,
+    bad_request,
+    http_error_handler,
+    server_error_handler,
+    validation_handler,
+)
+from .jobs import Answer, Choice, Job, is_client_error
+from .queue import QueueFull
+from .schemas import ChatRequest, CompletionRequest, SearchFields, split_model
+from .services import ApiServices
+
+POLL_SECONDS = 0.25  # how often a waiting request checks that its client is still there
+
+# Which request field a RequestError is about, from its message (the CLI's messages are reused).
+PARAMS = {
+    "max new tokens": "max_tokens",
+    "temperature": "temperature",
+    "top-p": "top_p",
+    "seed": "seed",
+    "noise": "noise",
+    "bon: n ": "n_best",
+    "w2s: w ": "w",
+    "w2s: k ": "k",
+    "w2s: l ": "l",
+    "eft: beta": "beta",
+    "the prompt": "prompt",
+}
+
+
+def _param(message: str) -> str | None:
+    return next((p for prefix, p in PARAMS.items() if message.startswith(prefix)), None)
+
+
+def build_api(services: ApiServices) -> FastAPI:
+    """The OpenAI-compatible app over one runner and one model queue."""
+    api = FastAPI(title="w2s-arena OpenAI-compatible service", docs_url="/docs", redoc_url=None)
+    api.add_exception_handler(ApiError, api_error_handler)
+    api.add_exception_handler(RequestValidationError, validation_handler)
+    api.add_exception_handler(StarletteHTTPException, http_error_handler)
+    api.add_exception_handler(Exception, server_error_handler)
+
+    def model_ids() -> list[str]:
+        return [f"{p}/{m}" for p in sorted(services.settings.presets()) for m in METHODS]
+
+    @api.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness and the model queue's state."""
+        return {"status": "ok", **services.queue.state()}
+
+    @api.get("/v1/models")
+    def list_models(request: Request) -> dict[str, Any]:
+        """One model per preset x method."""
+        check_key(services.key, request.headers.get("authorization"))
+        created = int(time.time())
+        data = [
+            {"id": m, "object": "model", "created": created, "owned_by": "w2s-arena"} for m in model_ids()
+        ]
+        return {"object": "list", "data": data}
+
+    @api.get("/v1/models/{model_id:path}")
+    def get_model(model_id: str, request: Request) -> dict[str, Any]:
+        """One model, or 404."""
+        check_key(services.key, request.headers.get("authorization"))
+        if model_id not in model_ids():
+            raise _unknown_model(model_id)
+        return {"id": model_id, "object": "model", "created": int(time.time()), "owned_by": "w2s-arena"}
+
+    @api.post("/v1/completions", response_model=None)
+    async def completions(body: CompletionRequest, request: Request) -> Any:
+        """Text completion: the prompt goes through the strong role's template, as with `generate`."""
+        return await _serve(services, request, body, body.prompts(), body.max_tokens, chat=False)
+
+    @api.post("/v1/chat/completions", response_model=None)
+    async def chat(body: ChatRequest, request: Request) -> Any:
+        """Chat completion: the messages are folded into one user turn (README: multi-turn)."""
+        max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+        return await _serve(services, request, body, [body.prompt()], max_tokens, chat=True)
+
+    return api
+
+
+def _unknown_model(model: str) -> ApiError:
+    return ApiError(
+        404,
+        f"the model {model!r} does not exist; GET /v1/models lists '<preset>/<method>' names",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def _plan(
+    services: ApiServices, body: SearchFields, prompts: list[str], max_tokens: int | None
+) -> tuple[str, str, dict[str, Any], list[Choice]]:
+    """Check everything that can be checked before queueing: model, parameters, prompts."""
+    try:
+        presets = services.settings.presets()
+    except ConfigError as exc:  # a broken presets file is the server's fault, not the client's
+        raise ApiError(500, str(exc), type_="server_error") from exc
+    try:
+        preset_name, method = split_model(body.model)
+        preset = presets[preset_name]
+    except (ValueError, KeyError):
+        raise _unknown_model(body.model) from None
+    if method not in METHODS:
+        raise _unknown_model(body.model)
+    body.unsupported()
+    body.stops()  # checked before queueing: nothing may fail between join() and the job's start
+    settings = body.search_settings(max_tokens)
+    try:
+        build_methods([method], settings, preset)
+        sampling = build_sampling(settings, preset)
+        cleaned = [clean_prompt(p) for p in prompts]
+    except RequestError as exc:
+        param = _param(str(exc))
+        code = "context_length_exceeded" if param == "prompt" and "limit" in str(exc) else None
+        raise bad_request(str(exc), param=param, code=code) from exc
+    if sampling.seed + body.n > 2**32:
+        raise bad_request("seed + n must stay below 2**32", param="seed")
+    # Choice j of each prompt uses seed + j: choice j equals `generate --seed <seed + j>`.
+    choices = [
+        Choice(i * body.n + j, prompt, sampling.seed + j)
+        for i, prompt in enumerate(cleaned)
+        for j in range(body.n)
+    ]
+    return preset_name, method, settings, choices
+
+
+async def _serve(
+    services: ApiServices,
+    request: Request,
+    body: SearchFields,
+    prompts: list[str],
+    max_tokens: int | None,
+    chat: bool,
+) -> Any:
+    """Validate, take a place in the queue (or 429), then answer whole or as a stream."""
+    auth = request.headers.get("authorization")
+    check_key(services.key, auth)
+    preset, method, settings, choices = _plan(services, body, prompts, max_tokens)
+    try:
+        ticket = services.queue.join()
+    except QueueFull as exc:
+        raise ApiError(
+            429,
+            str(exc),
+            type_="rate_limit_error",
+            code="queue_full",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from exc
+    job = Job(
+        services.runner,
+        services.queue,
+        ticket,
+        preset,
+        method,
+        settings,
+        choices,
+        body.stops(),
+        voter_id(services.key, auth),
+        stream=body.stream,
+    )
+    job.start()
+    rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = Chunks(rid, created, body.model, chat)
+        return StreamingResponse(
+            _stream(job, request, chunks, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    answers = await _collect(job, request)
+    make = chat_body if chat else completion_body
+    return JSONResponse(make(rid, created, body.model, answers))
+
+
+async def _next_event(job: Job, request: Request) -> Any:
+    """The job's next event; None (and the job cancelled) when the client has gone.
+
+    The client is checked every POLL_SECONDS even while events keep coming (a busy stream must
+    not hide a disconnect).
+    """
+    while True:
+        now = time.monotonic()
+        if now - job.checked_at >= POLL_SECONDS:
+            job.checked_at = now
+            if await request.is_disconnected():
+                job.cancel()
+                return None
+        try:
+            return await asyncio.wait_for(job.events.get(), POLL_SECONDS)
+        except TimeoutError:
+            continue
+
+
+def _error(exc: BaseException) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if is_client_error(exc):
+        return bad_request(str(exc), param=_param(str(exc)))
+    return ApiError(500, f"the search failed: {exc}", type_="server_error")
+
+
+async def _collect(job: Job, request: Request) -> list[Answer]:
+    """Wait for every answer of a non-streaming request."""
+    answers: list[Answer] = []
+    try:
+        while True:
+            event = await _next_event(job, request)
+            if event is None or event.kind == "end":
+                return answers
+            if event.kind == "answer":
+                answers.append(event.answer)
+            elif event.kind == "error":
+                raise _error(event.error)
+    finally:
+        if len(answers) < len(job.choices):
+            job.cancel()
+
+
+async def _stream(job: Job, request: Request, chunks: Chunks, include_usage: bool) -> AsyncIterator[str]:
+    """SSE: settled text deltas as they come, a finish chunk per choice, usage, then [DONE]."""
+    answers: list[Answer] = []
+    try:
+        while True:
+            event = await _next_event(job, request)
+            if event is None:
+                return
+            if event.kind == "delta":
+                yield chunks.delta(event.index, event.text)
+            elif event.kind == "answer":
+                answers.append(event.answer)
+                yield chunks.finish(event.answer)
+            elif event.kind == "error":
+                yield sse(_error(event.error).body())
+                return
+            elif event.kind == "end":
+                break
+        if include_usage and answers:
+            yield chunks.usage(answers)
+        yield DONE
+    finally:
+        # A client that leaves mid-stream (the task is cancelled) stops the search and frees its place.
+        if len(answers) < len(job.choices):
+            job.cancel()

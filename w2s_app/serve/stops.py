@@ -1,0 +1,46 @@
+"""Client stop strings over text that only grows: what may be sent now, and where the answer ends."""
+
+from __future__ import annotations
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """The text before the first stop string, and whether one was found."""
+    first = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+    return (text[:first], True) if first >= 0 else (text, False)
+
+
+def safe_prefix(text: str, stops: tuple[str, ...]) -> str:
+    """The part of a growing text that no later stop string can cut: a stop's beginning is held back."""
+    cut, found = cut_at_stop(text, stops)
+    if found:
+        return cut
+    hold = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:n]):
+                hold = max(hold, n)
+                break
+    return text[: len(text) - hold]
+
+
+class StopStream:
+    """Turns successive settled texts into deltas that are never withdrawn."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = stops
+        self.sent = ""
+
+    def feed(self, settled: str) -> str:
+        """The new text to send for a longer settled text ('' when nothing new is safe)."""
+        safe = safe_prefix(settled, self.stops)
+        if len(safe) <= len(self.sent) or not safe.startswith(self.sent):
+            return ""
+        delta, self.sent = safe[len(self.sent) :], safe
+        return delta
+
+    def finish(self, final: str) -> str:
+        """The rest of the final (cut) answer."""
+        cut, _ = cut_at_stop(final, self.stops)
+        delta = cut[len(self.sent) :] if cut.startswith(self.sent) else ""
+        self.sent = cut
+        return delta
