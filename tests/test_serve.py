@@ -411,12 +411,13 @@ def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, 
         next(events)
         assert srv.health()["waiting"] == 1
         page_client = Client(srv.base_url.removesuffix("v1"), verbose=False)
+        token = page_client.predict(api_name="/token")  # the page's voter token, signed by the server
         with pytest.raises(Exception, match="queue full"):
-            page_client.predict(PROMPT, "voter-1", "tiny", "baseline", api_name="/compare")
+            page_client.predict(PROMPT, token, "tiny", "baseline", api_name="/compare")
         events.close()  # the generator first, so nothing is left to finalise later
         running.close()
         waiting.close()
-        out = page_client.predict(PROMPT, "voter-1", "tiny", "baseline,w2s", api_name="/compare")
+        out = page_client.predict(PROMPT, token, "tiny", "baseline,w2s", api_name="/compare")
         assert len(out["answers"]) == 2
     finally:
         srv.stop()

@@ -34,12 +34,11 @@ def mount_app(api: FastAPI, services: ApiServices) -> FastAPI:
     """Mount the Gradio page at / on the API's app, sharing its runner, store and model queue."""
     import gradio as gr
 
-    from ..guard import RateLimiter
     from ..ui import Services, build_app
     from ..ui.layout import launch_kwargs
 
     runner = QueuedRunner(services.runner, services.queue)
-    ui = Services(services.settings, runner, services.runner.store, RateLimiter(services.settings.rate_limit))  # type: ignore[arg-type]
+    ui = Services.around(services.settings, services.runner.store, runner)
     demo = build_app(ui)
     demo.queue(max_size=services.settings.max_queue, default_concurrency_limit=1)
     return gr.mount_gradio_app(api, demo, path="/", show_error=False, **launch_kwargs())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import Settings
 from ..identity import Identity, load_secret
@@ -39,11 +40,16 @@ class Services:
         store = Store.from_settings(settings)
         # A comparison runs at most request_seconds; one still `running` well after that is dead.
         store.recover_running(older_than_seconds=max(settings.request_seconds, 600.0) * 2)
-        identity = Identity(load_secret(settings.data_dir, settings.secret), settings.admin_key)
         runner = Runner(settings, store=store)
         runner.max_cost = settings.max_cost
         runner.request_seconds = settings.request_seconds
         runner.compare = gpu_wrap(runner.compare)  # a no-op except on ZeroGPU Spaces
+        return cls.around(settings, store, runner)
+
+    @classmethod
+    def around(cls, settings: Settings, store: Store, runner: Any) -> Services:
+        """Identity, limits and the leaderboard cache around an existing store and runner."""
+        identity = Identity(load_secret(settings.data_dir, settings.secret), settings.admin_key)
         limits = Limits(
             store,
             LimitSettings(
