@@ -126,13 +126,14 @@ def test_vote_and_browsing_do_not_wait_behind_a_running_comparison(client, token
 
 def test_compare_says_which_answers_are_twins_and_the_reveal_names_them(client):
     # Temperature 0: every method writes the same (greedy) text, so all three answers are twins.
-    out = client.predict("Name a fruit.", "voter-twins", "tiny", "baseline,bon,w2s", None, None, None, None, None,
+    token = client.predict(api_name="/token")
+    out = client.predict("Name a fruit.", token, "tiny", "baseline,bon,w2s", None, None, None, None, None,
                          0.0, api_name="/compare")  # fmt: skip
     assert out["twins"] == [["A", "B", "C"]]
     assert out["note"].startswith("A, B and C wrote the same answer")
     time.sleep(1.2)
-    res = client.predict(out["comparison_id"], "C", "voter-twins", api_name="/vote")
+    res = client.predict(out["comparison_id"], "C", token, api_name="/vote")
     assert {r["answer"]: sorted(r["twins"]) for r in res["reveal"]} == {"A": ["B", "C"], "B": ["A", "C"],
                                                                         "C": ["A", "B"]}  # fmt: skip
-    alone = client.predict("Name a fruit.", "voter-twins", "tiny", "baseline", api_name="/compare")
+    alone = client.predict("Name a fruit.", token, "tiny", "baseline", api_name="/compare")
     assert alone["twins"] == [] and alone["note"] == ""

@@ -116,7 +116,8 @@ def choose_preset(page, name: str) -> None:
 def test_preset_menu_switches_sliders_examples_and_says_the_wait(page):
     page.get_by_role("tab", name="Compare").click()
     info = page.locator(".w2s-preset-info").first
-    assert "Preset in use: tiny" in info.inner_text() and "Wait: about" in info.inner_text()
+    # "about N s" once a comparison of this preset finished (earlier tests), else "no estimate yet".
+    assert "Preset in use: tiny" in info.inner_text() and "Wait: " in info.inner_text()
     page.get_by_role("button", name="Settings ▼").click()
     temperature = page.get_by_label("number input for Temperature")
     chunk = page.get_by_label("number input for L (chunk tokens)")
@@ -131,7 +132,10 @@ def test_preset_menu_switches_sliders_examples_and_says_the_wait(page):
     page.get_by_text("Preset in use: tiny").wait_for(timeout=10_000)
     assert chunk.input_value() == "8"
     page.get_by_text("Give three tips for staying healthy.", exact=True).click()  # an example fills the box
-    assert page.get_by_label("Prompt").input_value() == "Give three tips for staying healthy."
+    page.wait_for_function(  # a round trip to the server: wait for it
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'Give three tips for staying healthy.')",
+        timeout=30_000,
+    )
 
 
 def test_twins_are_said_before_the_vote_and_stored_with_it(page, app_server):
