@@ -282,3 +282,18 @@ def test_cancel_stops_the_run(same_tok):
     with pytest.raises(Cancelled):
         run_methods(FastEngine(same_tok), PROMPT, [("baseline", {})], sp, cancelled=cancelled)
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize("scorer", ["plain", "cached"])
+def test_any_local_sampler_with_any_local_scorer_equals_the_reference(same_tok, scorer):
+    from w2s_app.search.cached_scorer import CachedScorer
+    from w2s_app.search.fast import JoinedEngine, TorchSampler
+    from w2s_app.search.scoring import PlainScorer
+
+    make = {"plain": PlainScorer, "cached": CachedScorer}[scorer]
+    methods = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 5})]
+    sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=6)
+    ref = run_methods(ReferenceEngine(same_tok), PROMPT, methods, sp)
+    joined = run_methods(JoinedEngine(same_tok, TorchSampler(same_tok), make(same_tok)), PROMPT, methods, sp)
+    assert all(r.ok for r in ref + joined)
+    assert_same(same_tok, ref, joined)

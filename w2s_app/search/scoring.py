@@ -6,6 +6,8 @@ different tokenizers. The guide's EOS token is scored only for responses that en
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..backends.roles import Role
@@ -65,3 +67,29 @@ def batch_logprobs(
         rows_lp = logp[i, start - 1 : start - 1 + len(y)]
         out.append(float(rows_lp.gather(-1, torch.tensor(y, device=dev).unsqueeze(-1)).sum()))
     return out, sum(len(y) for y in ys)
+
+
+class PlainScorer:
+    """The reference scorer as a scorer object: each stream scored alone, whole, by both guides."""
+
+    def __init__(self, models: Any) -> None:
+        self.models = models
+
+    def score(self, prompt: str, reqs: list[Any]) -> list[Any]:
+        """One answer (scores, guide tokens read) per score request."""
+        from .engine import Answer
+        from .types import Counts
+
+        out = []
+        for req in reqs:
+            counts, values = Counts(), []
+            for s in req.streams:
+                plus, n_plus = sequence_logprob(self.models.tuned, prompt, s.text, s.eos)
+                minus, n_minus = sequence_logprob(self.models.untuned, prompt, s.text, s.eos)
+                counts.guide_tokens += n_plus + n_minus
+                values.append(plus - minus)
+            out.append(Answer(values, counts=counts))
+        return out
+
+    def sampling(self, parents: set[int]) -> None:
+        """Nothing is cached, so nothing to release."""
