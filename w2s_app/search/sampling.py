@@ -63,13 +63,18 @@ def settled_text(text: str, stops: tuple[str, ...] = ()) -> str:
     any suffix that could be the start of a stop string (the answer would be cut before it).
     """
     text = text.rstrip("\ufffd")
+    return text[: len(text) - stop_start_length(text, stops)]
+
+
+def stop_start_length(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest suffix of text that is a proper beginning of some stop string."""
     hold = 0
     for stop in stops:
         for n in range(min(len(stop) - 1, len(text)), 0, -1):
             if text.endswith(stop[:n]):
                 hold = max(hold, n)
                 break
-    return text[: len(text) - hold]
+    return hold
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

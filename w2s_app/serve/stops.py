@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..search.sampling import stop_start_length
+
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
     """The text before the first stop string, and whether one was found."""
@@ -14,13 +16,7 @@ def safe_prefix(text: str, stops: tuple[str, ...]) -> str:
     cut, found = cut_at_stop(text, stops)
     if found:
         return cut
-    hold = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:n]):
-                hold = max(hold, n)
-                break
-    return text[: len(text) - hold]
+    return text[: len(text) - stop_start_length(text, stops)]
 
 
 class StopStream:
