@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="offline")
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--first-seed", type=int, default=0, help="resume a run: start at this seed")
     parser.add_argument("--prompts", type=int, default=8, help="the preset's first N examples")
     parser.add_argument("--engine", default="fast")
     parser.add_argument("--l", type=int)
@@ -62,7 +63,7 @@ def main() -> None:
     given = {"l": args.l, "noise": args.noise}
     rows = []
     # Seeds outermost: a run cut short still covers every prompt.
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.seeds):
         for prompt in examples_for(preset, args.prompts):
             start = time.perf_counter()
             comp = runner.compare(prompt, args.preset, ["baseline", "bon", "w2s"], {**given, "seed": seed})
