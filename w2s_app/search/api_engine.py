@@ -145,13 +145,13 @@ class ApiEngine:
         counts = Counts()
         whole = all(p.n_tokens == 0 and not p.text for p in req.parents) and req.max_new >= sp.max_new_tokens
         streams: list[Stream | None] = [None] * len(req.parents)
-        todo = list(range(len(req.parents)))
+        unanswered = list(range(len(req.parents)))
         for attempt in range(1 + BLANK_RETRIES):
             # An answer that ends blank is not an answer: ask again with fresh noise (another slot key).
             sub = replace(
                 req,
-                parents=tuple(req.parents[i] for i in todo),
-                slots=tuple(req.slots[i] + (attempt << 20) for i in todo),
+                parents=tuple(req.parents[i] for i in unanswered),
+                slots=tuple(req.slots[i] + (attempt << 20) for i in unanswered),
             )
             try:
                 choices, usage = self._remote(prompt, sp, sub, whole)
@@ -159,13 +159,13 @@ class ApiEngine:
                 _add_usage(counts, getattr(exc, "usage", None) or Usage())
                 return Answer(error=exc, counts=counts)
             _add_usage(counts, usage)
-            for i, choice in zip(todo, choices):
+            for i, choice in zip(unanswered, choices):
                 parent = req.parents[i]
                 stream = self.extend(parent, choice, sp.max_new_tokens)
                 counts.strong_tokens += stream.n_tokens - parent.n_tokens
                 streams[i] = stream
-            todo = [i for i in todo if streams[i].done and not streams[i].text.strip()]
-            if not todo:
+            unanswered = [i for i in unanswered if streams[i].done and not streams[i].text.strip()]
+            if not unanswered:
                 return Answer(streams, counts=counts)
         err = SearchError(
             f"{self.strong.describe()} returned an empty answer {1 + BLANK_RETRIES} times; "
