@@ -211,9 +211,9 @@ class StepCounter(FastEngine):
         self.steps = 0
         step = self.sampler._step
 
-        def counted(sp):
+        def counted():
             self.steps += 1
-            step(sp)
+            step()
 
         self.sampler._step = counted
 

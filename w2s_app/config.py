@@ -125,6 +125,10 @@ class Settings:
     min_vote_seconds: float = 2.0  # votes faster than this after the answers appeared are refused
     rate_limit: int = 20  # comparisons and votes per voter token per minute; 0 = off
     max_queue: int = 32  # comparisons waiting for a model; more get "busy, try again"
+    # Continuous batching: up to `concurrent` comparisons run at once, their streams (at most
+    # `batch_rows`) decoding in one shared loop; batch_rows 0 runs comparisons one at a time.
+    concurrent: int = 8
+    batch_rows: int = 64
     # Public arena (README, "Running a public arena"): secrets, limits by client address, cost cap.
     secret: str | None = None  # W2S_SECRET: signs voter tokens; else kept in <data dir>/secret.key
     admin_key: str | None = None  # W2S_ADMIN_KEY: sees everyone's history and exports
@@ -157,6 +161,8 @@ class Settings:
             min_vote_seconds=_number(env, "W2S_MIN_VOTE_SECONDS", 2.0, float),
             rate_limit=_number(env, "W2S_RATE_LIMIT", 20, int),
             max_queue=_number(env, "W2S_MAX_QUEUE", 32, int),
+            concurrent=_number(env, "W2S_CONCURRENT", 8, int),
+            batch_rows=_number(env, "W2S_BATCH_ROWS", 64, int),
             secret=env.get("W2S_SECRET") or None,
             admin_key=env.get("W2S_ADMIN_KEY") or None,
             # Spaces put their own proxy (a private address) in front of the app.

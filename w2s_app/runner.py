@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .search import Models, ReferenceEngine, SamplingParams, SearchResult, metho
 from .search.api_engine import ApiEngine
 from .search.engine import Engine
 from .search.fast import FastEngine
+from .search.shared_loop import SharedLoop
 
 
 def llamacpp_engine(models: Models) -> Engine:
@@ -194,6 +196,54 @@ class Runner:
         self._shuffle = random.SystemRandom()  # display order must not follow the sampling seed
         self.max_cost = 0  # the app caps a comparison's estimated token work (limits.comparison_cost)
         self.request_seconds = 0.0  # the app stops a comparison running longer than this
+        # Engines that answer several prompts at once get one shared loop per (preset, engine):
+        # concurrent comparisons then decode in one batch. Others run one comparison at a time.
+        self._loops: dict[tuple[str, str], SharedLoop | None] = {}
+        self._loops_lock = threading.Lock()
+        self._solo = threading.Lock()
+
+    @property
+    def concurrency(self) -> int:
+        """How many comparisons may run at once (they share the decode loop); 1 without batching."""
+        return max(1, self.settings.concurrent) if self.settings.batch_rows > 0 else 1
+
+    def shared_loop(self, preset: Preset, models: Models) -> SharedLoop | None:
+        """The preset's shared decode loop, or None when batching is off or its engine cannot join."""
+        if self.settings.batch_rows <= 0:
+            return None
+        key = (preset.name, self.settings.engine)
+        with self._loops_lock:
+            if key not in self._loops:
+                engine = self.engine(models)
+                joinable = hasattr(engine, "answer_ready")
+                self._loops[key] = SharedLoop(engine, self.settings.batch_rows) if joinable else None
+            return self._loops[key]
+
+    def run_methods(
+        self,
+        preset: Preset,
+        models: Models,
+        prompt: str,
+        methods: list[tuple[str, dict[str, Any]]],
+        sp: SamplingParams,
+        on_progress: Callable[[int, str, float], None] | None = None,
+        on_partial: Callable[[int, str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> list[SearchResult]:
+        """Run the methods: in the preset's shared loop when its engine can join, else alone."""
+        loop = self.shared_loop(preset, models)
+        if loop is not None:
+            return loop.run(prompt, methods, sp, on_progress, on_partial=on_partial, cancelled=cancelled)
+        with self._solo:
+            return run_methods(
+                self.engine(models),
+                prompt,
+                methods,
+                sp,
+                on_progress,
+                on_partial=on_partial,
+                cancelled=cancelled,
+            )
 
     def shuffled_positions(self, count: int) -> list[int]:
         """A random display order (position of each method's answer; 0 is 'A')."""
@@ -335,14 +385,8 @@ class Runner:
                 on_progress, time.perf_counter() + self.request_seconds, self.request_seconds
             )
         try:
-            results = run_methods(
-                self.engine(models),
-                prompt,
-                methods,
-                sp,
-                on_progress,
-                on_partial=on_partial,
-                cancelled=cancelled,
+            results = self.run_methods(
+                preset, models, prompt, methods, sp, on_progress, on_partial=on_partial, cancelled=cancelled
             )
         except BaseException as exc:
             if comp_id is not None:

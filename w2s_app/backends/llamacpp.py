@@ -39,7 +39,7 @@ class LlamaCppModel:
     """A llama.cpp model and context: batched decode over numbered KV sequences."""
 
     def __init__(
-        self, gguf: Path, n_ctx: int = 8192, n_seq_max: int = 64, threads: int | None = None
+        self, gguf: Path, n_ctx: int = 16384, n_seq_max: int = 256, threads: int | None = None
     ) -> None:
         if not available():
             raise ModelLoadError(
@@ -58,6 +58,8 @@ class LlamaCppModel:
         params = lc.llama_context_default_params()
         threads = threads or default_threads()
         params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, 512, 512
+        # Sequences and cells for several comparisons in one shared loop (W2S_BATCH_ROWS streams
+        # plus their stored beams and prompts); 256 is llama.cpp's most.
         params.n_seq_max = n_seq_max
         params.kv_unified = True  # one cache for all sequences: copied prefixes share cells
         params.swa_full = True  # sliding-window layers keep every position, so any prefix can be copied

@@ -90,7 +90,10 @@ class Role:
             ids = tok(text, add_special_tokens=special).input_ids
             if not ids and tok.bos_token_id is not None:
                 ids = [tok.bos_token_id]
-            self._prompt_cache = {prompt: list(ids)}  # keep one: prompts change per comparison
+            # A few, not all: comparisons running together (one shared loop) each have their prompt.
+            if len(self._prompt_cache) >= 64:
+                self._prompt_cache.pop(next(iter(self._prompt_cache)))
+            self._prompt_cache[prompt] = list(ids)
         return self._prompt_cache[prompt]
 
     def response_ids(self, text: str) -> list[int]:

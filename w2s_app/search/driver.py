@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .engine import Cancelled, Engine, Hooks
+from .engine import Answer, Cancelled, Engine, Hooks
 from .methods import METHODS, MethodOutput
 from .sampling import method_seed, prompt_seed, settled_text
 from .types import ROOT, Progress, SampleRequest, SamplingParams, SearchResult
@@ -23,6 +23,99 @@ class _Live:
     gen: Any
     result: SearchResult
     pending: Any = None
+
+
+class MethodsRun:
+    """One prompt's methods as live generators: the requests they wait on, and their results.
+
+    `run_methods` drives one of these through an engine; a shared loop drives many at once.
+    """
+
+    def __init__(
+        self,
+        prompt: str,
+        methods: list[tuple[str, dict[str, Any]]],
+        sp: SamplingParams,
+        stops: tuple[str, ...] = (),
+        on_progress: ProgressFn | None = None,
+        on_partial: PartialFn | None = None,
+    ) -> None:
+        self.start = time.perf_counter()
+        self.prompt = prompt
+        # Methods and engines key their noise by this per-prompt seed; the caller keeps the user's seed.
+        self.sp = replace(sp, seed=prompt_seed(sp.seed, prompt))
+        self.results = [SearchResult(method=m, params=dict(p)) for m, p in methods]
+        self.on_progress = on_progress
+        self.partial = _Partials(on_partial, stops)
+        self.watched: dict[int, int] = {}  # id(whole-answer sample request) -> method index
+        self.live: list[_Live] = []
+        for i, (name, params) in enumerate(methods):
+            # Independent noise: the method and its parameters enter the key (see sampling.method_seed).
+            own = self.sp
+            if self.sp.noise != "shared":
+                own = replace(self.sp, seed=method_seed(self.sp.seed, name, params))
+            item = _Live(i, METHODS[name].run(params, own), self.results[i])
+            _advance(item, None, None, self.start)
+            if item.pending is not None:
+                self.live.append(item)
+
+    def waiting(self) -> list[_Live]:
+        """Answer progress reports at once; the methods left wait on the engine (none: all done)."""
+        waiting = []
+        for item in self.live:
+            while isinstance(item.pending, Progress):
+                if self.on_progress:
+                    self.on_progress(item.index, item.pending.text, item.pending.fraction)
+                self.partial.update(item.index, item.pending.settled)
+                _advance(item, None, None, self.start)
+            if item.pending is None:
+                continue
+            waiting.append(item)
+            req = item.pending
+            # A single sample from the prompt over the whole budget is the method's answer itself
+            # (baseline): its text may be streamed token by token.
+            if (
+                isinstance(req, SampleRequest)
+                and req.parents == (ROOT,)
+                and req.max_new >= self.sp.max_new_tokens
+            ):
+                self.watched[id(req)] = item.index
+        self.live = waiting
+        return waiting
+
+    def deliver(self, items: list[_Live], answers: list[Answer | None]) -> None:
+        """Send the engine's answers into the methods (None: not ready, the method waits on)."""
+        for item, ans in zip(items, answers):
+            if ans is None:
+                continue
+            counts = item.result.counts
+            for key, value in vars(ans.counts).items():
+                setattr(counts, key, getattr(counts, key) + value)
+            _advance(item, ans.value, ans.error, self.start)
+
+    def fail(self, items: list[_Live], exc: BaseException) -> None:
+        """The engine failed these requests as a whole: each method gets the error."""
+        for item in items:
+            _advance(item, None, exc, self.start)
+
+    def on_rows(self, req: Any, texts: list[str]) -> None:
+        """The engine's partial-text hook: a watched request's text so far."""
+        if id(req) in self.watched:
+            self.partial.update(self.watched[id(req)], texts[0])
+
+    def finish(self) -> list[SearchResult]:
+        """Final progress and settled text of every answer; the results."""
+        for i, r in enumerate(self.results):
+            if self.on_progress and r.ok:
+                self.on_progress(i, r.text, 1.0)
+            if r.ok:
+                self.partial.finish(i, r.text)
+        return self.results
+
+
+def strong_stops(engine: Engine) -> tuple[str, ...]:
+    """The strong model's stop strings (a partial answer holds back what could begin one)."""
+    return tuple(getattr(getattr(engine.models.strong, "spec", None), "stop", ()) or ())
 
 
 def run_methods(
@@ -40,79 +133,30 @@ def run_methods(
     not withdraw (the final answer starts with it), so a client may stream it. `cancelled()` is
     polled between engine steps; when it returns True the run stops with `Cancelled`.
     """
-    start = time.perf_counter()
-    # Methods and engines key their noise by this per-prompt seed; the caller keeps the user's seed.
-    sp = replace(sp, seed=prompt_seed(sp.seed, prompt))
-    results = [SearchResult(method=m, params=dict(p)) for m, p in methods]
-    stops = tuple(getattr(getattr(engine.models.strong, "spec", None), "stop", ()) or ())
-    partial = _Partials(on_partial, stops)
-    watched: dict[int, int] = {}  # id(whole-answer sample request) -> method index
-    live: list[_Live] = []
-    for i, (name, params) in enumerate(methods):
-        # Independent noise: the method and its parameters enter the key (see sampling.method_seed).
-        own = sp if sp.noise == "shared" else replace(sp, seed=method_seed(sp.seed, name, params))
-        item = _Live(i, METHODS[name].run(params, own), results[i])
-        _advance(item, None, None, start)
-        if item.pending is not None:
-            live.append(item)
-
-    def on_rows(req: SampleRequest, texts: list[str]) -> None:
-        if id(req) in watched:
-            partial.update(watched[id(req)], texts[0])
-
-    engine.hooks = Hooks(partial=on_rows if on_partial else None, cancelled=cancelled)
-    while live:
+    run = MethodsRun(prompt, methods, sp, strong_stops(engine), on_progress, on_partial)
+    engine.hooks = Hooks(partial=run.on_rows if on_partial else None, cancelled=cancelled)
+    while True:
         if cancelled is not None and cancelled():
             raise Cancelled("the run was cancelled")
         # Progress is answered at once; everything else goes to the engine in one batch, so an
         # engine that can merge requests (the fast one) runs every method's streams together.
-        waiting = []
-        for item in live:
-            while isinstance(item.pending, Progress):
-                if on_progress:
-                    on_progress(item.index, item.pending.text, item.pending.fraction)
-                partial.update(item.index, item.pending.settled)
-                _advance(item, None, None, start)
-            if item.pending is not None:
-                waiting.append(item)
-                req = item.pending
-                # A single sample from the prompt over the whole budget is the method's answer
-                # itself (baseline): its text may be streamed token by token.
-                if (
-                    isinstance(req, SampleRequest)
-                    and req.parents == (ROOT,)
-                    and req.max_new >= sp.max_new_tokens
-                ):
-                    watched[id(req)] = item.index
+        waiting = run.waiting()
         if not waiting:
             break
         # An engine with handle_ready may answer some requests later (None): those methods wait
         # while the others move on, so short search chunks need not wait for long samples.
         ask = getattr(engine, "handle_ready", None) or engine.handle
         try:
-            answers = ask(prompt, sp, [item.pending for item in waiting])
+            answers = ask(run.prompt, run.sp, [item.pending for item in waiting])
             if all(ans is None for ans in answers):
                 raise RuntimeError("the engine answered none of the pending requests")
         except Cancelled:
             raise
         except Exception as exc:
-            for item in waiting:
-                _advance(item, None, exc, start)
+            run.fail(waiting, exc)
         else:
-            for item, ans in zip(waiting, answers):
-                if ans is None:
-                    continue
-                counts = item.result.counts
-                for key, value in vars(ans.counts).items():
-                    setattr(counts, key, getattr(counts, key) + value)
-                _advance(item, ans.value, ans.error, start)
-        live = [item for item in waiting if item.pending is not None]
-    for i, r in enumerate(results):
-        if on_progress and r.ok:
-            on_progress(i, r.text, 1.0)
-        if r.ok:
-            partial.finish(i, r.text)
-    return results
+            run.deliver(waiting, answers)
+    return run.finish()
 
 
 class _Partials:

@@ -60,6 +60,9 @@ class Hooks:
     partial: Callable[[Any, list[str]], None] | None = None
     # Polled between decode steps: True stops the work (the engine raises driver.Cancelled).
     cancelled: Callable[[], bool] | None = None
+    # Polled between decode steps: True makes the engine return early with the unfinished sample
+    # requests unanswered (None), so a shared loop can let a new comparison join the batch.
+    interrupt: Callable[[], bool] | None = None
 
 
 class Engine(Protocol):

@@ -31,23 +31,29 @@ from .engine import (
 )
 from .kv import KV, empty_cache, pack, select_rows, unpack
 from .sampling import choose_tokens, mask_eos
-from .types import ROOT, Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
+from .types import ROOT, Asked, Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
 
 
 class Sampler(Protocol):
-    """Samples chunks of the strong model for sample requests, many requests in one running batch."""
+    """Samples chunks of the strong model for sample requests, many requests in one running batch.
+
+    The requests may come from several comparisons (prompts, sampling settings) at once.
+    """
 
     hooks: Hooks
 
-    def join(self, prompt: str, sp: SamplingParams, reqs: list[SampleRequest]) -> None:
-        """Add new requests to the running batch; forget requests nobody asks for any more."""
+    def join(self, asked: list[Asked]) -> None:
+        """Add new sample requests to the running batch; forget requests nobody asks for any more.
+
+        `asked` holds every request still waiting, of every kind: prompts named there stay cached.
+        """
         ...
 
-    def decode_until_done(self, sp: SamplingParams) -> None:
-        """Decode until some request has all its chunks."""
+    def decode_until_done(self) -> None:
+        """Decode until some request has all its chunks (or the interrupt hook says stop)."""
         ...
 
-    def finished(self, req: SampleRequest, sp: SamplingParams) -> Answer | None:
+    def finished(self, req: SampleRequest) -> Answer | None:
         """The answer of a finished request (taken out of the batch), else None."""
         ...
 
@@ -85,6 +91,7 @@ class _Row:
     slot: int
     max_new: int
     seed: int
+    sp: SamplingParams  # its comparison's settings: temperature, top-p, token budget
     new: list[int] = field(default_factory=list)
     visible: bool = False  # the answer has non-blank text (from then on it may end)
     eos: bool = False
@@ -96,6 +103,7 @@ class _Flight:
     """A sample request being decoded, with the caches its unfinished children will keep."""
 
     request: SampleRequest
+    prompt: str
     rows: list[_Row]
     stored: dict[int, StrongState] = field(default_factory=dict)
 
@@ -118,11 +126,10 @@ class JoinedEngine:
         self.models = models
         self.sampler = sampler
         self.scorer = scorer
-        self._flight_key: tuple[str, SamplingParams] | None = None
 
     @property
     def hooks(self) -> Hooks:
-        """The sampler's hooks (partial text, cancellation)."""
+        """The sampler's hooks (partial text, cancellation, interruption)."""
         return self.sampler.hooks
 
     @hooks.setter
@@ -146,28 +153,32 @@ class JoinedEngine:
         baseline's, best-of-N's) keep decoding: every method's streams then share each decode step
         instead of waiting for the slowest request of a round.
         """
-        if self._flight_key != (prompt, sp):
-            self.sampler.reset()
-            self._flight_key = (prompt, sp)
-        answers: list[Answer | None] = [None] * len(requests)
-        samples = [i for i, r in enumerate(requests) if isinstance(r, SampleRequest)]
-        scores = [i for i, r in enumerate(requests) if isinstance(r, ScoreRequest)]
-        if scores:
+        return self.answer_ready([Asked(prompt, sp, r) for r in requests])
+
+    def answer_ready(self, asked: list[Asked]) -> list[Answer | None]:
+        """As `handle_ready`, for requests of any number of comparisons: their streams share steps."""
+        answers: list[Answer | None] = [None] * len(asked)
+        samples = [i for i, a in enumerate(asked) if isinstance(a.request, SampleRequest)]
+        by_prompt: dict[str, list[int]] = {}
+        for i, a in enumerate(asked):
+            if isinstance(a.request, ScoreRequest):
+                by_prompt.setdefault(a.prompt, []).append(i)
+        for prompt, scores in by_prompt.items():
             try:
-                for i, ans in zip(scores, self.scorer.score(prompt, [requests[i] for i in scores])):
+                reqs = [asked[i].request for i in scores]
+                for i, ans in zip(scores, self.scorer.score(prompt, reqs)):
                     answers[i] = ans
             except Exception as exc:
                 for i in scores:
                     answers[i] = Answer(error=exc)
-        for i, req in enumerate(requests):
+        for i, a in enumerate(asked):
             if answers[i] is None and i not in samples:
-                answers[i] = self._other(prompt, sp, req)
+                answers[i] = self._other(a.prompt, a.sp, a.request)
         try:
-            reqs = [requests[i] for i in samples]
-            self.scorer.sampling({p.id for r in reqs for p in r.parents})
-            self.sampler.join(prompt, sp, reqs)
-            if all(a is None for a in answers):
-                self.sampler.decode_until_done(sp)
+            self.scorer.sampling({p.id for i in samples for p in asked[i].request.parents})
+            self.sampler.join(asked)
+            if all(a is None for a in answers) and samples:
+                self.sampler.decode_until_done()
         except Cancelled:
             self.sampler.reset()
             raise
@@ -177,7 +188,7 @@ class JoinedEngine:
                 answers[i] = Answer(error=exc)
             return answers
         for i in samples:
-            answers[i] = self.sampler.finished(requests[i], sp)
+            answers[i] = self.sampler.finished(asked[i].request)
         return answers
 
     def _other(self, prompt: str, sp: SamplingParams, req: Any) -> Answer:
@@ -225,10 +236,16 @@ class TorchSampler(LocalSampling):
         strong = self._strong()
         key = (id(strong), prompt)
         if key not in self._roots:
-            ids = strong.prompt_ids(prompt)
-            self._roots = {k: v for k, v in self._roots.items() if k[1] == prompt}
-            self._roots[key] = self._prefill_strong(ids)
+            self._roots[key] = self._prefill_strong(strong.prompt_ids(prompt))
         return self._roots[key]
+
+    def _keep_roots(self, prompts: set[str]) -> None:
+        """Forget the prefilled prompts of comparisons no longer running."""
+        for key in [k for k in self._roots if k[1] not in prompts]:
+            self._release_root(self._roots.pop(key))
+
+    def _release_root(self, state: StrongState) -> None:
+        """A forgotten root's memory goes with its tensors (a llama.cpp sampler frees its sequence)."""
 
     def _prefill_strong(self, ids: list[int]) -> StrongState:
         """Run ids[:-1] from scratch; ids[-1] is left pending."""
@@ -252,21 +269,25 @@ class TorchSampler(LocalSampling):
         return state
 
     @torch.inference_mode()
-    def join(self, prompt: str, sp: SamplingParams, reqs: list[SampleRequest]) -> None:
+    def join(self, asked: list[Asked]) -> None:
         """Add new sample requests to the running batch; drop requests nobody asks for any more."""
-        asked = {id(r) for r in reqs}
-        gone = [f for f in self._flight if id(f.request) not in asked]
+        samples = [a for a in asked if isinstance(a.request, SampleRequest)]
+        wanted = {id(a.request) for a in samples}
+        gone = [f for f in self._flight if id(f.request) not in wanted]
         if gone:
-            self._flight = [f for f in self._flight if id(f.request) in asked]
+            self._flight = [f for f in self._flight if id(f.request) in wanted]
             self._remove_rows({id(r) for f in gone for r in f.rows})
+        self._keep_roots({a.prompt for a in asked})
         known = {id(f.request) for f in self._flight}
         new_rows: list[_Row] = []
         states: list[StrongState] = []
-        for req in reqs:
+        for a in samples:
+            req, sp = a.request, a.sp
             if id(req) in known:
                 continue
             seed = noise_of(req, sp)
-            flight = _Flight(req, [_Row(p, s, req.max_new, seed) for p, s in zip(req.parents, req.slots)])
+            rows = [_Row(p, s, req.max_new, seed, sp) for p, s in zip(req.parents, req.slots)]
+            flight = _Flight(req, a.prompt, rows)
             self._flight.append(flight)
             parents = {r.parent.id for r in flight.rows}
             for r in flight.rows:
@@ -274,7 +295,7 @@ class TorchSampler(LocalSampling):
                     r.child = r.parent.extend(r.parent.text, r.parent.token_ids, 0, False, sp.max_new_tokens)
                 else:
                     new_rows.append(r)
-                    states.append(self._strong_state(prompt, r.parent))
+                    states.append(self._strong_state(a.prompt, r.parent))
             # The parents' siblings were not kept: no request can name them again.
             self.strong_states.release_groups(parents, keep=set())  # parents are copied into the batch
         if new_rows:
@@ -313,7 +334,7 @@ class TorchSampler(LocalSampling):
             batch.positions[index],
         )
 
-    def finished(self, req: SampleRequest, sp: SamplingParams) -> Answer | None:
+    def finished(self, req: SampleRequest) -> Answer | None:
         """The answer of a request whose rows have all ended their chunk, else None."""
         flight = next(f for f in self._flight if f.request is req)
         if any(r.child is None for r in flight.rows):
@@ -324,16 +345,21 @@ class TorchSampler(LocalSampling):
         return Answer([r.child for r in flight.rows], counts=counts)
 
     @torch.inference_mode()
-    def decode_until_done(self, sp: SamplingParams) -> None:
-        """Decode one token per live row per step until some request has all its chunks."""
+    def decode_until_done(self) -> None:
+        """Decode one token per live row per step until some request has all its chunks.
+
+        The interrupt hook, polled after each step, ends the call early (a comparison waits to join).
+        """
         while self._batch is not None:
             self.check_cancelled()
-            self._step(sp)
+            self._step()
             self._report_partials()
             if any(all(r.child is not None for r in f.rows) for f in self._flight):
                 return
+            if self.hooks.interrupt is not None and self.hooks.interrupt():
+                return
 
-    def _step(self, sp: SamplingParams) -> None:
+    def _step(self) -> None:
         """One batched forward pass of the strong model and one token for every live row."""
         strong = self._strong()
         batch = self._batch
@@ -346,7 +372,7 @@ class TorchSampler(LocalSampling):
             r.visible = r.visible or not self.blank(r.parent, r.new)
             if not r.visible:
                 blank.append(b)
-        toks = choose_tokens(mask_eos(logits, blank, strong.stop_ids), keys, sp.temperature, sp.top_p)
+        toks = _choose(mask_eos(logits, blank, strong.stop_ids), keys, [r.sp for r in batch.rows])
         done: set[int] = set()
         for b, (r, tok) in enumerate(zip(batch.rows, toks)):
             r.new.append(tok)
@@ -355,7 +381,7 @@ class TorchSampler(LocalSampling):
             elif not self.stopped(r.parent, r.new) and len(r.new) < r.max_new:
                 continue
             done.add(id(r))
-            r.child = self._child(sp, r)
+            r.child = self._child(r)
             if not r.child.done:
                 # Chunk ended by its length: this row's cache is the child's, its last token pending.
                 flight = next(f for f in self._flight if any(x is r for x in f.rows))
@@ -401,11 +427,11 @@ class TorchSampler(LocalSampling):
                 row = f.rows[0]
                 self.hooks.partial(f.request, [strong.decode(list(row.parent.token_ids) + row.new)])
 
-    def _child(self, sp: SamplingParams, r: _Row) -> Stream:
+    def _child(self, r: _Row) -> Stream:
         """The finished chunk as a stream, exactly as the reference builds it."""
         n_new = len(r.new)
         new = r.new[:-1] if r.eos else r.new  # EOS is counted as sampled but is not part of the text
-        return self.finish_chunk(r.parent, new, r.eos, sp.max_new_tokens, n_new)
+        return self.finish_chunk(r.parent, new, r.eos, r.sp.max_new_tokens, n_new)
 
     @torch.inference_mode()
     def eft(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
@@ -440,6 +466,23 @@ class TorchSampler(LocalSampling):
         if hit_eos:
             new = new[:-1]
         return self.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
+
+
+def _choose(logits: torch.Tensor, keys: list[tuple[int, int, int]], sps: list[SamplingParams]) -> list[int]:
+    """One token per row, each row with its own comparison's temperature and top-p."""
+    groups: dict[tuple[float, float], list[int]] = {}
+    for b, sp in enumerate(sps):
+        groups.setdefault((sp.temperature, sp.top_p), []).append(b)
+    if len(groups) == 1:
+        ((temperature, top_p),) = groups
+        return choose_tokens(logits, keys, temperature, top_p)
+    toks = [0] * len(keys)
+    for (temperature, top_p), rows in groups.items():
+        index = torch.tensor(rows, device=logits.device)
+        picked = choose_tokens(logits[index], [keys[b] for b in rows], temperature, top_p)
+        for b, tok in zip(rows, picked):
+            toks[b] = tok
+    return toks
 
 
 class FastEngine(JoinedEngine):

@@ -48,10 +48,10 @@ class LlamaCppSampler(TorchSampler):
         self._dropped: list[StrongState] = []
         self.strong_states.on_drop = self._dropped.append
 
-    def join(self, prompt, sp, reqs):  # type: ignore[no-untyped-def]
+    def join(self, asked):  # type: ignore[no-untyped-def]
         """As TorchSampler's; then free the sequences of states nobody can extend any more."""
         try:
-            super().join(prompt, sp, reqs)
+            super().join(asked)
         finally:
             for state in self._dropped + self._temporary:
                 self._release(state)
@@ -86,15 +86,9 @@ class LlamaCppSampler(TorchSampler):
             self.lc.decode([(t, i, seq, False) for i, t in enumerate(ids[:-1])])
         return StrongState(kv=seq, pending=ids[-1], length=len(ids) - 1)
 
-    def _strong_root(self, prompt: str) -> StrongState:
-        """The prompt prefilled once; a new prompt frees the old root's sequence."""
-        strong = self._strong()
-        key = (id(strong), prompt)
-        if key not in self._roots:
-            for old in self._roots.values():
-                self._release(old)
-            self._roots = {key: self._prefill_strong(strong.prompt_ids(prompt))}
-        return self._roots[key]
+    def _release_root(self, state: StrongState) -> None:
+        """A prompt no comparison runs any more: its sequence is freed."""
+        self._release(state)
 
     def _strong_state(self, prompt: str, parent):  # type: ignore[no-untyped-def]
         """As TorchSampler's; a parent rebuilt from the prompt is freed once its rows copied it."""
@@ -159,10 +153,10 @@ class LlamaCppSampler(TorchSampler):
         batch.pending = list(toks)
         batch.positions = [p + 1 for p in batch.positions]
 
-    def decode_until_done(self, sp) -> None:  # type: ignore[no-untyped-def]
+    def decode_until_done(self) -> None:
         """As TorchSampler's, holding the context (one sampler decodes at a time)."""
         with self.lc.lock:
-            super().decode_until_done(sp)
+            super().decode_until_done()
 
     def eft(self, prompt, sp, req):  # type: ignore[no-untyped-def]
         """EFT needs the guides' logits beside the strong model's: not with llama.cpp."""

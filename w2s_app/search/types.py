@@ -78,6 +78,15 @@ class EftRequest:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """A request in the context of its comparison, so one engine call can serve several prompts."""
+
+    prompt: str
+    sp: SamplingParams
+    request: Any
+
+
+@dataclass(frozen=True)
 class Progress:
     """The method's current best text, for live display; the engine answers with None."""
 

@@ -1,4 +1,4 @@
-"""One bounded, first-come-first-served line for the models: one run at a time, a few waiting."""
+"""One bounded, first-come-first-served line for the models: a few runs at a time, a few waiting."""
 
 from __future__ import annotations
 
@@ -22,24 +22,27 @@ class Ticket:
 
 
 class ModelQueue:
-    """At most one running ticket and `max_waiting` waiting ones; more are refused (HTTP 429).
+    """At most `max_running` running tickets and `max_waiting` waiting ones; more are refused (429).
 
+    Several runs at a time share the engine's decode loop (the runner joins them into one batch).
     Thread-based (runs happen in worker threads), so any caller, async or not, can share it.
     """
 
-    def __init__(self, max_waiting: int) -> None:
+    def __init__(self, max_waiting: int, max_running: int = 1) -> None:
         self.max_waiting = max_waiting
+        self.max_running = max(1, max_running)
         self._cond = threading.Condition()
         self._line: deque[Ticket] = deque()
-        self._running: Ticket | None = None
+        self._running: set[Ticket] = set()
         self._mean_seconds = 5.0  # running mean of run times, for Retry-After
 
     def join(self) -> Ticket:
         """Take a place in line, or raise QueueFull."""
         with self._cond:
-            busy = len(self._line) + (self._running is not None)
-            if busy >= 1 + self.max_waiting:
-                raise QueueFull(max(1, math.ceil(self._mean_seconds * busy)))
+            busy = len(self._line) + len(self._running)
+            if busy >= self.max_running + self.max_waiting:
+                waves = math.ceil(busy / self.max_running)
+                raise QueueFull(max(1, math.ceil(self._mean_seconds * waves)))
             ticket = Ticket()
             self._line.append(ticket)
             return ticket
@@ -51,13 +54,13 @@ class ModelQueue:
         waking often would take the GIL from the running search again and again.
         """
         with self._cond:
-            while not (self._running is None and self._line and self._line[0] is ticket):
+            while not (len(self._running) < self.max_running and self._line and self._line[0] is ticket):
                 if cancelled():
                     self._drop(ticket)
                     return False
                 self._cond.wait(poll)
             self._line.popleft()
-            self._running = ticket
+            self._running.add(ticket)
             return True
 
     def wake(self) -> None:
@@ -73,8 +76,8 @@ class ModelQueue:
             self._drop(ticket)
 
     def _drop(self, ticket: Ticket) -> None:
-        if self._running is ticket:
-            self._running = None
+        if ticket in self._running:
+            self._running.discard(ticket)
         elif ticket in self._line:
             self._line.remove(ticket)
         self._cond.notify_all()
@@ -82,7 +85,7 @@ class ModelQueue:
     def state(self) -> dict[str, int]:
         """Running and waiting counts, for /health."""
         with self._cond:
-            return {"running": int(self._running is not None), "waiting": len(self._line)}
+            return {"running": len(self._running), "waiting": len(self._line)}
 
     def run(self, ticket: Ticket, cancelled: Callable[[], bool], work: Callable[[], object]) -> object:
         """Wait for the ticket's turn, run `work`, free the place; None when the caller left first."""

@@ -25,4 +25,4 @@ class ApiServices:
         """Open the store (migrating it); the key defaults to W2S_SERVE_KEY."""
         runner = Runner(settings, store=Store.from_settings(settings))
         key = key if key is not None else os.environ.get("W2S_SERVE_KEY") or None
-        return cls(settings, runner, ModelQueue(settings.max_queue), key)
+        return cls(settings, runner, ModelQueue(settings.max_queue, runner.concurrency), key)

@@ -12,11 +12,13 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
 
 
 def safe_prefix(text: str, stops: tuple[str, ...]) -> str:
-    """The part of a growing text that no later stop string can cut: a stop's beginning is held back."""
-    cut, found = cut_at_stop(text, stops)
-    if found:
-        return cut
-    return text[: len(text) - stop_start_length(text, stops)]
+    """The part of a growing text that no later stop string can cut: a stop's beginning is held back.
+
+    A stop found in the text ends it, unless a longer stop that begins even earlier is still being
+    written (stops "b" and "aba" over "aab": the answer may yet end after the first "a").
+    """
+    cut, _ = cut_at_stop(text, stops)
+    return text[: min(len(cut), len(text) - stop_start_length(text, stops))]
 
 
 class StopStream:

@@ -272,7 +272,7 @@ def build_app(services: Services) -> gr.Blocks:
 
         start = {"fn": start_run, "inputs": [methods, prompt], "outputs": answer_outputs, "queue": False,
                  "api_visibility": "private"}  # fmt: skip
-        work = {"fn": run_compare, "inputs": inputs, "outputs": answer_outputs, "concurrency_limit": 1,
+        work = {"fn": run_compare, "inputs": inputs, "outputs": answer_outputs, "concurrency_limit": getattr(services.runner, "concurrency", 1),
                 "concurrency_id": "model", "api_visibility": "private"}  # fmt: skip
         run.click(**start).then(**work)
         # Next fills the prompt box, then runs exactly like Run.
@@ -475,7 +475,12 @@ def _register_api(services: Services) -> None:
         return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
     gr.api(token, api_name="token", concurrency_limit=None)
-    gr.api(compare, api_name="compare", concurrency_limit=1, concurrency_id="model")
+    gr.api(
+        compare,
+        api_name="compare",
+        concurrency_limit=getattr(services.runner, "concurrency", 1),
+        concurrency_id="model",
+    )
     gr.api(vote, api_name="vote", concurrency_limit=None)
     gr.api(leaderboard, api_name="leaderboard", concurrency_limit=8)
     gr.api(history, api_name="history", concurrency_limit=4)
