@@ -103,18 +103,31 @@ def gumbel(seed: int, slot: int, position: int, size: int, device: str | torch.d
     return torch.from_numpy(noise).to(device=device, dtype=torch.float32)
 
 
-def _perturbed_argmax(row: torch.Tensor, key: tuple[int, int, int]) -> int:
-    """argmax_i(row[i] + gumbel_i) computed on the only entries that can win (ties: lower index)."""
-    k = min(_TOP, row.shape[-1])
-    top = torch.topk(row, k).indices.numpy()
-    values = row.numpy()
-    top = top[np.isfinite(values[top])]
-    floor = float(np.max(values[top].astype(np.float64) + gumbel_at(*key, top)))
-    # Noise is at most GUMBEL_MAX, so an entry below floor - GUMBEL_MAX can never win. The
-    # float32 comparison is widened by a margin so that rounding never drops a possible winner.
-    cand = torch.nonzero(row >= floor - GUMBEL_MAX - 1e-3).squeeze(-1).numpy()
-    perturbed = values[cand].astype(np.float64) + gumbel_at(*key, cand)
-    return int(cand[np.argmax(perturbed)])
+def _perturbed_argmax(scaled: torch.Tensor, keys: list[tuple[int, int, int]]) -> list[int]:
+    """Per row i, argmax_j(scaled[i, j] + gumbel_j) over the only entries that can win (ties: lower j).
+
+    The top few entries of every row (one batched top-k where the logits live) give a lower bound
+    of each row's winning value; entries more than GUMBEL_MAX below it can never win, so only the
+    rest are read back and perturbed. The result is exactly the argmax over the whole vocabulary.
+    """
+    k = min(_TOP, scaled.shape[-1])
+    top_values, top_index = torch.topk(scaled, k, dim=-1)
+    top_values, top_index = top_values.cpu().numpy().astype(np.float64), top_index.cpu().numpy()
+    floors = []
+    for i, key in enumerate(keys):
+        finite = np.isfinite(top_values[i])
+        floors.append(float(np.max(top_values[i][finite] + gumbel_at(*key, top_index[i][finite]))))
+    # The float32 comparison is widened by a margin so that rounding never drops a possible winner.
+    bound = torch.tensor(floors, dtype=torch.float64) - GUMBEL_MAX - 1e-3
+    rows, cols = torch.nonzero(scaled >= bound.to(scaled.device, scaled.dtype).unsqueeze(1), as_tuple=True)
+    values = scaled[rows, cols].cpu().numpy().astype(np.float64)
+    rows, cols = rows.cpu().numpy(), cols.cpu().numpy()
+    starts = np.searchsorted(rows, np.arange(len(keys) + 1))  # nonzero lists row by row, in order
+    picked = []
+    for i, key in enumerate(keys):
+        cand, vals = cols[starts[i] : starts[i + 1]], values[starts[i] : starts[i + 1]]
+        picked.append(int(cand[np.argmax(vals + gumbel_at(*key, cand))]))
+    return picked
 
 
 def choose_tokens(
@@ -135,8 +148,7 @@ def choose_tokens(
         drop_sorted = before >= top_p  # the top token is always kept
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         scaled = scaled.masked_fill(drop, float("-inf"))
-    rows = scaled.cpu()
-    return [_perturbed_argmax(rows[i], key) for i, key in enumerate(keys)]
+    return _perturbed_argmax(scaled, keys)
 
 
 def find_stop(text: str, stops: tuple[str, ...], start: int = 0) -> int | None:
