@@ -112,6 +112,13 @@ class ScoreTimer:
         finally:
             self.seconds += time.perf_counter() - start
 
+    def score_many(self, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.scorer.score_many(*args)
+        finally:
+            self.seconds += time.perf_counter() - start
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -21,6 +21,7 @@ from .types import Counts, ScoreRequest, Stream
 
 # Most query tokens one guide forward pass may hold: bounds the (rows, tokens, vocab) logits tensor.
 GUIDE_TOKENS_PER_PASS = 1024
+ROOTS_KEPT = 64  # prefilled prompts kept per guide (comparisons running together each need theirs)
 
 
 @dataclass
@@ -110,26 +111,31 @@ class CachedScorer:
             cache = empty_cache()
             x = torch.tensor([ids], device=role.loaded.device)
             role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            self._roots = {k: v for k, v in self._roots.items() if k[1] == prompt}
+            # Several prompts (comparisons running together in one loop) keep their roots.
+            if len(self._roots) >= 2 * ROOTS_KEPT:
+                self._roots.pop(next(iter(self._roots)))
             self._roots[key] = GuideState([], [], unpack(cache, 0, torch.ones(len(ids), dtype=torch.long)))
         return self._roots[key]
 
-    @torch.inference_mode()
     def score(self, prompt: str, reqs: list[ScoreRequest]) -> list[Answer]:
         """Score every stream of every request with both guides, reusing cached prefixes."""
+        return self.score_many([(prompt, r) for r in reqs])
+
+    @torch.inference_mode()
+    def score_many(self, items: list[tuple[str, ScoreRequest]]) -> list[Answer]:
+        """As `score`, for requests of several prompts: all their streams share the guide passes."""
         roles = (self.models.tuned, self.models.untuned)
-        streams = [s for req in reqs for s in req.streams]
+        streams = [(prompt, s) for prompt, req in items for s in req.streams]
         encoded: dict[tuple[int, str], list[int]] = {}
         jobs: list[list[_GuideJob]] = []
         for g, role in enumerate(roles):
-            root = self._guide_root(role, prompt)
-            p_len = len(role.prompt_ids(prompt))
             per_role = []
-            for s in streams:
+            for prompt, s in streams:
                 key = (id(role.tokenizer), s.text)
                 if key not in encoded:  # guides sharing a tokenizer encode each text once
                     encoded[key] = role.response_ids(s.text)
-                base = self._guide_base(g, s) or root
+                base = self._guide_base(g, s) or self._guide_root(role, prompt)
+                p_len = len(role.prompt_ids(prompt))
                 per_role.append(self._guide_job(role, prompt, p_len, s, encoded[key], base))
             jobs.append(per_role)
         # Guides that are one model under two templates run in the same forward passes.
@@ -139,23 +145,26 @@ class CachedScorer:
         for pairs in by_model.values():
             self._run_guide(pairs)
         out, n = [], 0
-        new_states: dict[int, tuple[GuideState, GuideState]] = {}
-        for req in reqs:
-            counts, values = Counts(), []
+        groups: list[dict[int, tuple[GuideState, GuideState]]] = []
+        for _, req in items:
+            counts, values, group = Counts(), [], {}
             for s in req.streams:
                 plus, minus = jobs[0][n], jobs[1][n]
                 values.append(sum(plus.logps) - sum(minus.logps))
                 # Work done: only the tokens each guide newly scored, not the reused prefix.
                 counts.guide_tokens += len(plus.targets) + len(minus.targets)
                 if not s.done:
-                    new_states[s.id] = (_state(plus), _state(minus))
+                    group[s.id] = (_state(plus), _state(minus))
                 n += 1
             out.append(Answer(values, counts=counts))
+            groups.append(group)
         # Every child of a parent is in this batch, so the parents' guide caches are spent.
-        for s in streams:
-            if s.parent not in new_states:
+        kept = {sid for group in groups for sid in group}
+        for _, s in streams:
+            if s.parent not in kept:
                 self.guide_states.drop(s.parent)
-        self.guide_states.add_group(new_states)
+        for group in groups:  # one group per request: a method's next request names one of them
+            self.guide_states.add_group(group)
         return out
 
     def _guide_base(self, g: int, s: Stream) -> GuideState | None:

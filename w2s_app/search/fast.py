@@ -159,17 +159,25 @@ class JoinedEngine:
         """As `handle_ready`, for requests of any number of comparisons: their streams share steps."""
         answers: list[Answer | None] = [None] * len(asked)
         samples = [i for i, a in enumerate(asked) if isinstance(a.request, SampleRequest)]
-        by_prompt: dict[str, list[int]] = {}
-        for i, a in enumerate(asked):
-            if isinstance(a.request, ScoreRequest):
-                by_prompt.setdefault(a.prompt, []).append(i)
-        for prompt, scores in by_prompt.items():
+        scores = [i for i, a in enumerate(asked) if isinstance(a.request, ScoreRequest)]
+        # A scorer that takes several prompts at once scores every comparison's streams together.
+        if hasattr(self.scorer, "score_many"):
+            groups = [scores] if scores else []
+        else:
+            by_prompt: dict[str, list[int]] = {}
+            for i in scores:
+                by_prompt.setdefault(asked[i].prompt, []).append(i)
+            groups = list(by_prompt.values())
+        for group in groups:
             try:
-                reqs = [asked[i].request for i in scores]
-                for i, ans in zip(scores, self.scorer.score(prompt, reqs)):
+                if hasattr(self.scorer, "score_many"):
+                    got = self.scorer.score_many([(asked[i].prompt, asked[i].request) for i in group])
+                else:
+                    got = self.scorer.score(asked[group[0]].prompt, [asked[i].request for i in group])
+                for i, ans in zip(group, got):
                     answers[i] = ans
             except Exception as exc:
-                for i in scores:
+                for i in group:
                     answers[i] = Answer(error=exc)
         for i, a in enumerate(asked):
             if answers[i] is None and i not in samples:

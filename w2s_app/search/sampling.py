@@ -83,6 +83,7 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 # The largest Gumbel value a 24-bit uniform can give: -log(-log(1 - 2**-25)).
 GUMBEL_MAX = float(-np.log(-np.log1p(-(2.0**-25))))
 _TOP = 8  # entries perturbed first, to find a good lower bound of the winning value
+_CANDIDATES = 64  # entries read back per row; a row with more possible winners reads them all
 
 
 def gumbel_at(seed: int, slot: int, position: int, index: np.ndarray) -> np.ndarray:
@@ -106,26 +107,30 @@ def gumbel(seed: int, slot: int, position: int, size: int, device: str | torch.d
 def _perturbed_argmax(scaled: torch.Tensor, keys: list[tuple[int, int, int]]) -> list[int]:
     """Per row i, argmax_j(scaled[i, j] + gumbel_j) over the only entries that can win (ties: lower j).
 
-    The top few entries of every row (one batched top-k where the logits live) give a lower bound
-    of each row's winning value; entries more than GUMBEL_MAX below it can never win, so only the
-    rest are read back and perturbed. The result is exactly the argmax over the whole vocabulary.
+    One batched top-k where the logits live gives each row's best few entries: the perturbed top
+    ones bound the winning value from below, and entries more than GUMBEL_MAX under that bound
+    can never win. When every entry above the cut is among the top-k (a peaked distribution, the
+    usual case), those are the candidates; otherwise the row's candidates are read back in full.
+    The result is exactly the argmax over the whole vocabulary.
     """
-    k = min(_TOP, scaled.shape[-1])
+    k = min(_CANDIDATES, scaled.shape[-1])
     top_values, top_index = torch.topk(scaled, k, dim=-1)
     top_values, top_index = top_values.cpu().numpy().astype(np.float64), top_index.cpu().numpy()
-    floors = []
-    for i, key in enumerate(keys):
-        finite = np.isfinite(top_values[i])
-        floors.append(float(np.max(top_values[i][finite] + gumbel_at(*key, top_index[i][finite]))))
-    # The float32 comparison is widened by a margin so that rounding never drops a possible winner.
-    bound = torch.tensor(floors, dtype=torch.float64) - GUMBEL_MAX - 1e-3
-    rows, cols = torch.nonzero(scaled >= bound.to(scaled.device, scaled.dtype).unsqueeze(1), as_tuple=True)
-    values = scaled[rows, cols].cpu().numpy().astype(np.float64)
-    rows, cols = rows.cpu().numpy(), cols.cpu().numpy()
-    starts = np.searchsorted(rows, np.arange(len(keys) + 1))  # nonzero lists row by row, in order
     picked = []
     for i, key in enumerate(keys):
-        cand, vals = cols[starts[i] : starts[i + 1]], values[starts[i] : starts[i + 1]]
+        values, index = top_values[i], top_index[i]
+        best = index[: min(_TOP, k)][np.isfinite(values[: min(_TOP, k)])]
+        floor = float(np.max(values[: len(best)] + gumbel_at(*key, best)))
+        # The float32 comparison is widened by a margin so that rounding never drops a possible winner.
+        cut = floor - GUMBEL_MAX - 1e-3
+        if values[-1] < cut or k == scaled.shape[-1]:
+            keep = values >= cut
+            cand, vals = index[keep], values[keep]
+        else:  # more entries near the top than the top-k holds: read the row's candidates back
+            where = torch.nonzero(scaled[i] >= cut).squeeze(-1)
+            cand, vals = where.cpu().numpy(), scaled[i, where].cpu().numpy().astype(np.float64)
+        order = np.argsort(cand, kind="stable")  # ties go to the lower index, as a full argmax does
+        cand, vals = cand[order], vals[order]
         picked.append(int(cand[np.argmax(vals + gumbel_at(*key, cand))]))
     return picked
 
