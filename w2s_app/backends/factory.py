@@ -136,8 +136,10 @@ def load_models(preset: Preset, ctx: LoadContext) -> Models:
                 loaded[role] = kind.guide(spec, ctx, f"{role} guide")
         except RoleError:
             raise
-        except ValueError as exc:  # a setting the preset got wrong (a local load fails otherwise)
-            raise RoleError(f"preset {name!r}: {exc}") from exc
+        except ValueError as exc:
+            if not kind.remote:
+                raise  # a local model that will not load is an outcome the store keeps
+            raise RoleError(f"preset {name!r}: {exc}") from exc  # a remote role's setting is wrong
     return Models(**loaded)
 
 
