@@ -17,6 +17,7 @@ from w2s_app.backends.remote_guide import (
 from w2s_app.backends.roles import RoleSpec
 from w2s_app.config import Settings, load_presets
 from w2s_app.runner import RequestError, Runner
+from w2s_app.search import SamplingParams, run_methods
 from w2s_app.search.engine import ReferenceEngine
 from w2s_app.search.fast import FastEngine
 
@@ -89,7 +90,8 @@ def test_mixed_pair_is_refused_before_anything_loads(tmp_path):
 
 @pytest.mark.parametrize("engine", ["fast", "reference"])
 def test_local_strong_model_joins_its_sampler_with_the_remote_pair(tmp_path, tiny_paths, engine):
-    """A local strong model with remote guides: the W2S_ENGINE sampler, scored by the remote pair."""
+    """A local strong model with remote guides: the W2S_ENGINE sampler, scored by the remote pair
+    (built without network: the guides' server is first asked when a score is)."""
     settings = replace(Settings.from_env(), data_dir=tmp_path, engine=engine, device="cpu")
     runner = Runner(settings)
     local_strong = replace(preset(), strong=RoleSpec(str(tiny_paths["strong_smol"]), "Q: {prompt}\nA:"))
@@ -98,6 +100,9 @@ def test_local_strong_model_joins_its_sampler_with_the_remote_pair(tmp_path, tin
     eng = runner.engine(models)
     assert isinstance(eng.scorer, RemoteGuidePair) and eng.scorer.tuned is models.tuned
     assert isinstance(eng, FastEngine if engine == "fast" else ReferenceEngine)
+    # EFT mixes the guides' logits, which a server does not send: a clear error, nothing sent.
+    (eft,) = run_methods(eng, "Hi", [("eft", {"beta": 1.0})], SamplingParams(max_new_tokens=4))
+    assert eft.error and "eft needs the guides' logits" in eft.error
 
 
 def vllm_echo(prompt_tokens: list[tuple[str, float | None]], generated: str) -> tuple[Echo, str]:
