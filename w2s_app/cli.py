@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .backends.factory import prepare
 from .backends.local import ModelLoadError
-from .backends.openai_api import is_api_source
+from .backends.role_loaders import LoadContext
 from .config import ConfigError, Settings
 from .runner import Comparison, RequestError, Runner
 from .startup import StartupError
@@ -454,13 +455,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Load every model of a preset, so the first comparison does not wait for conversion."""
     runner = Runner(Settings.from_env())
     preset = runner.preset(args.preset)
+    ctx = LoadContext(runner.pool)
     for role in ("strong", "tuned", "untuned"):
-        source = getattr(preset, role).source
-        if is_api_source(source):
-            print(f"{role}: {source} is a remote model; nothing to load")
-            continue
-        loaded = runner.pool.get(source)
-        print(f"{role}: {source} ready on {loaded.device} ({loaded.load_seconds:.1f} s)")
+        spec = getattr(preset, role)
+        print(f"{role}: {spec.source} {prepare(spec, ctx)}")  # the source's kind knows what to load
     return 0
 
 

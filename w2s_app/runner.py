@@ -11,41 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends.adapters import adapter_off
+from .backends import factory
+from .backends.factory import ENGINES as ENGINES  # engine names (W2S_ENGINE), importable from here too
 from .backends.local import ModelPool
-from .backends.openai_api import ApiRole, api_role, is_api_source
-from .backends.remote_guide import RemoteGuide, RemoteGuidePair, remote_guide
-from .backends.roles import Role, RoleSpec
+from .backends.role_loaders import LoadContext
+from .backends.roles import Role
 from .config import Preset, Settings
-from .search import Models, ReferenceEngine, SamplingParams, SearchResult, method_params, run_methods
-from .search.api_engine import ApiEngine
+from .errors import RequestError as RequestError  # raised here and by the role factory
+from .search import Models, SamplingParams, SearchResult, method_params, run_methods
 from .search.engine import Engine
-from .search.fast import FastEngine
 from .search.shared_loop import SharedLoop
 
-
-def llamacpp_engine(models: Models) -> Engine:
-    """The fast engine with the strong model sampled by llama.cpp (GGUF sources, llama-cpp-python)."""
-    from .backends.llamacpp import llamacpp_model
-    from .search.cached_scorer import CachedScorer
-    from .search.fast import JoinedEngine
-    from .search.llamacpp_sampler import LlamaCppSampler
-
-    lc = llamacpp_model(models.strong.loaded.source)
-    return JoinedEngine(models, LlamaCppSampler(models, lc), CachedScorer(models))
-
-
-ENGINES: dict[str, Callable[[Models], Engine]] = {
-    "reference": ReferenceEngine,
-    "fast": FastEngine,
-    "llamacpp": llamacpp_engine,
-}
 MAX_PROMPT_CHARS = 20_000
 NOISE_MODES = ("independent", "shared")
-
-
-class RequestError(ValueError):
-    """A comparison request is invalid; the message is safe to show to a user."""
 
 
 class DeadlineExceeded(RequestError):
@@ -259,57 +237,14 @@ class Runner:
             raise RequestError(str(exc)) from exc
 
     def models(self, preset: Preset) -> Models:
-        """Load (once) the preset's three roles; remote roles get an API client instead."""
-        remote = [is_api_source(preset.tuned.source), is_api_source(preset.untuned.source)]
-        if any(remote):
-            if not all(remote):
-                raise RequestError(
-                    f"preset {preset.name!r}: a guide pair must be both local or both remote (api)"
-                )
-            if not is_api_source(preset.strong.source):
-                raise RequestError(
-                    f"preset {preset.name!r}: remote guides with a local strong model are not "
-                    'supported yet; serve the strong model too (source = "api")'
-                )
-            try:
-                tuned = remote_guide(preset.tuned, "tuned guide")
-                untuned = remote_guide(preset.untuned, "untuned guide")
-            except ValueError as exc:
-                raise RequestError(f"preset {preset.name!r}: {exc}") from exc
-            return Models(strong=self.strong_role(preset), tuned=tuned, untuned=untuned)
-        return Models(
-            strong=self.strong_role(preset),
-            tuned=self.guide_role(preset.tuned),
-            untuned=self.guide_role(preset.untuned),
-        )
-
-    def guide_role(self, spec: RoleSpec) -> Role:
-        """A guide: a pooled model, or base + adapter (on or off, one shared copy of the weights)."""
-        if not spec.adapter:
-            return Role(spec, self.pool.get(spec.source))
-        loaded = self.pool.get_adapted(spec.source, spec.adapter)
-        return Role(spec, loaded if spec.use_adapter else adapter_off(loaded))
-
-    def strong_role(self, preset: Preset) -> Role | ApiRole:
-        """The strong role: a local model from the pool, or a client for an 'api' source."""
-        spec = preset.strong
-        if not is_api_source(spec.source):
-            return Role(spec, self.pool.get(spec.source))
-        try:
-            return api_role(spec, self.settings.api_base, self.settings.api_model)
-        except ValueError as exc:
-            raise RequestError(f"preset {preset.name!r}: {exc}") from exc
+        """Load (once) the preset's three roles, each as its source kind loads it (backends/factory.py)."""
+        ctx = LoadContext(self.pool, self.settings.api_base, self.settings.api_model)
+        return factory.load_models(preset, ctx)
 
     def engine(self, models: Models, name: str | None = None) -> Engine:
-        """The configured engine over the models; a remote strong model always uses the API engine."""
-        if isinstance(models.tuned, RemoteGuide):
-            return ApiEngine(models, RemoteGuidePair(models.tuned, models.untuned))
-        if isinstance(models.strong, ApiRole):
-            return ApiEngine(models)
-        name = name or self.settings.engine
-        if name not in ENGINES:
-            raise RequestError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
-        return ENGINES[name](models)
+        """The engine the roles call for: their sampler (W2S_ENGINE for a local strong model) joined
+        with the guide pair's scorer."""
+        return factory.build_engine(models, name or self.settings.engine)
 
     def compare(
         self,
@@ -343,15 +278,8 @@ class Runner:
                     f"this comparison is too large ({cost} tokens of work, the limit is {self.max_cost}): "
                     "lower max new tokens, N, W or K"
                 )
-        if not is_api_source(preset.strong.source):
-            name = self.settings.engine
-            if name not in ENGINES:  # an input error: no comparison row for it
-                raise RequestError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
-        model_ids = {
-            "strong": preset.strong.source,
-            "tuned": preset.tuned.source,
-            "untuned": preset.untuned.source,
-        }
+        factory.check_engine(preset.strong, self.settings.engine)  # an input error: no row for it
+        model_ids = factory.model_labels(preset)
         start = time.perf_counter()
         try:
             models = self.models(preset)
@@ -367,12 +295,10 @@ class Runner:
                 self.store.fail_comparison(failed, f"{type(exc).__name__}: {exc}")
             raise
         load = time.perf_counter() - start
-        if isinstance(models.strong, ApiRole):
-            check_reachable(models.strong.client.config.base_url)  # an input error: no row for it
-        for name in ("strong", "tuned", "untuned"):
-            role = getattr(models, name)
-            if isinstance(role, ApiRole | RemoteGuide):
-                model_ids[name] = f"api:{role.describe()}"  # which remote model, never the key
+        server = factory.strong_server(models)
+        if server:
+            check_reachable(server)  # an input error: no row for it
+        model_ids = factory.model_labels(preset, models)  # which remote model, never the key
         check_context(models, prompt, sp.max_new_tokens)
         comp_id = None
         if self.store is not None:

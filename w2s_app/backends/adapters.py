@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .local import LoadedModel, ModelLoadError, load_model
+from .local import LoadedModel, ModelLoadError, ModelPool, load_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,13 @@ def load_adapted(source: str, adapter: str, device: str | None, dtype: str | Non
     folder = resolve_adapter(adapter)
     model = PeftModel.from_pretrained(loaded.model, str(folder)).eval()
     return replace(loaded, source=f"{source}+{adapter}", model=model)
+
+
+def pooled_adapted(pool: ModelPool, source: str, adapter: str) -> LoadedModel:
+    """Base + adapter from the pool: loaded once per (source, adapter), as its own copy of the weights."""
+    return pool.get_or_load(
+        f"{source}+{adapter}", lambda: load_adapted(source, adapter, pool.device, pool.dtype)
+    )
 
 
 class AdapterOff(torch.nn.Module):

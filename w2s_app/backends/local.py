@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,19 +242,14 @@ class ModelPool:
 
     def get(self, source: str) -> LoadedModel:
         """Return the loaded model for a source, loading it on first use."""
-        with self._lock:
-            if source not in self._models:
-                self._models[source] = load_model(source, self.device, self.dtype)
-            return self._models[source]
+        return self.get_or_load(source, lambda: load_model(source, self.device, self.dtype))
 
-    def get_adapted(self, source: str, adapter: str) -> LoadedModel:
-        """Base + LoRA adapter, loaded once per (source, adapter) as its own copy of the weights."""
-        from .adapters import load_adapted
-
-        key = f"{source}+{adapter}"
+    def get_or_load(self, key: str, load: Callable[[], LoadedModel]) -> LoadedModel:
+        """The model kept under `key`, made by `load()` on first use (adapters.py keeps base + adapter
+        copies here, so this module never imports it)."""
         with self._lock:
             if key not in self._models:
-                self._models[key] = load_adapted(source, adapter, self.device, self.dtype)
+                self._models[key] = load()
             return self._models[key]
 
     def put(self, model: LoadedModel) -> None:

@@ -1,8 +1,8 @@
 """An engine whose strong model is remote (an OpenAI-compatible API).
 
-Sampling goes through the API client; scoring runs the injected scorer (a remote guide pair, see
-backends/remote_guide.py) or, by default, the local guide pair exactly as the reference engine
-does. Requests from different methods run concurrently: each sample request is sent from
+Sampling goes through the API client; scoring runs the injected scorer (any `fast.Scorer`: a remote
+guide pair, see backends/remote_guide.py) or, by default, the local guide pair through the cached
+scorer. Requests from different methods run concurrently: each sample request is sent from
 its own thread, and `handle_ready` answers whichever requests are done, so a method waiting on a
 slow whole-answer sample does not hold back the short chunks of a search.
 
@@ -15,7 +15,6 @@ locally, because a server sees only the new chunk and OpenAI takes at most four 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import Any
@@ -42,23 +41,20 @@ def api_seed(seed: int, slot: int, position: int) -> int:
     return noise_seed(seed, slot, position) % (2**31)
 
 
-Scorer = Callable[[str, Sequence[Stream]], tuple[list[float], Counts]]
-
-
 class ApiEngine:
     """Answers sample requests through the API client and score requests with the scorer."""
 
     def __init__(self, models: Models, scorer: Any = None) -> None:
-        """`scorer` has `score(prompt, streams) -> (scores, Counts)`; None scores with the local guides."""
+        """`scorer` is a `fast.Scorer`; None scores with the local guides (the cached scorer)."""
         if not isinstance(models.strong, ApiRole):
             raise TypeError("ApiEngine needs an API strong model (ApiRole)")
         self.models = models
         self.hooks = Hooks()
         self.strong: ApiRole = models.strong
-        # A remote scorer waits on the network, so its requests run in threads like samples do.
-        self._remote_scoring = scorer is not None
-        self._cached = CachedScorer(models) if scorer is None else None
-        self._scorer: Scorer = scorer.score if scorer is not None else self.local_score
+        self.scorer = scorer if scorer is not None else CachedScorer(models)
+        # A scorer that waits on the network runs its requests in threads, as samples do; a local
+        # one runs in the caller's thread (its caches are not shared between threads).
+        self._remote_scoring = bool(getattr(self.scorer, "remote", False))
         self._running: dict[int, tuple[Any, Future[Answer]]] = {}  # id(request) -> (request, future)
         self._lock = threading.Lock()
 
@@ -97,34 +93,26 @@ class ApiEngine:
         """Score requests with the guides (as the reference engine does); EFT cannot run remotely."""
         try:
             if isinstance(req, ScoreRequest):
-                return self.score(prompt, req.streams)
+                return self.score(prompt, req)
             if isinstance(req, EftRequest):
                 check_eft(self.models)
             raise TypeError(f"unknown request {type(req).__name__}")
         except Exception as exc:
             return Answer(error=exc)
 
-    def score(self, prompt: str, streams: tuple[Stream, ...]) -> Answer:
-        """log G+(y) - log G-(y) per stream from the scorer; a failed remote call keeps its cost."""
-        try:
-            scores, counts = self._scorer(prompt, streams)
-        except ApiError as exc:
-            return Answer(error=exc, counts=Counts(api_calls=exc.usage.calls))
-        return Answer(scores, counts=counts)
-
-    def local_score(self, prompt: str, streams: Sequence[Stream]) -> tuple[list[float], Counts]:
-        """The local guide pair through the cached scorer (each guide reads each token about once)."""
-        (answer,) = self._cached.score(prompt, [ScoreRequest(tuple(streams))])
-        return answer.value, answer.counts
+    def score(self, prompt: str, req: ScoreRequest) -> Answer:
+        """log G+(y) - log G-(y) per stream from the scorer (a failed remote call keeps its cost)."""
+        (answer,) = self.scorer.score(prompt, [req])
+        return answer
 
     def _start(self, prompt: str, sp: SamplingParams, req: Any) -> None:
         """Send a sample (or remote score) request from its own thread, once (the driver asks again until answered)."""
         with self._lock:
             if id(req) in self._running:
                 return
-            if self._cached is not None and isinstance(req, SampleRequest):
+            if isinstance(req, SampleRequest):
                 # The parents are being extended: the scorer may forget their unkept siblings.
-                self._cached.sampling({p.id for p in req.parents})
+                self.scorer.sampling({p.id for p in req.parents})
             fut: Future[Answer] = Future()
             # Keep the request itself, so its id cannot be reused while it runs.
             self._running[id(req)] = (req, fut)
@@ -132,7 +120,7 @@ class ApiEngine:
         def work() -> None:
             try:
                 if isinstance(req, ScoreRequest):
-                    fut.set_result(self.score(prompt, req.streams))
+                    fut.set_result(self.score(prompt, req))
                 else:
                     fut.set_result(self.sample(prompt, sp, req))
             except BaseException as exc:  # the driver throws it into the method that asked

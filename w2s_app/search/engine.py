@@ -17,7 +17,7 @@ import torch
 
 from ..backends.roles import Role
 from .sampling import choose_tokens, find_stop, mask_eos
-from .scoring import sequence_logprob
+from .scoring import PlainScorer
 from .types import Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
 
 
@@ -85,6 +85,8 @@ def check_eft(models: Models) -> None:
     """EFT adds logits token by token, so all three models must share one vocabulary."""
     if not isinstance(models.strong, Role):
         raise SearchError("eft needs the strong model's logits: it works with local models only")
+    if not (isinstance(models.tuned, Role) and isinstance(models.untuned, Role)):
+        raise SearchError("eft needs the guides' logits: it works with local guides only")
     if not (same_vocabulary(models.strong, models.tuned) and same_vocabulary(models.strong, models.untuned)):
         raise SearchError(
             "eft needs the strong model and both guides to share one vocabulary; "
@@ -143,9 +145,11 @@ class LocalSampling:
 class ReferenceEngine(LocalSampling):
     """Plain, uncached, one stream and one score at a time: the oracle."""
 
-    def __init__(self, models: Models) -> None:
+    def __init__(self, models: Models, scorer: Any = None) -> None:
+        """`scorer` answers score requests (remote guides); None: the plain local scorer."""
         self.models = models
         self.hooks = Hooks()
+        self.scorer = scorer if scorer is not None else PlainScorer(models)
 
     def handle(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:
         """Answer each request alone."""
@@ -169,13 +173,8 @@ class ReferenceEngine(LocalSampling):
                 streams.append(stream)
             return Answer(streams, counts=counts)
         if isinstance(req, ScoreRequest):
-            scores = []
-            for s in req.streams:
-                plus, n_plus = sequence_logprob(self.models.tuned, prompt, s.text, s.eos)
-                minus, n_minus = sequence_logprob(self.models.untuned, prompt, s.text, s.eos)
-                counts.guide_tokens += n_plus + n_minus
-                scores.append(plus - minus)
-            return Answer(scores, counts=counts)
+            (answer,) = self.scorer.score(prompt, [req])
+            return answer
         if isinstance(req, EftRequest):
             check_eft(self.models)
             stream = self.eft_sample(prompt, sp, req)

@@ -494,10 +494,10 @@ def _choose(logits: torch.Tensor, keys: list[tuple[int, int, int]], sps: list[Sa
 
 
 class FastEngine(JoinedEngine):
-    """The default engine: the batched torch sampler with the cached scorer."""
+    """The default engine: the batched torch sampler with the cached scorer (or the one given)."""
 
-    def __init__(self, models: Models) -> None:
-        super().__init__(models, TorchSampler(models), CachedScorer(models))
+    def __init__(self, models: Models, scorer: Any = None) -> None:
+        super().__init__(models, TorchSampler(models), scorer if scorer is not None else CachedScorer(models))
 
     @property
     def strong_states(self) -> StateStore:

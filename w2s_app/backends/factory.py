@@ -1,0 +1,182 @@
+"""The role factory: a preset's roles become loaded roles, and the roles choose their engine.
+
+`SOURCES` says, for each kind of model source, how to load it as the strong model and as a guide,
+which scorer a pair of its guides needs, and which engine samples it as the strong model. `ENGINES`
+holds the engines that sample a local strong model, named by W2S_ENGINE. The runner and the CLI ask
+here instead of testing source types, so a new source kind, or a new scorer that its guides need,
+is one new file (its loaders, its scorer) plus one line in `SOURCES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RequestError
+from ..search.api_engine import ApiEngine
+from ..search.cached_scorer import CachedScorer
+from ..search.engine import Engine, Models, ReferenceEngine
+from ..search.fast import FastEngine, JoinedEngine, Scorer
+from ..search.llamacpp_sampler import LlamaCppSampler
+from .llamacpp import llamacpp_model
+from .openai_api import is_api_source
+from .remote_guide import RemoteGuidePair
+from .role_loaders import (
+    LoadContext,
+    api_guide,
+    api_label,
+    api_prepare,
+    api_server,
+    api_strong,
+    local_guide,
+    local_prepare,
+    local_strong,
+)
+from .roles import RoleSpec
+
+if TYPE_CHECKING:
+    from ..config import Preset
+
+ROLES = ("strong", "tuned", "untuned")
+
+
+class RoleError(RequestError):
+    """A preset's roles cannot be set up as written (a request error: nothing ran)."""
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of model source: how to recognise it, load it in each role, and run it."""
+
+    name: str
+    claims: Callable[[str], bool]
+    strong: Callable[[RoleSpec, LoadContext], Any]
+    guide: Callable[[RoleSpec, LoadContext, str], Any]  # (spec, context, "tuned guide") -> guide
+    prepare: Callable[[RoleSpec, LoadContext], str]  # load ahead of time; says what it did
+    remote: bool = False  # on a server: nothing loads here, so its settings are checked first
+    # (tuned, untuned) -> the scorer of a pair of such guides; None: the engine's own local scorer.
+    scorer: Callable[[Any, Any], Scorer] | None = None
+    # (models, scorer or None) -> the engine, as the strong model; None: ENGINES[W2S_ENGINE].
+    engine: Callable[[Models, Scorer | None], Engine] | None = None
+    label: Callable[[Any], str] | None = None  # a loaded role's name in the store; None: its source
+    server: Callable[[Any], str] | None = None  # a strong role's URL that must answer first
+
+
+def llamacpp_engine(models: Models, scorer: Scorer | None = None) -> Engine:
+    """The strong model sampled by llama.cpp in-process (GGUF sources), with the given scorer."""
+    sampler = LlamaCppSampler(models, llamacpp_model(models.strong.loaded.source))
+    return JoinedEngine(models, sampler, scorer or CachedScorer(models))
+
+
+# Engines over a local strong model: (models) with the guides scored locally, or (models, scorer).
+ENGINES: dict[str, Callable[..., Engine]] = {
+    "reference": ReferenceEngine,
+    "fast": FastEngine,
+    "llamacpp": llamacpp_engine,
+}
+
+
+def _is_folder(source: str) -> bool:
+    return Path(source).expanduser().is_dir() or source.startswith((".", "/", "~"))
+
+
+def _local(name: str, claims: Callable[[str], bool]) -> SourceKind:
+    """A kind loaded by transformers into the pool (backends/local.py finds its files)."""
+    return SourceKind(name, claims, local_strong, local_guide, local_prepare)
+
+
+API = SourceKind(
+    "api",  # an OpenAI-compatible server; as a guide, scored from prompt log-probabilities
+    is_api_source,
+    api_strong,
+    api_guide,
+    api_prepare,
+    remote=True,
+    scorer=RemoteGuidePair,
+    engine=ApiEngine,
+    label=api_label,
+    server=api_server,
+)
+
+# First match wins; the local kinds in local.resolve_source's order (a folder named like a hub id
+# is a folder), the hub last (any other name is a hub id).
+SOURCES: list[SourceKind] = [
+    API,
+    _local("pip", lambda s: s.startswith("pip:")),
+    _local("gguf", lambda s: s.endswith(".gguf")),
+    _local("folder", _is_folder),
+    _local("hub", lambda s: True),
+]
+
+
+def kind_of(source: str) -> SourceKind:
+    """The kind of a role's source."""
+    return next(kind for kind in SOURCES if kind.claims(source))
+
+
+def load_models(preset: Preset, ctx: LoadContext) -> Models:
+    """The three roles of a preset, loaded; remote roles first (their settings fail fast)."""
+    name = preset.name
+    specs = {role: getattr(preset, role) for role in ROLES}
+    kinds = {role: kind_of(specs[role].source) for role in ROLES}
+    if kinds["tuned"].scorer is not kinds["untuned"].scorer:
+        raise RoleError(
+            f"preset {name!r}: a guide pair must be both local or both remote (api); here the tuned "
+            f"guide's source is of kind {kinds['tuned'].name}, the untuned guide's of kind {kinds['untuned'].name}"
+        )
+    loaded: dict[str, Any] = {}
+    for role in sorted(ROLES, key=lambda r: not kinds[r].remote):
+        spec, kind = specs[role], kinds[role]
+        try:
+            if role == "strong":
+                loaded[role] = kind.strong(spec, ctx)
+            else:
+                loaded[role] = kind.guide(spec, ctx, f"{role} guide")
+        except RoleError:
+            raise
+        except ValueError as exc:
+            if not kind.remote:
+                raise  # a local model that will not load is an outcome the store keeps
+            raise RoleError(f"preset {name!r}: {exc}") from exc  # a remote role's setting is wrong
+    return Models(**loaded)
+
+
+def check_engine(strong: RoleSpec, name: str) -> None:
+    """RoleError for an engine name that a local strong model would need and that does not exist."""
+    if kind_of(strong.source).engine is None and name not in ENGINES:
+        raise RoleError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+
+
+def build_engine(models: Models, name: str) -> Engine:
+    """The engine for loaded roles: the strong model's sampler joined with the guide pair's scorer."""
+    guides = kind_of(models.tuned.spec.source)
+    scorer = guides.scorer(models.tuned, models.untuned) if guides.scorer else None
+    strong = kind_of(models.strong.spec.source)
+    if strong.engine is not None:
+        return strong.engine(models, scorer)
+    check_engine(models.strong.spec, name)
+    return ENGINES[name](models) if scorer is None else ENGINES[name](models, scorer)
+
+
+def model_labels(preset: Preset, models: Models | None = None) -> dict[str, str]:
+    """Each role's model as the store keeps it: its source, or what a loaded remote role names."""
+    out = {}
+    for role in ROLES:
+        spec = getattr(preset, role)
+        kind = kind_of(spec.source)
+        loaded = getattr(models, role) if models is not None else None
+        out[role] = kind.label(loaded) if kind.label and loaded is not None else spec.source
+    return out
+
+
+def strong_server(models: Models) -> str | None:
+    """The strong model's server URL when it has one (checked before a comparison starts)."""
+    kind = kind_of(models.strong.spec.source)
+    return kind.server(models.strong) if kind.server else None
+
+
+def prepare(spec: RoleSpec, ctx: LoadContext) -> str:
+    """Load a role's model ahead of time; a line saying what happened."""
+    return kind_of(spec.source).prepare(spec, ctx)
