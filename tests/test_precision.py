@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.conftest import make_models
-from tests.test_fast import PROMPT, SETTINGS, assert_same, both
+from tests.test_fast import PROMPT, SETTINGS, both
 from w2s_app.backends.adapters import adapter_off, load_adapted
 from w2s_app.backends.int8 import Int8Linear, quantize_linears
 from w2s_app.backends.local import ModelLoadError, ModelPool, pick_dtype
@@ -26,6 +26,10 @@ from w2s_app.search.scoring import sequence_logprob
 
 MODES = ["bfloat16", "int8"]
 PER_TOKEN = 0.05  # largest |log-prob difference| per scored guide token against float32
+# fast vs reference scores under int8, per scored guide token: a float rounding difference before a
+# layer can move an activation across an int8 rounding step, so the same texts' scores differ by
+# more than float32's 1e-4 (measured up to 0.0028 on a score of 73, about 5e-5 per token).
+INT8_PER_TOKEN = 2e-4
 TEXT_METHODS = [("baseline", {}), ("bon", {"n": 3})]
 ALL_METHODS = [*TEXT_METHODS, ("w2s", {"w": 2, "k": 2, "l": 6})]
 
@@ -107,7 +111,13 @@ def test_int8_fast_equals_reference(pools, tiny_paths, setup, methods):
     models = make_models(pools["int8"], tiny_paths, "strong_smol" if setup == "same_tok" else "strong_gemma")
     for seed in range(2):
         ref, fast = both(models, methods, sp(seed))
-        assert_same(models, ref, fast)
+        for r, f in zip(ref, fast):
+            assert (f.text, f.eos, f.counts.strong_tokens) == (r.text, r.eos, r.counts.strong_tokens), r.label
+            assert [s.kept for s in f.trace] == [s.kept for s in r.trace]
+            assert [s.chunks for s in f.trace] == [s.chunks for s in r.trace]
+            if r.score is not None:
+                n = sum(sequence_logprob(g, PROMPT, r.text, r.eos)[1] for g in (models.tuned, models.untuned))
+                assert f.score == pytest.approx(r.score, abs=INT8_PER_TOKEN * n), r.label
 
 
 @pytest.mark.parametrize("setup", ["strong_smol", "strong_gemma"])
