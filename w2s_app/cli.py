@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends.factory import prepare
-from .backends.local import ModelLoadError
+from .backends.local import PRECISIONS, ModelLoadError
 from .backends.role_loaders import LoadContext
 from .config import ConfigError, Settings
 from .runner import Comparison, RequestError, Runner
@@ -55,6 +55,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="independent: each method draws its own noise (default); shared: common random numbers",
     )
     p.add_argument("--engine", default=None, help="search engine (default: W2S_ENGINE)")
+    p.add_argument(
+        "--dtype",
+        choices=PRECISIONS,
+        default=None,
+        help="precision of local models (default: W2S_DTYPE, else float32 on CPU); int8: CPU only",
+    )
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server URL (default: OPENAI_BASE_URL)")
     p.add_argument("--api-model", default=None, help="model name on that server (default: W2S_API_MODEL)")
 
@@ -169,6 +175,8 @@ def _runner(args: argparse.Namespace) -> Runner:
     settings = Settings.from_env()
     if args.engine:
         settings = replace(settings, engine=args.engine)
+    if args.dtype:
+        settings = replace(settings, dtype=args.dtype)
     # The API server and model may come from flags; the key only from OPENAI_API_KEY (never argv).
     if args.api_base:
         settings = replace(settings, api_base=args.api_base)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .backends.local import PRECISIONS
 from .backends.roles import RoleSpec
 
 BUILTIN_PRESETS = Path(__file__).with_name("presets.toml")
@@ -109,6 +110,14 @@ def _number(env: dict[str, str], key: str, default: Any, kind: type) -> Any:
     return value
 
 
+def _precision(env: dict[str, str]) -> str | None:
+    """W2S_DTYPE, checked against the known precisions (unset: the device's default)."""
+    raw = env.get("W2S_DTYPE") or None
+    if raw is not None and raw not in PRECISIONS:
+        raise ConfigError(f"W2S_DTYPE must be one of {', '.join(PRECISIONS)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable from the environment."""
@@ -153,7 +162,7 @@ class Settings:
             db_url=env.get("W2S_DB_URL") or None,
             default_preset=env.get("W2S_PRESET") or DEFAULT_PRESET,
             device=env.get("W2S_DEVICE") or None,
-            dtype=env.get("W2S_DTYPE") or None,
+            dtype=_precision(env),
             engine=env.get("W2S_ENGINE", "fast"),
             presets_files=tuple(files),
             api_base=env.get("OPENAI_BASE_URL") or None,

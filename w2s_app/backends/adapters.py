@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from .int8 import quantize_linears
 from .local import LoadedModel, ModelLoadError, ModelPool, load_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,9 +32,12 @@ def load_adapted(source: str, adapter: str, device: str | None, dtype: str | Non
     """A fresh copy of the base model with the adapter attached (its own weights, not the pool's)."""
     from peft import PeftModel
 
-    loaded = load_model(source, device, dtype)
+    # PEFT attaches LoRA to float Linear layers only, so int8 quantizes after the adapter is on.
+    loaded = load_model(source, device, dtype, quantize=False)
     folder = resolve_adapter(adapter)
     model = PeftModel.from_pretrained(loaded.model, str(folder)).eval()
+    if dtype == "int8":
+        quantize_linears(model)
     return replace(loaded, source=f"{source}+{adapter}", model=model)
 
 

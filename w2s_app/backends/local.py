@@ -68,11 +68,21 @@ def pick_device(requested: str | None = None) -> str:
     return "cpu"
 
 
+# W2S_DTYPE / --dtype values. int8 loads float32 weights, then quantizes the Linear layers (CPU only).
+PRECISIONS = ("auto", "float32", "bfloat16", "float16", "int8")
+
+
 def pick_dtype(device: str, requested: str | None = None) -> Any:
     """bfloat16 on CUDA, float16 on MPS, float32 on CPU (CPU half precision is slow and lossy)."""
     import torch
 
+    if requested == "int8":
+        if device != "cpu":
+            raise ModelLoadError(f"W2S_DTYPE=int8 runs on the CPU only, not on {device!r}")
+        return torch.float32  # the weights load in float32, then quantize_linears turns them to int8
     if requested and requested != "auto":
+        if requested not in PRECISIONS:
+            raise ModelLoadError(f"unknown dtype {requested!r}; known: {', '.join(PRECISIONS)}")
         return getattr(torch, requested)
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -201,8 +211,14 @@ def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
-def load_model(source: str, device: str | None = None, dtype: str | None = None) -> LoadedModel:
-    """Load a causal LM and tokenizer from any supported source, in eval mode on the chosen device."""
+def load_model(
+    source: str, device: str | None = None, dtype: str | None = None, quantize: bool = True
+) -> LoadedModel:
+    """Load a causal LM and tokenizer from any supported source, in eval mode on the chosen device.
+
+    With dtype 'int8' the Linear layers are quantized unless quantize is False (an adapter is
+    attached to the float layers first, then the caller quantizes).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     start = time.perf_counter()
@@ -220,12 +236,16 @@ def load_model(source: str, device: str | None = None, dtype: str | None = None)
         raise ModelLoadError(_explain(source, kind, where, exc)) from exc
     model.to(dev)
     model.eval()
+    if dtype == "int8" and quantize:
+        from .int8 import quantize_linears
+
+        quantize_linears(model)
     return LoadedModel(
         source=source,
         model=model,
         tokenizer=tokenizer,
         device=dev,
-        dtype=torch_dtype,
+        dtype="int8" if dtype == "int8" else torch_dtype,
         load_seconds=time.perf_counter() - start,
         eos_ids=_eos_ids(model, tokenizer),
     )
