@@ -33,7 +33,7 @@ sentiment of Gemma-3-270M's continuations from 0.287 (baseline) to 0.530 toward 
 weak answers to instructions, and this guide pair is one small chat model under two templates
 (chat vs plain text), not a tuned/untuned pair: its score measures what the chat template expects
 more than answer quality. With the paper's end-of-answer term it rewarded stopping (best-of-4
-picked its shortest candidate in 17 of 29 comparisons on the shipped examples); without it
+picked its shortest candidate in 19 of 32 comparisons on the shipped examples); without it
 (`score_eos = false`, now the preset's setting) in 11 of 32. In a blind reading of 18 comparisons
 the search's answer was judged best in 9, the baseline's in 5, best-of-4's in 1 (3 ties): a small
 sample, judged by one language-model reader without method names. Read `offline` as a
