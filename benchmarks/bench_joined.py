@@ -49,9 +49,9 @@ def load_models(pool: ModelPool, preset: Preset) -> Models:
     def role(spec: RoleSpec) -> Role:
         if not spec.adapter:
             return Role(spec, pool.get(spec.source))
-        from w2s_app.backends.adapters import adapter_off
+        from w2s_app.backends.adapters import adapter_off, pooled_adapted
 
-        loaded = pool.get_adapted(spec.source, spec.adapter)
+        loaded = pooled_adapted(pool, spec.source, spec.adapter)
         return Role(spec, loaded if spec.use_adapter else adapter_off(loaded))
 
     return Models(strong=role(preset.strong), tuned=role(preset.tuned), untuned=role(preset.untuned))

@@ -7,6 +7,7 @@ within-prompt rank correlation of candidate length and score, and seconds per co
 
     python scripts/arena_check.py --preset offline --seeds 4                   # the preset as shipped
     python scripts/arena_check.py --preset offline --seeds 4 --l 30 --noise shared --score-eos on  # the old defaults
+    python scripts/arena_check.py --preset offline --seeds 1 --prompt-file my_prompts.txt --rows rows.jsonl
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scipy import stats
 
 from w2s_app.config import Settings
-from w2s_app.prompt_pool import examples_for
+from w2s_app.prompt_pool import examples_for, load_pool
 from w2s_app.runner import Runner
 from w2s_app.twins import normalize
 
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--first-seed", type=int, default=0, help="resume a run: start at this seed")
     parser.add_argument("--prompts", type=int, default=8, help="the preset's first N examples")
+    parser.add_argument(
+        "--prompt-file", type=Path, help="prompts from this file (one a line) instead of the examples"
+    )
     parser.add_argument("--engine", default="fast")
     parser.add_argument("--l", type=int)
     parser.add_argument("--noise", choices=("independent", "shared"))
@@ -62,9 +66,10 @@ def main() -> None:
         runner.preset = lambda name, p=preset: p  # type: ignore[method-assign]
     given = {"l": args.l, "noise": args.noise}
     rows = []
+    prompts = load_pool(args.prompt_file) if args.prompt_file else examples_for(preset, args.prompts)
     # Seeds outermost: a run cut short still covers every prompt.
     for seed in range(args.first_seed, args.seeds):
-        for prompt in examples_for(preset, args.prompts):
+        for prompt in prompts:
             start = time.perf_counter()
             comp = runner.compare(prompt, args.preset, ["baseline", "bon", "w2s"], {**given, "seed": seed})
             seconds = time.perf_counter() - start
