@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch and llama.cpp threads")
-    parser.add_argument("--max-rows", type=int, default=None, help="default: W2S_BATCH_ROWS (64)")
+    parser.add_argument("--max-rows", type=int, default=None, help="default: W2S_BATCH_ROWS (128)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the preset's T")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -186,7 +186,7 @@ def main() -> None:
         "max_new_tokens": sp.max_new_tokens,
         "methods": methods,
     }
-    max_rows = args.max_rows or settings.batch_rows or 64
+    max_rows = args.max_rows or settings.batch_rows or 128
     for name in [e for e in args.engines.split(",") if e]:
         out[name] = throughput(make_engine(name, models), prompts, methods, sp, max_rows)
         if not args.json:

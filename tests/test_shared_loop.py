@@ -177,3 +177,20 @@ def test_model_queue_runs_several_at_once_then_queues():
     q.leave(a, 1.0)
     waiter.join(5)
     assert got == [True] and q.state() == {"running": 2, "waiting": 0}
+
+
+def test_finished_comparisons_leave_no_cached_states(same_tok):
+    """A search's last unkept beams and a cancelled comparison's caches go when their comparison ends."""
+    engine = FastEngine(same_tok)
+    loop = SharedLoop(engine, max_rows=64)
+    sp = SamplingParams(max_new_tokens=30, temperature=1.0, seed=2)
+    for prompt in PROMPTS:
+        assert all(r.ok for r in loop.run(prompt, [("w2s", {"w": 2, "k": 3, "l": 4})], sp))
+    with pytest.raises(Cancelled):
+        calls = iter(range(100))
+        loop.run(PROMPTS[0], METHODS, sp, cancelled=lambda: next(calls) > 6)
+    deadline = time.monotonic() + 30
+    while loop._thread is not None and time.monotonic() < deadline:  # the loop's last round
+        time.sleep(0.01)
+    assert len(engine.strong_states) == 0 and len(engine.guide_states) == 0
+    assert engine.sampler._roots == {} and engine.sampler._batch is None

@@ -137,7 +137,7 @@ class Settings:
     # Continuous batching: up to `concurrent` comparisons run at once, their streams (at most
     # `batch_rows`) decoding in one shared loop; batch_rows 0 runs comparisons one at a time.
     concurrent: int = 8
-    batch_rows: int = 64
+    batch_rows: int = 128
     # Public arena (README, "Running a public arena"): secrets, limits by client address, cost cap.
     secret: str | None = None  # W2S_SECRET: signs voter tokens; else kept in <data dir>/secret.key
     admin_key: str | None = None  # W2S_ADMIN_KEY: sees everyone's history and exports
@@ -171,7 +171,7 @@ class Settings:
             rate_limit=_number(env, "W2S_RATE_LIMIT", 20, int),
             max_queue=_number(env, "W2S_MAX_QUEUE", 32, int),
             concurrent=_number(env, "W2S_CONCURRENT", 8, int),
-            batch_rows=_number(env, "W2S_BATCH_ROWS", 64, int),
+            batch_rows=_number(env, "W2S_BATCH_ROWS", 128, int),
             secret=env.get("W2S_SECRET") or None,
             admin_key=env.get("W2S_ADMIN_KEY") or None,
             # Spaces put their own proxy (a private address) in front of the app.

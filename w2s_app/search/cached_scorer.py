@@ -45,17 +45,25 @@ class StateStore:
     states: dict[int, Any] = field(default_factory=dict)
     group_of: dict[int, frozenset[int]] = field(default_factory=dict)
     on_drop: Any = None  # called with each dropped state (a sampler frees its KV sequence)
+    prompt_of: dict[int, str] = field(default_factory=dict)  # the comparison's prompt, when given
 
     def get(self, sid: int) -> Any:
         """The state of a stream, or None."""
         return self.states.get(sid)
 
-    def add_group(self, states: dict[int, Any]) -> None:
-        """Register the states produced by one request."""
+    def add_group(self, states: dict[int, Any], prompt: str | None = None) -> None:
+        """Register the states produced by one request (of the comparison on `prompt`)."""
         group = frozenset(states)
         for sid, state in states.items():
             self.states[sid] = state
             self.group_of[sid] = group
+            if prompt is not None:
+                self.prompt_of[sid] = prompt
+
+    def keep_prompts(self, prompts: set[str]) -> None:
+        """Drop the states of comparisons no longer running (a search's last unkept beams)."""
+        for sid in [s for s, p in self.prompt_of.items() if p not in prompts]:
+            self.drop(sid)
 
     def release_groups(self, parents: set[int], keep: set[int]) -> None:
         """Drop every member of the groups holding `parents`, except those in `keep`."""
@@ -68,6 +76,7 @@ class StateStore:
         """Forget one stream."""
         state = self.states.pop(sid, None)
         self.group_of.pop(sid, None)
+        self.prompt_of.pop(sid, None)
         if state is not None and self.on_drop is not None:
             self.on_drop(state)
 
@@ -97,6 +106,10 @@ class CachedScorer:
         self.models = models
         self.guide_states = StateStore()  # value: (tuned GuideState, untuned GuideState)
         self._roots: dict[tuple[int, str], GuideState] = {}  # (role id, prompt) -> prefilled prompt
+
+    def keep_prompts(self, prompts: set[str]) -> None:
+        """Only these comparisons still run: the others' cached states can never be extended."""
+        self.guide_states.keep_prompts(prompts)
 
     def sampling(self, parents: set[int]) -> None:
         """The given streams are being extended: their siblings can never be a parent again."""
@@ -163,8 +176,8 @@ class CachedScorer:
         for _, s in streams:
             if s.parent not in kept:
                 self.guide_states.drop(s.parent)
-        for group in groups:  # one group per request: a method's next request names one of them
-            self.guide_states.add_group(group)
+        for (prompt, _), group in zip(items, groups):  # a method's next request names one group
+            self.guide_states.add_group(group, prompt)
         return out
 
     def _guide_base(self, g: int, s: Stream) -> GuideState | None:

@@ -182,6 +182,8 @@ class JoinedEngine:
         for i, a in enumerate(asked):
             if answers[i] is None and i not in samples:
                 answers[i] = self._other(a.prompt, a.sp, a.request)
+        if hasattr(self.scorer, "keep_prompts"):
+            self.scorer.keep_prompts({a.prompt for a in asked})
         try:
             self.scorer.sampling({p.id for i in samples for p in asked[i].request.parents})
             self.sampler.join(asked)
@@ -285,7 +287,9 @@ class TorchSampler(LocalSampling):
         if gone:
             self._flight = [f for f in self._flight if id(f.request) in wanted]
             self._remove_rows({id(r) for f in gone for r in f.rows})
-        self._keep_roots({a.prompt for a in asked})
+        prompts = {a.prompt for a in asked}
+        self._keep_roots(prompts)
+        self.strong_states.keep_prompts(prompts)  # a finished search's last unkept beams
         known = {id(f.request) for f in self._flight}
         new_rows: list[_Row] = []
         states: list[StrongState] = []
@@ -348,7 +352,7 @@ class TorchSampler(LocalSampling):
         if any(r.child is None for r in flight.rows):
             return None
         self._flight.remove(flight)
-        self.strong_states.add_group(flight.stored)
+        self.strong_states.add_group(flight.stored, flight.prompt)
         counts = Counts(strong_tokens=sum(r.child.n_tokens - r.parent.n_tokens for r in flight.rows))
         return Answer([r.child for r in flight.rows], counts=counts)
 
