@@ -122,12 +122,30 @@ def joined(loop: SharedLoop, prompts: list[str], methods: list, sp: SamplingPara
     return {"total": time.perf_counter() - start, "own": waited, "waited": waited, "results": results}
 
 
-def throughput(engine: Any, prompts: list[str], methods: list, sp: SamplingParams, max_rows: int) -> dict:
-    """One-at-a-time vs joined on one warm engine; texts compared comparison by comparison."""
+def rss_mb() -> int:
+    """This process's resident memory in MB."""
+    import psutil
+
+    return round(psutil.Process().memory_info().rss / 2**20)
+
+
+def throughput(
+    engine: Any, prompts: list[str], methods: list, sp: SamplingParams, max_rows: int, memory: int = 0
+) -> dict:
+    """One-at-a-time vs joined on one warm engine; texts compared comparison by comparison.
+
+    With `memory`, that many more comparisons then run through the same loop (the app keeps one
+    engine per preset), and resident memory is reported after the warm-up and after them.
+    """
     loop = SharedLoop(engine, max_rows=max_rows)
     loop.run(prompts[0], methods, sp)  # warm-up: first-call costs out of both figures
+    rss = [rss_mb()]
     solo = one_at_a_time(loop, prompts, methods, sp)
     together = joined(loop, prompts, methods, sp)
+    rss.append(rss_mb())
+    for i in range(memory):
+        loop.run(prompts[i % len(prompts)] + f" ({i})", methods, sp)
+    rss.append(rss_mb())
     same = sum(
         [r.text for r in a] == [r.text for r in b] for a, b in zip(solo["results"], together["results"])
     )
@@ -152,6 +170,8 @@ def throughput(engine: Any, prompts: list[str], methods: list, sp: SamplingParam
         "same_texts_as_alone": f"{same}/{len(prompts)}",
         "strong_tokens_joined": tokens,
         "errors": errors,
+        "rss_mb_after_warmup_after_both_runs_after_more": rss,
+        "more_comparisons": memory,
     }
 
 
@@ -165,6 +185,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch and llama.cpp threads")
     parser.add_argument("--max-rows", type=int, default=None, help="default: W2S_BATCH_ROWS (128)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the preset's T")
+    parser.add_argument("--memory", type=int, default=0, help="more comparisons, then resident memory")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.threads:
@@ -188,7 +209,7 @@ def main() -> None:
     }
     max_rows = args.max_rows or settings.batch_rows or 128
     for name in [e for e in args.engines.split(",") if e]:
-        out[name] = throughput(make_engine(name, models), prompts, methods, sp, max_rows)
+        out[name] = throughput(make_engine(name, models), prompts, methods, sp, max_rows, args.memory)
         if not args.json:
             print(name, json.dumps(out[name]), flush=True)
     if args.json:
