@@ -237,9 +237,11 @@ def test_bad_requests_get_openai_errors(client, server):
 
 @pytest.fixture(scope="module")
 def keyed(tiny_presets_file, tmp_path_factory):
-    """A server with a key and no waiting room: one running request fills it."""
+    """A server with a key, one run at a time and no waiting room: one running request fills it."""
     data = tmp_path_factory.mktemp("keyed") / "data"
-    srv = ServeServer(tiny_presets_file, data, W2S_SERVE_KEY="s3cret-key", W2S_MAX_QUEUE="0")
+    srv = ServeServer(
+        tiny_presets_file, data, W2S_SERVE_KEY="s3cret-key", W2S_MAX_QUEUE="0", W2S_CONCURRENT="1"
+    )
     yield srv
     srv.stop()
 
@@ -401,7 +403,9 @@ def test_readme_alpaca_eval_config_drives_the_service(server, reference):
 def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, tmp_path):
     from gradio_client import Client
 
-    srv = ServeServer(tiny_presets_file, tmp_path / "data", "--with-app", W2S_MAX_QUEUE="1")
+    srv = ServeServer(
+        tiny_presets_file, tmp_path / "data", "--with-app", W2S_MAX_QUEUE="1", W2S_CONCURRENT="1"
+    )
     try:
         page = subprocess.run(["curl", "-s", srv.base_url.removesuffix("v1")], capture_output=True, text=True)
         assert "w2s-arena" in page.stdout
@@ -445,3 +449,13 @@ def test_a_prompt_beyond_the_context_is_a_400_naming_the_limit(client):
     )
     with pytest.raises(openai.APIError, match="exceed its context of 8192 tokens"):
         list(stream)
+
+
+def test_two_requests_run_at_once_in_one_loop(client, server):
+    """W2S_CONCURRENT (default 8): a second search runs beside the first instead of waiting."""
+    first, second = _long_stream(client), _long_stream(client)
+    a, b = iter(first), iter(second)
+    assert next(a).choices[0].text is not None and next(b).choices[0].text is not None
+    assert server.health()["running"] == 2 and server.health()["waiting"] == 0
+    first.close()
+    second.close()
