@@ -193,4 +193,4 @@ def test_finished_comparisons_leave_no_cached_states(same_tok):
     while loop._thread is not None and time.monotonic() < deadline:  # the loop's last round
         time.sleep(0.01)
     assert len(engine.strong_states) == 0 and len(engine.guide_states) == 0
-    assert engine.sampler._roots == {} and engine.sampler._batch is None
+    assert engine.sampler._roots == {} and engine.sampler._batch is None and engine.scorer._roots == {}

@@ -108,8 +108,9 @@ class CachedScorer:
         self._roots: dict[tuple[int, str], GuideState] = {}  # (role id, prompt) -> prefilled prompt
 
     def keep_prompts(self, prompts: set[str]) -> None:
-        """Only these comparisons still run: the others' cached states can never be extended."""
+        """Only these comparisons still run: the others' cached states and prompts can go."""
         self.guide_states.keep_prompts(prompts)
+        self._roots = {k: v for k, v in self._roots.items() if k[1] in prompts}
 
     def sampling(self, parents: set[int]) -> None:
         """The given streams are being extended: their siblings can never be a parent again."""
