@@ -105,19 +105,18 @@ class ScoreTimer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.scorer, name)
 
-    def score(self, *args: Any) -> Any:
+    def _timed(self, name: str, *args: Any) -> Any:
         start = time.perf_counter()
         try:
-            return self.scorer.score(*args)
+            return getattr(self.scorer, name)(*args)
         finally:
             self.seconds += time.perf_counter() - start
 
+    def score(self, *args: Any) -> Any:
+        return self._timed("score", *args)
+
     def score_many(self, *args: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self.scorer.score_many(*args)
-        finally:
-            self.seconds += time.perf_counter() - start
+        return self._timed("score_many", *args)
 
 
 def main() -> None:
