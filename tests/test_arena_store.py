@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from tests.test_store import comparison
 from w2s_app.guard import RateLimited
 from w2s_app.identity import Identity, IdentityError
-from w2s_app.leaderboard_cache import BoardView, LeaderboardCache
+from w2s_app.leaderboard.cache import BoardView, LeaderboardCache
 from w2s_app.limits import Limits, LimitSettings, client_address, comparison_cost
 from w2s_app.store import Store
 from w2s_app.store.database import RUNNER_ID
-from w2s_app.vote_quality import filter_votes, one_position_voters, voter_table
+from w2s_app.leaderboard.quality import filter_votes, one_position_voters, voter_table
 
 
 def test_two_replicas_share_limits(db_url):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s_app.leaderboard import compute_leaderboard, fit_bradley_terry, outcomes_from_votes
+from w2s_app.leaderboard.board import compute_leaderboard, fit_bradley_terry, outcomes_from_votes
 
 LABELS = ["baseline", "bon N4", "w2s W2 K2 L30"]
 

@@ -224,7 +224,7 @@ def test_kill_9_mid_batch_leaves_whole_rows(tiny_env, tmp_path):
 
 
 def test_leaderboard_reads_the_store(db_url):
-    from w2s_app.leaderboard import compute_leaderboard
+    from w2s_app.leaderboard.board import compute_leaderboard
 
     store = Store(db_url)
     for i in range(6):

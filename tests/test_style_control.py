@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s_app.leaderboard import compute_leaderboard
-from w2s_app.style_control import apply_style_control, style_features
+from w2s_app.leaderboard.board import compute_leaderboard
+from w2s_app.leaderboard.style import apply_style_control, style_features
 
 TRUE = {"m0": 0.6, "m1": 0.2, "m2": -0.2, "m3": -0.6}  # length-free log-strengths, mean zero
 LENGTH = {"m0": 150, "m1": 300, "m2": 600, "m3": 1200}  # the weaker, the wordier
@@ -58,7 +58,7 @@ def test_style_control_recovers_length_free_strengths_and_plain_fit_does_not():
 
 
 def test_style_controlled_estimates_are_unbiased_over_draws():
-    from w2s_app.style_control import style_outcomes, style_strengths
+    from w2s_app.leaderboard.style import style_outcomes, style_strengths
 
     names = list(TRUE)
     styled, plain = [], []

@@ -139,7 +139,7 @@ def test_preset_menu_switches_sliders_examples_and_says_the_wait(page):
 
 
 def test_twins_are_said_before_the_vote_and_stored_with_it(page, app_server):
-    from w2s_app.leaderboard import outcomes_from_votes
+    from w2s_app.leaderboard.board import outcomes_from_votes
     from w2s_app.store import Store
 
     temperature = page.get_by_label("number input for Temperature")

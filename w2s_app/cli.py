@@ -374,7 +374,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Print the leaderboard as a table or JSON."""
-    from .leaderboard_cache import BoardView, build_board
+    from .leaderboard.cache import BoardView, build_board
     from .store import Store
 
     if args.bootstrap < 0 or args.bootstrap > 10_000:

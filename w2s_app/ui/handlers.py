@@ -22,8 +22,8 @@ from typing import Any
 
 from ..guard import RateLimited
 from ..identity import IdentityError, Voter
-from ..leaderboard import Leaderboard
-from ..leaderboard_cache import BoardView
+from ..leaderboard.board import Leaderboard
+from ..leaderboard.cache import BoardView
 from ..limits import client_address
 from ..runner import RequestError
 from ..store import VoteError
@@ -372,7 +372,7 @@ def history(services: Services, page: Any, preset: Any, voter_id: str | None, pa
 def voters(services: Services) -> Any:
     """The admin per-voter table: votes, agreement with the majority, position bias (ids hashed)."""
     from ..store.database import hash_voter
-    from ..vote_quality import voter_table
+    from ..leaderboard.quality import voter_table
 
     votes, gens, _ = services.store.leaderboard_frames(None)
     salt = services.identity.export_salt()

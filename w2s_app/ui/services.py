@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import Settings
 from ..identity import Identity, load_secret
-from ..leaderboard_cache import LeaderboardCache
+from ..leaderboard.cache import LeaderboardCache
 from ..limits import Limits, LimitSettings
 from ..runner import Runner
 from ..startup import check_data_dir

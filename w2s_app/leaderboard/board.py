@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from .twins import twin_column
+from ..twins import twin_column
 
 ELO = 400 / math.log(10)
 

@@ -14,9 +14,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .leaderboard import Leaderboard, compute_leaderboard
-from .style_control import apply_style_control
-from .vote_quality import filter_votes
+from .board import Leaderboard, compute_leaderboard
+from .style import apply_style_control
+from .quality import filter_votes
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 32

@@ -120,7 +120,7 @@ def apply_style_control(
     board, votes: pd.DataFrame, gens: pd.DataFrame, texts: dict[int, str], n_boot: int = 200
 ):
     """The board with scores, intervals and ranks from the style-controlled fit (counts, win rates kept)."""
-    from .leaderboard import ELO
+    from .board import ELO
 
     if board.table.empty:
         return board
