@@ -42,10 +42,10 @@ from w2s_app.backends.llamacpp import default_threads
 from w2s_app.backends.local import resolve_source
 from w2s_app.backends.openai_api import ApiRole, Choice, Usage
 from w2s_app.config import Settings
+from w2s_app.engines.api_engine import ApiEngine
 from w2s_app.prompt_pool import pool_for
 from w2s_app.runner import ENGINES, Runner, build_methods, build_sampling
 from w2s_app.search import Models, SamplingParams, run_methods
-from w2s_app.search.api_engine import ApiEngine
 
 METHODS = ["baseline", "bon", "w2s"]
 

@@ -37,8 +37,7 @@ import torch
 from w2s_app.backends.local import ModelPool
 from w2s_app.backends.roles import Role, RoleSpec
 from w2s_app.config import Preset, Settings
-from w2s_app.search import Models, SamplingParams
-from w2s_app.search.shared_loop import SharedLoop, rows_needed
+from w2s_app.search import Models, SamplingParams, SharedLoop, rows_needed
 
 METHODS = ["baseline", "bon", "w2s"]
 
@@ -63,10 +62,11 @@ def make_engine(name: str, models: Models) -> Any:
 
     if name == "fast":
         return FastEngine(models)
-    from w2s_app.backends.llamacpp import llamacpp_model
-    from w2s_app.search.cached_scorer import CachedScorer
     from w2s_app.search.fast import JoinedEngine
     from w2s_app.search.llamacpp_sampler import LlamaCppSampler
+
+    from w2s_app.backends.llamacpp import llamacpp_model
+    from w2s_app.engines.cached_scorer import CachedScorer
 
     lc = llamacpp_model(models.strong.loaded.source)
     return JoinedEngine(models, LlamaCppSampler(models, lc), CachedScorer(models))

@@ -31,14 +31,14 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
+from w2s_app.search.fast import FastEngine
 
 from benchmarks.bench_cpu import METHODS, ScoreTimer
 from w2s_app.config import Settings
+from w2s_app.engines.plain_scorer import sequence_logprob
 from w2s_app.prompt_pool import pool_for
 from w2s_app.runner import Runner, build_methods, build_sampling
 from w2s_app.search import Models, SamplingParams, SearchResult, run_methods
-from w2s_app.search.fast import FastEngine
-from w2s_app.search.scoring import sequence_logprob
 
 REFERENCE = "float32"
 

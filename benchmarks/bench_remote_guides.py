@@ -16,11 +16,12 @@ import time
 from dataclasses import replace
 
 from w2s_app.backends.openai_api import forget_servers
-from w2s_app.backends.remote_guide import RemoteGuidePair
 from w2s_app.config import Settings
-from w2s_app.runner import Runner, build_methods, build_sampling
+from w2s_app.engines.api_engine import ApiEngine
+from w2s_app.engines.remote_scorer import RemoteGuidePair
+from w2s_app.runner import CompareRequest
 from w2s_app.search import run_methods
-from w2s_app.search.api_engine import ApiEngine
+from w2s_app.wiring import build_runner
 
 PROMPT = "Give three tips for staying healthy."
 
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--prompt", default=PROMPT)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    runner = Runner(Settings.from_env())
+    runner = build_runner(Settings.from_env())
     preset = runner.preset("api-remote-guides")
     preset = replace(
         preset,
@@ -41,10 +42,12 @@ def main() -> None:
         tuned=replace(preset.tuned, api_base=args.guides),
         untuned=replace(preset.untuned, api_base=args.guides),
     )
-    sp = build_sampling({"seed": args.seed}, preset)
-    for method, params in build_methods(["bon", "w2s"], {}, preset):
+    runner.preset = lambda name, p=preset: p  # type: ignore[method-assign]  # the servers given here
+    plan = runner.plan(CompareRequest(args.prompt, preset.name, ["bon", "w2s"], {"seed": args.seed}))
+    sp = plan.sampling
+    for method, params in plan.methods:
         forget_servers()
-        models = runner.models(preset)
+        models = runner.engines.load(preset).models
         pair = RemoteGuidePair(models.tuned, models.untuned)
         start = time.perf_counter()
         (res,) = run_methods(ApiEngine(models, pair), args.prompt, [(method, params)], sp)

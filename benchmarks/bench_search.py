@@ -35,14 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from w2s_app.backends.local import ModelPool
-from w2s_app.backends.roles import Role, RoleSpec
+from w2s_app.backends.roles import Models, Role, RoleSpec
 from w2s_app.config import Settings
-from w2s_app.search import Models, ReferenceEngine, SamplingParams, run_methods
-from w2s_app.search.fast import FastEngine
-from w2s_app.search.kv import empty_cache
-from w2s_app.search.sampling import choose_tokens
-from w2s_app.search.scoring import batch_logprobs
+from w2s_app.contracts import SamplingParams
+from w2s_app.contracts.noise import choose_tokens
+from w2s_app.engines.kv import empty_cache
+from w2s_app.engines.plain_scorer import batch_logprobs
+from w2s_app.search import run_methods
 from w2s_app.tiny import SMOL, build_tiny, tiny_set
+from w2s_app.wiring import engine_for
 
 PROMPT = "Give three tips for staying healthy."
 PLAIN = "Question: {prompt}\nAnswer:"
@@ -98,20 +99,23 @@ def offline_models(pool: ModelPool) -> Models:
     )
 
 
-class MemoryWatch(FastEngine):
+class MemoryWatch:
     """The fast engine, recording the most KV-cache bytes its stores held after any call."""
 
     def __init__(self, models: Models) -> None:
-        super().__init__(models)
+        self.engine = engine_for(models, "fast")
+        self.abilities, self.stops = self.engine.abilities, self.engine.stops
         self.peak_bytes = 0
 
-    def handle_ready(self, prompt, sp, requests):  # type: ignore[override]
+    hooks = property(lambda self: self.engine.hooks, lambda self, v: setattr(self.engine, "hooks", v))
+
+    def answer_ready(self, asked: list) -> list:
         """Answer, then measure the cached states."""
-        out = super().handle_ready(prompt, sp, requests)
+        out = self.engine.answer_ready(asked)
         total = 0
-        for state in self.strong_states.states.values():
+        for state in self.engine.sampler.strong_states.states.values():
             total += sum(k.nbytes + v.nbytes for k, v in state.kv)
-        for pair in self.guide_states.states.values():
+        for pair in self.engine.scorer.guide_states.states.values():
             total += sum(k.nbytes + v.nbytes for g in pair for k, v in g.kv)
         self.peak_bytes = max(self.peak_bytes, total)
         return out
@@ -120,22 +124,20 @@ class MemoryWatch(FastEngine):
 REPEAT = 1  # timed runs per measurement; the fastest counts (other work on the machine only adds time)
 
 
-def timed_methods(name: str, engine: Any, methods: list, sp: SamplingParams) -> tuple[Run, list]:
-    """Run methods through the driver (fresh engine state each repeat) and total their work."""
+def timed_methods(name: str, make: Any, methods: list, sp: SamplingParams) -> tuple[Run, list, Any]:
+    """Run methods through the driver (a fresh engine from `make()` each repeat) and total their work."""
     seconds = math.inf
     for _ in range(REPEAT):
-        fresh = type(engine)(engine.models)
+        fresh = make()
         start = time.perf_counter()
         results = run_methods(fresh, PROMPT, methods, sp)
         seconds = min(seconds, time.perf_counter() - start)
-        if hasattr(fresh, "peak_bytes"):
-            engine.peak_bytes = fresh.peak_bytes
     for r in results:
         if not r.ok:
             raise RuntimeError(f"{name}: {r.label} failed: {r.error}")
     strong = sum(r.counts.strong_tokens for r in results)
     guide = sum(r.counts.guide_tokens for r in results)
-    return Run(name, seconds, strong, guide), results
+    return Run(name, seconds, strong, guide), results, fresh
 
 
 def limit_run(models: Models, sp: SamplingParams, streams: int, length: int) -> Run:
@@ -180,7 +182,7 @@ def bench_set(label: str, models: Models, args: argparse.Namespace) -> dict[str,
     sp_main = SamplingParams(max_new_tokens=args.main_t, temperature=args.temperature, seed=args.seed)
     out: dict[str, Any] = {"models": label}
     # Warm up kernels and caches so the first timed run is not penalised.
-    run_methods(FastEngine(models), PROMPT, w2s, SamplingParams(8, args.temperature, 1.0, args.seed))
+    run_methods(engine_for(models, "fast"), PROMPT, w2s, SamplingParams(8, args.temperature, 1.0, args.seed))
 
     fast_runs: dict[int, tuple[Run, list]] = {}
 
@@ -188,8 +190,7 @@ def bench_set(label: str, models: Models, args: argparse.Namespace) -> dict[str,
         """The fast w2s at budget t, measured once and reused by every table."""
         if t not in fast_runs:
             sp = SamplingParams(max_new_tokens=t, temperature=args.temperature, seed=args.seed)
-            engine = MemoryWatch(models)
-            run, res = timed_methods(f"w2s fast T{t}", engine, w2s, sp)
+            run, res, engine = timed_methods(f"w2s fast T{t}", lambda: MemoryWatch(models), w2s, sp)
             run.extra["kv_cache_mb"] = round(engine.peak_bytes / 2**20, 2)
             fast_runs[t] = (run, res)
         return fast_runs[t]
@@ -207,9 +208,9 @@ def bench_set(label: str, models: Models, args: argparse.Namespace) -> dict[str,
         label, f"w2s / limit at W{w} K{k} L{l_} T{args.main_t}", [fast, limit], fast.seconds / limit.seconds
     )
 
-    together, _ = timed_methods(
+    together, _, _ = timed_methods(
         "baseline+bon+w2s fast",
-        FastEngine(models),
+        lambda: engine_for(models, "fast"),
         [("baseline", {}), ("bon", {"n": w * k}), *w2s],
         sp_main,
     )
@@ -223,7 +224,7 @@ def bench_set(label: str, models: Models, args: argparse.Namespace) -> dict[str,
     out["reference"] = []
     for t in args.ref_t:
         sp = SamplingParams(max_new_tokens=t, temperature=args.temperature, seed=args.seed)
-        ref, ref_res = timed_methods(f"w2s reference T{t}", ReferenceEngine(models), w2s, sp)
+        ref, ref_res, _ = timed_methods(f"w2s reference T{t}", lambda: engine_for(models, "reference"), w2s, sp)
         fst, fast_res = fast_at(t)
         same = ref_res[0].text == fast_res[0].text
         out["reference"].append(

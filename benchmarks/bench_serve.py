@@ -34,8 +34,10 @@ import torch
 import uvicorn
 
 from w2s_app.config import Settings
-from w2s_app.serve import ApiServices, build_api
+from w2s_app.runner import CompareRequest
+from w2s_app.serve import build_api
 from w2s_app.tiny import tiny_presets_toml, tiny_set
+from w2s_app.wiring import Services, build_services
 
 PROMPT = "Give three tips for staying healthy."
 
@@ -47,7 +49,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(services: ApiServices) -> tuple[uvicorn.Server, str]:
+def start_server(services: Services) -> tuple[uvicorn.Server, str]:
     """The service on a free loopback port, in a background thread of this process."""
     port = free_port()
     config = uvicorn.Config(build_api(services), host="127.0.0.1", port=port, log_level="warning")
@@ -85,8 +87,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if tiny:
         (tmp / "presets.toml").write_text(tiny_presets_toml(tiny_set()))
         env["W2S_PRESETS"] = str(tmp / "presets.toml")
-    services = ApiServices.from_settings(Settings.from_env(env), key="")
-    services.queue.max_waiting = args.clients  # every concurrent client may wait its turn
+    env["W2S_MAX_QUEUE"] = str(max(args.clients, 1))  # every concurrent client may wait its turn
+    env["W2S_MAX_COST"] = env["W2S_REQUEST_SECONDS"] = "0"  # the benchmark measures, it is not a public arena
+    services = build_services(Settings.from_env(env))
     runner = services.runner
     server, base_url = start_server(services)
     client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=3600)
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def direct(seed: int, method: str = args.method, tokens: int = max_tokens) -> float:
         # In a fresh thread, as the service runs each search (torch behaves differently in the main one).
         settings = {"max_new_tokens": tokens, "temperature": temperature, "seed": seed}
-        worker = threading.Thread(target=runner.compare, args=(PROMPT, preset, [method], settings))
+        request = CompareRequest(PROMPT, preset, [method], settings)
+        worker = threading.Thread(target=runner.compare, args=(request,))
         start = time.perf_counter()
         worker.start()
         worker.join()

@@ -27,8 +27,9 @@ from scipy import stats
 
 from w2s_app.config import Settings
 from w2s_app.prompt_pool import examples_for, load_pool
-from w2s_app.runner import Runner
+from w2s_app.runner import CompareRequest
 from w2s_app.twins import normalize
+from w2s_app.wiring import build_runner
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
         return
 
     settings = replace(Settings.from_env(), engine=args.engine)
-    runner = Runner(settings)
+    runner = build_runner(settings)
     preset = runner.preset(args.preset)
     if args.score_eos:
         on = args.score_eos == "on"
@@ -71,7 +72,8 @@ def main() -> None:
     for seed in range(args.first_seed, args.seeds):
         for prompt in prompts:
             start = time.perf_counter()
-            comp = runner.compare(prompt, args.preset, ["baseline", "bon", "w2s"], {**given, "seed": seed})
+            request = CompareRequest(prompt, args.preset, ["baseline", "bon", "w2s"], {**given, "seed": seed})
+            comp = runner.compare(request)
             seconds = time.perf_counter() - start
             by = {r.method: r for r in comp.results}
             bon = by["bon"].trace[0] if by["bon"].trace else None

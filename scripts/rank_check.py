@@ -22,7 +22,7 @@ from scipy.stats import spearmanr
 
 from w2s_app.backends.local import load_model
 from w2s_app.backends.roles import Role, RoleSpec
-from w2s_app.search.scoring import batch_logprobs
+from w2s_app.engines.plain_scorer import batch_logprobs
 from w2s_app.tuning.command import read_prompts
 from w2s_app.tuning.rewards import load_reward
 from w2s_app.tuning.sampling import sample_answers

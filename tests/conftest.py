@@ -11,8 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from w2s_app.backends.local import ModelPool
-from w2s_app.backends.roles import Role, RoleSpec
-from w2s_app.search import Models
+from w2s_app.backends.roles import Models, Role, RoleSpec
 from w2s_app.tiny import tiny_presets_toml, tiny_set
 
 PLAIN = "Question: {prompt}\nAnswer:"
@@ -52,11 +51,57 @@ def cross_tok(pool, tiny_paths) -> Models:
     return make_models(pool, tiny_paths, "strong_gemma")
 
 
+# Scripted models (engines/fake.py) for tests about the page, the store, the service and the limits:
+# they run through the real search, driver, shared loop and queue, in milliseconds per comparison.
+FAKE_PRESETS = """
+[fake]
+description = "Scripted words (tests of the page, store, service and limits)."
+purpose = "Tests: scripted words, no model"
+prompts = "assets/prompts/instructions.txt"
+[fake.strong]
+source = "fake"
+template = "Question: {prompt}\\nAnswer:"
+[fake.tuned]
+source = "fake"
+[fake.untuned]
+source = "fake"
+[fake.defaults]
+max_new_tokens = 24
+w = 2
+k = 2
+l = 8
+n = 4
+
+[fake-twins]
+description = "Every method writes the same words."
+[fake-twins.strong]
+source = "fake:same"
+[fake-twins.tuned]
+source = "fake"
+[fake-twins.untuned]
+source = "fake"
+[fake-twins.defaults]
+max_new_tokens = 12
+
+[fake-slow]
+description = "Scripted words, 20 ms a step (progress, deadlines, queues)."
+[fake-slow.strong]
+source = "fake:delay=0.02"
+[fake-slow.tuned]
+source = "fake"
+[fake-slow.untuned]
+source = "fake"
+[fake-slow.defaults]
+max_new_tokens = 48
+l = 8
+"""
+
+
 @pytest.fixture(scope="session")
 def tiny_presets_file(tiny_paths, tmp_path_factory) -> Path:
-    """A presets file defining 'tiny' and 'tiny-cross'."""
+    """A presets file defining 'tiny' and 'tiny-cross' (tiny random models) and the fake presets."""
     path = tmp_path_factory.mktemp("presets") / "presets.toml"
-    path.write_text(tiny_presets_toml(tiny_paths))
+    path.write_text(tiny_presets_toml(tiny_paths) + FAKE_PRESETS)
     return path
 
 
@@ -103,5 +148,15 @@ def app_server(tiny_presets_file, tmp_path_factory):
         W2S_MAX_COST="60000",  # tiny models: a long comparison is still quick
         W2S_ADMIN_KEY=ADMIN_KEY,
     )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def serve_server(tiny_presets_file, tmp_path_factory):
+    """The real service (python -m w2s_app serve), open (no key), with room for a few waiting requests."""
+    from tests.serve_server import ServeServer
+
+    server = ServeServer(tiny_presets_file, tmp_path_factory.mktemp("serve") / "data", W2S_MAX_QUEUE="4")
     yield server
     server.stop()

@@ -14,9 +14,11 @@ import pytest
 
 from tests.api_support import control, free_port, seen, start_llama_server, start_proxy, stop
 from w2s_app.backends.openai_api import ApiClient, ApiConfig, ApiError, ApiRole, forget_servers
-from w2s_app.backends.roles import Role, RoleSpec
-from w2s_app.search import Models, SamplingParams, run_methods
-from w2s_app.search.api_engine import ApiEngine
+from w2s_app.backends.roles import Models, Role, RoleSpec
+from w2s_app.contracts import SamplingParams
+from w2s_app.engines.api_engine import ApiEngine
+from w2s_app.engines.cached_scorer import CachedScorer
+from w2s_app.search import run_methods
 
 CHATML = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
 PROMPT = "Give me three tips for staying healthy."
@@ -68,7 +70,8 @@ def guides(pool):
 def engine(proxy: str, guides, template: str = CHATML, **kw) -> ApiEngine:
     """An API engine on the proxy with the real guides."""
     spec = RoleSpec("api", template, stop=("<|im_end|>",) if template != "chat" else ())
-    return ApiEngine(Models(ApiRole(spec, client(proxy, **kw)), *guides))
+    models = Models(ApiRole(spec, client(proxy, **kw)), *guides)
+    return ApiEngine(models, CachedScorer(models))
 
 
 def completions(log: list[dict]) -> list[dict]:

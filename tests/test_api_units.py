@@ -18,11 +18,10 @@ from w2s_app.backends.openai_api import (
     public_url,
     redact,
 )
-from w2s_app.backends.roles import RoleSpec
+from w2s_app.backends.roles import Models, RoleSpec
 from w2s_app.cli import main
-from w2s_app.search import Models, SamplingParams, SearchError
-from w2s_app.search.api_engine import ApiEngine, api_seed
-from w2s_app.search.types import ROOT, SampleRequest, Stream
+from w2s_app.contracts import ROOT, SampleRequest, SamplingParams, SearchError, Stream
+from w2s_app.engines.api_engine import ApiEngine, api_seed
 
 
 def test_config_from_env_and_flags():
@@ -66,7 +65,7 @@ def test_token_split_keeps_the_total():
 
 def _engine(template: str, stop: tuple[str, ...] = ()) -> ApiEngine:
     role = ApiRole(RoleSpec("api", template, stop=stop), ApiClient(ApiConfig("http://127.0.0.1:9/v1", "m")))
-    return ApiEngine(Models(role, None, None))  # the guides are not needed to build streams
+    return ApiEngine(Models(role, None, None), None)  # the guides are not needed to build streams
 
 
 def test_stop_strings_are_cut_across_chunks_and_end_the_answer():

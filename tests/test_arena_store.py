@@ -14,13 +14,15 @@ import pytest
 import sqlalchemy as sa
 
 from tests.test_store import comparison
-from w2s_app.guard import RateLimited
+from w2s_app.config import Settings
+from w2s_app.errors import RateLimited
 from w2s_app.identity import Identity, IdentityError
 from w2s_app.leaderboard.cache import BoardView, LeaderboardCache
-from w2s_app.limits import Limits, LimitSettings, client_address, comparison_cost
+from w2s_app.leaderboard.quality import filter_votes, one_position_voters, voter_table
+from w2s_app.limits import Limits, LimitSettings, client_address
+from w2s_app.search import comparison_cost
 from w2s_app.store import Store
 from w2s_app.store.database import RUNNER_ID
-from w2s_app.leaderboard.quality import filter_votes, one_position_voters, voter_table
 
 
 def test_two_replicas_share_limits(db_url):
@@ -75,8 +77,9 @@ def test_client_address_trusts_forwarded_for_only_from_proxies():
 
 def test_comparison_cost():
     default = [("baseline", {}), ("bon", {"n": 4}), ("w2s", {"w": 2, "k": 2, "l": 30})]
-    assert comparison_cost(default, 96) == 96 + 768 + 768 <= LimitSettings().max_cost
-    assert comparison_cost([("bon", {"n": 64})], 4096) > LimitSettings().max_cost
+    cap = Settings.max_cost  # the declared default of W2S_MAX_COST
+    assert comparison_cost(default, 96) == 96 + 768 + 768 <= cap
+    assert comparison_cost([("bon", {"n": 64})], 4096) > cap
 
 
 def voted_store(url: str) -> tuple[Store, list[int]]:

@@ -16,15 +16,15 @@ from w2s_app.cli import main
     [
         (["--prompt", ""], "prompt is empty"),
         (["--prompt", "   \n\t "], "prompt is empty"),
-        (["--prompt", "hi", "--w", "0"], "w must be between"),
-        (["--prompt", "hi", "--k", "99"], "k must be between"),
-        (["--prompt", "hi", "--l", "0"], "l must be between"),
-        (["--prompt", "hi", "--n", "0", "--methods", "bon"], "n must be between"),
+        (["--prompt", "hi", "--w", "0"], "w must be a whole number between"),
+        (["--prompt", "hi", "--k", "99"], "k must be a whole number between"),
+        (["--prompt", "hi", "--l", "0"], "l must be a whole number between"),
+        (["--prompt", "hi", "--n", "0", "--methods", "bon"], "n must be a whole number between"),
         (["--prompt", "hi", "--preset", "nope"], "unknown preset 'nope'"),
         (["--prompt", "hi", "--methods", "baseline,magic"], "unknown method 'magic'"),
         (["--prompt", "hi", "--methods", ","], "choose at least one method"),
         (["--prompt", "hi", "--temperature", "-1"], "temperature must be"),
-        (["--prompt", "hi", "--max-new-tokens", "0"], "max new tokens must be"),
+        (["--prompt", "hi", "--max-new-tokens", "0"], "max_new_tokens must be"),
     ],
 )
 def test_bad_input_exits_2_without_traceback(args, message, tiny_env):

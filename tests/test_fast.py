@@ -8,21 +8,21 @@ import numpy as np
 import pytest
 import torch
 
+from tests import engines
 from tests.conftest import make_models
-from w2s_app.runner import ENGINES
-from w2s_app.search import ReferenceEngine, SamplingParams, run_methods
-from w2s_app.search.fast import FastEngine
-from w2s_app.search.kv import crop, pack, unpack
-from w2s_app.search.scoring import sequence_logprob
-from w2s_app.search.types import ROOT, SampleRequest, ScoreRequest
+from w2s_app.contracts import ROOT, SampleRequest, SamplingParams, ScoreRequest
+from w2s_app.engines.kv import crop, pack, unpack
+from w2s_app.engines.plain_scorer import sequence_logprob
+from w2s_app.search import run_methods
+from w2s_app.wiring import ENGINES
 
 PROMPT = "Name a colour."
 
 
 def both(models, methods, sp, prompt=PROMPT):
     """Run the same methods on both engines; every method must succeed on both."""
-    ref = run_methods(ReferenceEngine(models), prompt, methods, sp)
-    fast = run_methods(FastEngine(models), prompt, methods, sp)
+    ref = run_methods(engines.reference(models), prompt, methods, sp)
+    fast = run_methods(engines.fast(models), prompt, methods, sp)
     for r in ref + fast:
         assert r.ok, r.error
     return ref, fast
@@ -99,7 +99,7 @@ def test_eos_inside_chunk(same_tok):
 def test_stop_strings(setup, pool, tiny_paths, request):
     base = request.getfixturevalue(setup)
     sp = SamplingParams(max_new_tokens=30, temperature=1.0, seed=2)
-    (plain,) = run_methods(ReferenceEngine(base), PROMPT, [("baseline", {})], sp)
+    (plain,) = run_methods(engines.reference(base), PROMPT, [("baseline", {})], sp)
     # A stop string taken from the middle of a real answer, so it is sure to fire.
     middle = len(plain.text) // 2
     stop = plain.text[middle : middle + 3]
@@ -122,7 +122,7 @@ def test_eft_through_fast_engine(same_tok, cross_tok):
     sp = SamplingParams(max_new_tokens=12, temperature=1.0, seed=0)
     ref, fast = both(same_tok, [("eft", {"beta": 0.5})], sp)
     assert_same(same_tok, ref, fast)
-    (res,) = run_methods(FastEngine(cross_tok), PROMPT, [("eft", {"beta": 1.0})], sp)
+    (res,) = run_methods(engines.fast(cross_tok), PROMPT, [("eft", {"beta": 1.0})], sp)
     assert not res.ok and "vocabulary" in res.error
 
 
@@ -130,45 +130,48 @@ def test_one_call_batches_all_requests(same_tok):
     """Requests from several methods in one call: each answer equals answering it alone."""
     sp = SamplingParams(max_new_tokens=12, temperature=1.0, seed=9)
     reqs = [SampleRequest((ROOT,), (0,), 12), SampleRequest((ROOT,) * 3, (0, 1, 2), 5)]
-    engine = FastEngine(same_tok)
-    together = engine.handle(PROMPT, sp, reqs)
-    alone = [ReferenceEngine(same_tok).handle(PROMPT, sp, [r])[0] for r in reqs]
+    engine = engines.fast(same_tok)
+    together = engines.handle(engine, PROMPT, sp, reqs)
+    alone = [engines.handle(engines.reference(same_tok), PROMPT, sp, [r])[0] for r in reqs]
     for t, a in zip(together, alone):
         assert [s.text for s in t.value] == [s.text for s in a.value]
         assert t.counts.strong_tokens == a.counts.strong_tokens
     streams = tuple(together[1].value) + tuple(together[0].value)
-    (fast_scores,) = engine.handle(PROMPT, sp, [ScoreRequest(streams)])
-    (ref_scores,) = ReferenceEngine(same_tok).handle(PROMPT, sp, [ScoreRequest(streams)])
+    (fast_scores,) = engines.handle(engine, PROMPT, sp, [ScoreRequest(streams)])
+    (ref_scores,) = engines.handle(engines.reference(same_tok), PROMPT, sp, [ScoreRequest(streams)])
     assert fast_scores.value == pytest.approx(ref_scores.value, abs=1e-4)
 
 
 def test_dropped_cache_falls_back(same_tok):
     """A parent whose caches are gone is rebuilt from the prompt, with the same results."""
     sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=4)
-    engine = FastEngine(same_tok)
-    ref = ReferenceEngine(same_tok)
-    (first,) = engine.handle(PROMPT, sp, [SampleRequest((ROOT,) * 6, tuple(range(6)), 4)])
+    engine = engines.fast(same_tok)
+    ref = engines.reference(same_tok)
+    (first,) = engines.handle(engine, PROMPT, sp, [SampleRequest((ROOT,) * 6, tuple(range(6)), 4)])
     parent = next(s for s in first.value if not s.done)
-    engine.strong_states.states.clear()
-    engine.guide_states.states.clear()
-    (fast,) = engine.handle(PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
-    (slow,) = ref.handle(PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
+    engine.sampler.strong_states.states.clear()
+    engine.scorer.guide_states.states.clear()
+    (fast,) = engines.handle(engine, PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
+    (slow,) = engines.handle(ref, PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
     assert [s.text for s in fast.value] == [s.text for s in slow.value]
-    (fs,) = engine.handle(PROMPT, sp, [ScoreRequest(tuple(fast.value))])
-    (rs,) = ref.handle(PROMPT, sp, [ScoreRequest(tuple(fast.value))])
+    (fs,) = engines.handle(engine, PROMPT, sp, [ScoreRequest(tuple(fast.value))])
+    (rs,) = engines.handle(ref, PROMPT, sp, [ScoreRequest(tuple(fast.value))])
     assert fs.value == pytest.approx(rs.value, abs=1e-4)
 
 
-class CountingEngine(FastEngine):
-    """Records how many cached states the engine holds after every call."""
+class CountingEngine:
+    """The fast engine, recording how many cached states it holds after every call."""
 
     def __init__(self, models):
-        super().__init__(models)
+        self.engine = engines.fast(models)
+        self.abilities, self.stops = self.engine.abilities, self.engine.stops
         self.sizes: list[tuple[int, int]] = []
 
-    def handle_ready(self, prompt, sp, requests):
-        out = super().handle_ready(prompt, sp, requests)
-        self.sizes.append((len(self.strong_states), len(self.guide_states)))
+    hooks = property(lambda self: self.engine.hooks, lambda self, v: setattr(self.engine, "hooks", v))
+
+    def answer_ready(self, asked):
+        out = self.engine.answer_ready(asked)
+        self.sizes.append((len(self.engine.sampler.strong_states), len(self.engine.scorer.guide_states)))
         return out
 
 
@@ -199,23 +202,27 @@ def test_pack_unpack_round_trip():
     assert crop(rows[0], 3)[1][0].shape == (heads, 3, dim)
 
 
-def test_registered_in_runner():
-    assert ENGINES["fast"] is FastEngine
+def test_registered_in_the_composition_root():
+    assert set(ENGINES) == {"fast", "reference", "llamacpp"}
 
 
-class StepCounter(FastEngine):
-    """Counts batched decode steps of the strong model."""
+class StepCounter:
+    """The fast engine, counting batched decode steps of the strong model."""
 
     def __init__(self, models):
-        super().__init__(models)
+        self.engine = engines.fast(models)
         self.steps = 0
-        step = self.sampler._step
+        decoder = self.engine.sampler.decoder
+        forward = decoder.forward
 
         def counted():
             self.steps += 1
-            step()
+            return forward()
 
-        self.sampler._step = counted
+        decoder.forward = counted
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
 
 
 def test_methods_share_decode_steps(same_tok):
@@ -236,16 +243,16 @@ def test_methods_share_decode_steps(same_tok):
 
 def test_handle_ready_answers_short_requests_first(same_tok):
     sp = SamplingParams(max_new_tokens=30, temperature=0.0, seed=0)
-    engine = FastEngine(same_tok)
+    engine = engines.fast(same_tok)
     long_req, short_req = SampleRequest((ROOT,), (0,), 30), SampleRequest((ROOT,), (1,), 2)
-    first = engine.handle_ready(PROMPT, sp, [long_req, short_req])
+    first = engines.handle_ready(engine, PROMPT, sp, [long_req, short_req])
     assert first[0] is None and len(first[1].value) == 1
-    (rest,) = engine.handle_ready(PROMPT, sp, [long_req])
-    (ref,) = ReferenceEngine(same_tok).handle(PROMPT, sp, [long_req])
+    (rest,) = engines.handle_ready(engine, PROMPT, sp, [long_req])
+    (ref,) = engines.handle(engines.reference(same_tok), PROMPT, sp, [long_req])
     assert [s.text for s in rest.value] == [s.text for s in ref.value]
 
 
-@pytest.mark.parametrize("engine_cls", [ReferenceEngine, FastEngine])
+@pytest.mark.parametrize("engine_cls", [engines.reference, engines.fast])
 def test_partials_only_grow_and_end_at_the_answer(same_tok, engine_cls):
     methods = [("baseline", {}), ("w2s", {"w": 2, "k": 2, "l": 4})]
     streamed = False
@@ -270,7 +277,7 @@ def test_partials_only_grow_and_end_at_the_answer(same_tok, engine_cls):
 
 
 def test_cancel_stops_the_run(same_tok):
-    from w2s_app.search import Cancelled
+    from w2s_app.contracts import Cancelled
 
     sp = SamplingParams(max_new_tokens=200, temperature=1.0, seed=3)
     calls = []
@@ -280,20 +287,27 @@ def test_cancel_stops_the_run(same_tok):
         return len(calls) > 2  # the driver polls once, then the engine before each decode step
 
     with pytest.raises(Cancelled):
-        run_methods(FastEngine(same_tok), PROMPT, [("baseline", {})], sp, cancelled=cancelled)
+        run_methods(engines.fast(same_tok), PROMPT, [("baseline", {})], sp, cancelled=cancelled)
     assert len(calls) == 3
 
 
 @pytest.mark.parametrize("scorer", ["plain", "cached"])
 def test_any_local_sampler_with_any_local_scorer_equals_the_reference(same_tok, scorer):
-    from w2s_app.search.cached_scorer import CachedScorer
-    from w2s_app.search.fast import JoinedEngine, TorchSampler
-    from w2s_app.search.scoring import PlainScorer
+    from w2s_app.engines.batched_sampler import BatchedSampler
+    from w2s_app.engines.cached_scorer import CachedScorer
+    from w2s_app.engines.plain_scorer import PlainScorer
+    from w2s_app.engines.torch_decoder import TorchDecoder
+    from w2s_app.search import JoinedEngine
 
     make = {"plain": PlainScorer, "cached": CachedScorer}[scorer]
     methods = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 5})]
     sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=6)
-    ref = run_methods(ReferenceEngine(same_tok), PROMPT, methods, sp)
-    joined = run_methods(JoinedEngine(same_tok, TorchSampler(same_tok), make(same_tok)), PROMPT, methods, sp)
+    ref = run_methods(engines.reference(same_tok), PROMPT, methods, sp)
+    joined = run_methods(
+        JoinedEngine(BatchedSampler(same_tok.strong, TorchDecoder(same_tok.strong)), make(same_tok)),
+        PROMPT,
+        methods,
+        sp,
+    )
     assert all(r.ok for r in ref + joined)
     assert_same(same_tok, ref, joined)

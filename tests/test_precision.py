@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests import engines
 from tests.conftest import make_models
 from tests.test_fast import PROMPT, SETTINGS, both
 from w2s_app.backends.adapters import adapter_off, load_adapted
@@ -21,8 +22,9 @@ from w2s_app.backends.int8 import Int8Linear, quantize_linears
 from w2s_app.backends.local import ModelLoadError, ModelPool, pick_dtype
 from w2s_app.backends.roles import Role, RoleSpec
 from w2s_app.config import ConfigError, Settings
-from w2s_app.search import ReferenceEngine, SamplingParams, run_methods
-from w2s_app.search.scoring import sequence_logprob
+from w2s_app.contracts import SamplingParams
+from w2s_app.engines.plain_scorer import sequence_logprob
+from w2s_app.search import run_methods
 
 MODES = ["bfloat16", "int8"]
 PER_TOKEN = 0.05  # largest |log-prob difference| per scored guide token against float32
@@ -83,8 +85,8 @@ def test_texts_equal_float32(pools, tiny_paths, dtype, setup):
     ref = make_models(pools["float32"], tiny_paths, setup)
     mode = make_models(pools[dtype], tiny_paths, setup)
     for seed in range(3):
-        want = run_methods(ReferenceEngine(ref), PROMPT, TEXT_METHODS, sp(seed))
-        got = run_methods(ReferenceEngine(mode), PROMPT, TEXT_METHODS, sp(seed))
+        want = run_methods(engines.reference(ref), PROMPT, TEXT_METHODS, sp(seed))
+        got = run_methods(engines.reference(mode), PROMPT, TEXT_METHODS, sp(seed))
         assert [r.text for r in got] == [r.text for r in want], (dtype, setup, seed)
 
 
@@ -95,7 +97,7 @@ def test_guide_scores_within_tolerance(pools, tiny_paths, dtype):
     mode = make_models(pools[dtype], tiny_paths)
     diffs = []
     for seed in range(2):
-        for r in run_methods(ReferenceEngine(ref), PROMPT, ALL_METHODS, sp(seed)):
+        for r in run_methods(engines.reference(ref), PROMPT, ALL_METHODS, sp(seed)):
             for guide in ("tuned", "untuned"):
                 want, n = sequence_logprob(getattr(ref, guide), PROMPT, r.text, r.eos)
                 got, _ = sequence_logprob(getattr(mode, guide), PROMPT, r.text, r.eos)
@@ -189,9 +191,9 @@ def test_precision_setting_is_checked(monkeypatch):
 
 
 def test_cli_dtype_flag(tiny_env):
-    from w2s_app.cli import _runner, build_parser
+    from w2s_app.cli import _services, build_parser
 
     args = build_parser().parse_args(["generate", "--prompt", "hi", "--dtype", "int8"])
-    assert _runner(args).pool.dtype == "int8"
+    assert _services(args).engines.pool.dtype == "int8"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["generate", "--prompt", "hi", "--dtype", "int4"])

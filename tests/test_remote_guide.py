@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import engines
 from tests.api_support import control, seen, start_llama_server, start_proxy, stop
 from w2s_app.backends.openai_api import ApiClient, ApiConfig, ApiError, ApiRole, forget_servers
 from w2s_app.backends.remote_guide import (
@@ -22,13 +23,13 @@ from w2s_app.backends.remote_guide import (
     RemoteGuidePair,
     remote_guide,
 )
-from w2s_app.backends.roles import Role, RoleSpec
+from w2s_app.backends.roles import Models, Role, RoleSpec
 from w2s_app.config import Settings
-from w2s_app.runner import Runner
-from w2s_app.search import Models, SamplingParams, run_methods
-from w2s_app.search.api_engine import ApiEngine
-from w2s_app.search.scoring import sequence_logprob
-from w2s_app.search.types import Stream
+from w2s_app.contracts import SamplingParams, Stream
+from w2s_app.engines.api_engine import ApiEngine
+from w2s_app.engines.plain_scorer import sequence_logprob
+from w2s_app.search import run_methods
+from w2s_app.wiring import build_runner
 
 # SmolLM2's chat format written out as text (tuned) vs the bare prompt (untuned), as in the
 # api-remote-guides preset; both start with <|im_start|>, the GGUF's BOS token (see remote_guide.py).
@@ -250,7 +251,7 @@ def test_pair_scores_streams_concurrently_with_the_eos_rule(llama):
     tuned, untuned = guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide")
     pair = RemoteGuidePair(tuned, untuned)
     streams = [Stream("Paris.", eos=True), Stream("Paris."), Stream("")]
-    scores, counts = pair.score_streams(PROMPT, streams)
+    scores, counts = engines.score_streams(pair, PROMPT, streams)
     for s, got in zip(streams, scores):
         plus = tuned.logprob(PROMPT, s.text, s.eos)[0]
         minus = untuned.logprob(PROMPT, s.text, s.eos)[0]
@@ -348,7 +349,7 @@ def test_every_model_remote_answers_baseline_bon_and_w2s(llama, proxy, tmp_path)
     pair = RemoteGuidePair(guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide"))
     for name in ("bon", "w2s"):
         r = results[name]
-        (again,), _ = pair.score_streams(PROMPT, [Stream(r["text"], eos=r["eos"])])
+        (again,), _ = engines.score_streams(pair, PROMPT, [Stream(r["text"], eos=r["eos"])])
         assert again == pytest.approx(r["score"], abs=1e-3)
     assert len(results["w2s"]["trace"]) >= 2
 
@@ -388,9 +389,9 @@ def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
     )
     monkeypatch.setenv("W2S_PRESETS", str(presets))
     monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
-    runner = Runner(replace(Settings.from_env(), engine=engine, device="cpu"), pool=pool)
+    runner = build_runner(replace(Settings.from_env(), engine=engine, device="cpu"), pool=pool)
     settings = {"max_new_tokens": 8, "l": 4, "n": 2, "seed": 5}
-    comp = runner.compare(PROMPT, "mixed", ["baseline", "bon", "w2s"], settings)
+    comp = engines.compare(runner, PROMPT, "mixed", ["baseline", "bon", "w2s"], settings)
     results = {r.method: r for r in comp.results}
     assert all(r.ok and r.text for r in results.values()), [r.error for r in comp.results]
     assert results["baseline"].counts.guide_tokens == 0 and results["baseline"].counts.api_calls == 0
@@ -402,5 +403,5 @@ def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
     for name in ("bon", "w2s"):
         r = results[name]
         assert r.counts.strong_tokens > 0 and r.counts.guide_tokens > 0 and r.counts.api_calls > 0
-        (again,), _ = pair.score_streams(PROMPT, [Stream(r.text, eos=r.eos)])
+        (again,), _ = engines.score_streams(pair, PROMPT, [Stream(r.text, eos=r.eos)])
         assert again == pytest.approx(r.score, abs=1e-3)

@@ -16,10 +16,11 @@ from w2s_app.backends.remote_guide import (
 )
 from w2s_app.backends.roles import RoleSpec
 from w2s_app.config import Settings, load_presets
-from w2s_app.runner import RequestError, Runner
-from w2s_app.search import SamplingParams, run_methods
-from w2s_app.search.engine import ReferenceEngine
-from w2s_app.search.fast import FastEngine
+from w2s_app.contracts import SamplingParams
+from w2s_app.engines.reference import ReferenceEngine
+from w2s_app.errors import RequestError
+from w2s_app.search import JoinedEngine, run_methods
+from w2s_app.wiring import build_runner
 
 
 def preset():
@@ -79,13 +80,13 @@ def test_role_spec_accepts_remote_keys_only_by_name():
 
 def test_mixed_pair_is_refused_before_anything_loads(tmp_path):
     """A guide pair is both local or both remote: one pair has one scorer."""
-    runner = Runner(replace(Settings.from_env(), data_dir=tmp_path))
+    runner = build_runner(replace(Settings.from_env(), data_dir=tmp_path))
     mixed = replace(preset(), untuned=RoleSpec("/nowhere/no-such-model", "{prompt}\n", eos="<|endoftext|>"))
     with pytest.raises(
         RequestError,
-        match=r"both local or both remote.*tuned guide's source is of kind api, the untuned guide's of kind folder",
+        match=r"both of one kind.*tuned guide's source is of kind api, the untuned guide's of kind folder",
     ):
-        runner.models(mixed)
+        runner.engines.load(mixed)
 
 
 @pytest.mark.parametrize("engine", ["fast", "reference"])
@@ -93,13 +94,13 @@ def test_local_strong_model_joins_its_sampler_with_the_remote_pair(tmp_path, tin
     """A local strong model with remote guides: the W2S_ENGINE sampler, scored by the remote pair
     (built without network: the guides' server is first asked when a score is)."""
     settings = replace(Settings.from_env(), data_dir=tmp_path, engine=engine, device="cpu")
-    runner = Runner(settings)
+    runner = build_runner(settings)
     local_strong = replace(preset(), strong=RoleSpec(str(tiny_paths["strong_smol"]), "Q: {prompt}\nA:"))
-    models = runner.models(local_strong)
+    loaded = runner.engines.load(local_strong)
+    models, eng = loaded.models, loaded.engine
     assert isinstance(models.tuned, RemoteGuide) and isinstance(models.untuned, RemoteGuide)
-    eng = runner.engine(models)
     assert isinstance(eng.scorer, RemoteGuidePair) and eng.scorer.tuned is models.tuned
-    assert isinstance(eng, FastEngine if engine == "fast" else ReferenceEngine)
+    assert isinstance(eng, JoinedEngine if engine == "fast" else ReferenceEngine)
     # EFT mixes the guides' logits, which a server does not send: a clear error, nothing sent.
     (eft,) = run_methods(eng, "Hi", [("eft", {"beta": 1.0})], SamplingParams(max_new_tokens=4))
     assert eft.error and "eft needs the guides' logits" in eft.error

@@ -91,8 +91,11 @@ def test_batch_output_that_is_not_a_batch_output(tiny_env, prompts, capsys, exis
     ("args", "message"),
     [
         (["--prompt", "bad \udcff byte"], "invalid byte"),
-        (["--prompt", "hi", "--methods", "baseline", "--n", "100000"], "n must be between 1 and 64"),
-        (["--prompt", "hi", "--methods", "baseline", "--l", "0"], "l must be between"),
+        (
+            ["--prompt", "hi", "--methods", "baseline", "--n", "100000"],
+            "n must be a whole number between 1 and 64",
+        ),
+        (["--prompt", "hi", "--methods", "baseline", "--l", "0"], "l must be a whole number between"),
         (["--prompt", "hi", "--engine", "bogus"], "unknown engine 'bogus'"),
     ],
 )

@@ -7,14 +7,15 @@ import math
 import pytest
 import torch
 
-from w2s_app.search import ReferenceEngine, SamplingParams, run_methods
-from w2s_app.search.engine import SearchError
+from tests import engines
+from w2s_app.contracts import SamplingParams, SearchError
+from w2s_app.engines.plain_scorer import batch_logprobs, sequence_logprob
+from w2s_app.search import run_methods
 from w2s_app.search.methods import rank
-from w2s_app.search.scoring import batch_logprobs, sequence_logprob
 
 
 def run(models, methods, sp, prompt="Name a colour."):
-    results = run_methods(ReferenceEngine(models), prompt, methods, sp)
+    results = run_methods(engines.reference(models), prompt, methods, sp)
     for r in results:
         assert r.ok, r.error
     return results
@@ -54,7 +55,7 @@ def test_independent_noise_gives_each_method_its_own_draws(same_tok):
 
 
 def test_settled_text_holds_back_what_may_change():
-    from w2s_app.search.sampling import settled_text
+    from w2s_app.contracts.stops import settled_text
 
     assert settled_text("Paris is big.\nQues", ("\nQuestion:",)) == "Paris is big."
     assert settled_text("caf\ufffd", ()) == "caf"
@@ -72,7 +73,7 @@ def test_seeded_and_reproducible(same_tok):
 
 
 def test_noise_is_keyed_by_the_prompt():
-    from w2s_app.search.sampling import gumbel, prompt_seed
+    from w2s_app.contracts.noise import gumbel, prompt_seed
 
     assert prompt_seed(0, "The film was") == prompt_seed(0, "The film was")
     seeds = {prompt_seed(s, p) for s in (0, 1) for p in ("The film was", "The film was ", "I thought")}
@@ -159,7 +160,7 @@ def test_ties_go_to_lower_index():
 
 def test_eft_refuses_mismatched_vocabularies(cross_tok):
     sp = SamplingParams(max_new_tokens=8, temperature=1.0, seed=0)
-    (res,) = run_methods(ReferenceEngine(cross_tok), "Hi", [("eft", {"beta": 1.0})], sp)
+    (res,) = run_methods(engines.reference(cross_tok), "Hi", [("eft", {"beta": 1.0})], sp)
     assert not res.ok and "vocabulary" in res.error
     assert SearchError.__name__ in res.error
 
@@ -192,7 +193,7 @@ def test_stop_string_cuts_and_counts_as_eos(pool, tiny_paths):
 
 
 def test_bounded_gumbel_equals_perturbing_every_entry():
-    from w2s_app.search.sampling import GUMBEL_MAX, choose_tokens, gumbel
+    from w2s_app.contracts.noise import GUMBEL_MAX, choose_tokens, gumbel
 
     torch.manual_seed(0)
     for scale in (0.1, 3.0, 30.0):  # flat, typical and peaked distributions
@@ -207,7 +208,7 @@ def test_bounded_gumbel_equals_perturbing_every_entry():
 
 
 def test_draws_follow_the_softmax():
-    from w2s_app.search.sampling import choose_tokens
+    from w2s_app.contracts.noise import choose_tokens
 
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]])
     probs = torch.softmax(logits / 0.8, dim=-1)[0]

@@ -203,7 +203,7 @@ def test_oversized_request_is_refused_before_it_runs(server, client, alice):
         client.predict(
             "Write a novel.", alice, "tiny", "bon,w2s", 16, 16, 4096, 64, 4096, api_name="/compare"
         )
-    with pytest.raises(Exception, match="n must be between 1 and 64"):
+    with pytest.raises(Exception, match="n must be a whole number between 1 and 64"):
         client.predict("hi", alice, "tiny", "baseline", None, None, None, 100000, api_name="/compare")
     assert snapshot(server) == before
 

@@ -13,9 +13,12 @@ import time
 import openai
 import pytest
 
+from tests.engines import compare
 from tests.serve_server import ROOT, ServeServer
+from w2s_app import options
 from w2s_app.config import Settings
-from w2s_app.runner import RequestError, Runner, build_methods
+from w2s_app.errors import RequestError
+from w2s_app.wiring import build_runner
 
 PROMPT = "Write one sentence about the sea."
 EXTRA = {"baseline": {}, "bon": {"n_best": 3}, "w2s": {"w": 2, "k": 2, "l": 4}}
@@ -23,11 +26,9 @@ CLI_NAMES = {"n_best": "n"}  # the API's n_best is the CLI's --n
 
 
 @pytest.fixture(scope="module")
-def server(tiny_presets_file, tmp_path_factory):
-    """An open server (no key) with room for a few waiting requests."""
-    srv = ServeServer(tiny_presets_file, tmp_path_factory.mktemp("serve") / "data", W2S_MAX_QUEUE="4")
-    yield srv
-    srv.stop()
+def server(serve_server):
+    """An open server (no key) with room for a few waiting requests (shared by the session)."""
+    return serve_server
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +43,11 @@ def reference(tiny_presets_file, tmp_path_factory):
     settings = Settings.from_env(
         {"W2S_PRESETS": str(tiny_presets_file), "W2S_DATA_DIR": str(data), "W2S_DEVICE": "cpu"}
     )
-    runner = Runner(settings)
+    runner = build_runner(settings)
 
     def answer(method: str, prompt: str = PROMPT, **given) -> str:
         fields = {CLI_NAMES.get(k, k): v for k, v in given.items()}
-        comp = runner.compare(prompt, "tiny", [method], fields)
+        comp = compare(runner, prompt, "tiny", [method], fields)
         assert comp.results[0].ok, comp.results[0].error
         return comp.results[0].text
 
@@ -200,15 +201,17 @@ def test_stop_strings_cut_the_answer_whole_and_streamed(client, reference):
 def test_bad_requests_get_openai_errors(client, server):
     # The same bounds and message as the command line.
     with pytest.raises(RequestError) as cli_error:
-        build_methods(["w2s"], {"w": 99}, Settings.from_env({}).preset("offline"))
+        options.validate({"w": 99})
     with pytest.raises(openai.BadRequestError) as err:
         client.completions.create(model="tiny/w2s", prompt="x", extra_body={"w": 99})
     assert err.value.body["message"] == str(cli_error.value) and err.value.body["param"] == "w"
     with pytest.raises(openai.BadRequestError, match="whole number"):
         client.completions.create(model="tiny/w2s", prompt="x", extra_body={"k": 2.5})
-    with pytest.raises(openai.BadRequestError, match="temperature must be between 0 and 5"):
+    with pytest.raises(openai.BadRequestError, match="temperature must be a number between 0 and 5"):
         client.completions.create(model="tiny/w2s", prompt="x", temperature=9)
-    with pytest.raises(openai.BadRequestError, match="max new tokens must be between 1 and 4096"):
+    with pytest.raises(
+        openai.BadRequestError, match="max_new_tokens must be a whole number between 1 and 4096"
+    ):
         client.chat.completions.create(
             model="tiny/w2s", messages=[{"role": "user", "content": "x"}], max_tokens=0
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
@@ -9,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from w2s_app.identity import Identity
+from w2s_app.model_queue import ModelQueue, QueueFull
 from w2s_app.serve.auth import check_key, voter_id
-from w2s_app.serve.errors import ApiError
-from w2s_app.serve.queue import ModelQueue, QueueFull
+from w2s_app.serve.errors import OpenAIError as ApiError
 from w2s_app.serve.schemas import ChatRequest, split_model
 from w2s_app.serve.stops import StopStream, cut_at_stop
 
@@ -77,9 +79,18 @@ def test_key_is_checked_and_hashed_into_the_voter_id():
         with pytest.raises(ApiError) as err:
             check_key("k1", header)
         assert err.value.status == 401
-    assert voter_id(None, "Bearer whatever") == "api:anonymous"
-    vid = voter_id("k1", "Bearer k1")
-    assert vid.startswith("api:") and "k1" not in vid[4:] and vid == voter_id("k1", "Bearer k1")
+    secret = Identity(b"a deployment secret of 32 chars!")
+    other = Identity(b"another deployment secret, 32 c!")
+    assert voter_id(None, "Bearer whatever", secret.keyed_hash) == "api:anonymous"
+    vid = voter_id("k1", "Bearer k1", secret.keyed_hash)
+    assert (
+        vid.startswith("api:")
+        and "k1" not in vid[4:]
+        and vid == voter_id("k1", "Bearer k1", secret.keyed_hash)
+    )
+    # Keyed with the deployment's secret: without it the hash cannot be made (or a weak key guessed).
+    assert vid != voter_id("k1", "Bearer k1", other.keyed_hash)
+    assert vid[4:] != hashlib.sha256(b"w2s-serve:k1").hexdigest()[:16]
 
 
 def test_messages_fold_into_one_user_turn():

@@ -7,12 +7,13 @@ import time
 
 import pytest
 
+from tests import engines
 from w2s_app.config import Settings
-from w2s_app.runner import Runner
-from w2s_app.search import Cancelled, SamplingParams, run_methods
-from w2s_app.search.fast import FastEngine
-from w2s_app.search.shared_loop import SharedLoop, rows_needed
-from w2s_app.serve.queue import ModelQueue
+from w2s_app.contracts import Cancelled, SamplingParams
+from w2s_app.model_queue import ModelQueue
+from w2s_app.runner import CompareRequest
+from w2s_app.search import SharedLoop, rows_needed, run_methods
+from w2s_app.wiring import build_runner
 
 PROMPTS = ["Name a colour.", "Say something about the sea, please.", "Hi"]
 METHODS = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 4})]
@@ -20,7 +21,7 @@ METHODS = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 4}
 
 def alone(models, prompt, methods, sp):
     """What a comparison gives on a fresh engine with nothing beside it."""
-    return run_methods(FastEngine(models), prompt, methods, sp)
+    return run_methods(engines.fast(models), prompt, methods, sp)
 
 
 def together(loop, jobs):
@@ -67,7 +68,7 @@ def test_joined_comparisons_give_the_texts_they_give_alone(same_tok):
         SamplingParams(max_new_tokens=14, temperature=0.7, top_p=0.9, seed=5),
         SamplingParams(max_new_tokens=20, temperature=1.0, seed=3, noise="shared"),
     ]
-    loop = SharedLoop(FastEngine(same_tok), max_rows=64)
+    loop = SharedLoop(engines.fast(same_tok), max_rows=64)
     results = together(loop, [(p, METHODS, sp) for p, sp in zip(PROMPTS, sps)])
     for prompt, sp, got in zip(PROMPTS, sps, results):
         assert not isinstance(got, BaseException), got
@@ -78,7 +79,7 @@ def test_joined_comparisons_give_the_texts_they_give_alone(same_tok):
 
 def test_a_comparison_joins_the_running_loop_and_finishes_first(same_tok):
     """A short comparison submitted while a long one decodes joins it and leaves before it ends."""
-    loop = SharedLoop(FastEngine(same_tok), max_rows=64)
+    loop = SharedLoop(engines.fast(same_tok), max_rows=64)
     long_sp = SamplingParams(max_new_tokens=80, temperature=0.0, seed=1)  # greedy: no early end draws
     short_sp = SamplingParams(max_new_tokens=4, temperature=1.0, seed=2)
     finished: list[str] = []
@@ -102,7 +103,7 @@ def test_a_comparison_joins_the_running_loop_and_finishes_first(same_tok):
 
 
 def test_a_cancelled_or_failing_comparison_leaves_and_the_others_finish(same_tok):
-    loop = SharedLoop(FastEngine(same_tok), max_rows=64)
+    loop = SharedLoop(engines.fast(same_tok), max_rows=64)
     sp = SamplingParams(max_new_tokens=24, temperature=1.0, seed=7)
     calls = {"n": 0}
 
@@ -129,26 +130,29 @@ def test_a_cancelled_or_failing_comparison_leaves_and_the_others_finish(same_tok
 
 
 def test_comparisons_that_do_not_fit_wait_for_rows(same_tok):
-    loop = SharedLoop(FastEngine(same_tok), max_rows=5)
+    loop = SharedLoop(engines.fast(same_tok), max_rows=5)
     methods = [("bon", {"n": 3})]
     sp = SamplingParams(max_new_tokens=10, temperature=1.0, seed=11)
     results = together(loop, [(p, methods, sp) for p in PROMPTS])
     assert loop.peak_rows == 3  # never two at once: 3 + 3 rows exceed 5
     for prompt, got in zip(PROMPTS, results):
         same(got, alone(same_tok, prompt, methods, sp))
-    big = SharedLoop(FastEngine(same_tok), max_rows=2)  # larger than the limit: runs alone
+    big = SharedLoop(engines.fast(same_tok), max_rows=2)  # larger than the limit: runs alone
     same(big.run(PROMPTS[0], methods, sp), alone(same_tok, PROMPTS[0], methods, sp))
 
 
 def test_runner_runs_concurrent_comparisons_in_one_loop(tiny_env, pool, monkeypatch):
     monkeypatch.setenv("W2S_CONCURRENT", "3")
-    runner = Runner(Settings.from_env(), pool=pool)
+    runner = build_runner(Settings.from_env(), pool=pool)
     assert runner.concurrency == 3
     settings = {"max_new_tokens": 10, "seed": 4}
     out: dict[str, object] = {}
 
+    def request(prompt: str) -> CompareRequest:
+        return CompareRequest(prompt, "tiny", ["baseline", "bon", "w2s"], settings)
+
     def compare(prompt: str) -> None:
-        out[prompt] = runner.compare(prompt, "tiny", ["baseline", "bon", "w2s"], settings)
+        out[prompt] = runner.compare(request(prompt))
 
     start = threading.Barrier(len(PROMPTS))
     threads = [threading.Thread(target=lambda p=p: (start.wait(), compare(p))) for p in PROMPTS]
@@ -156,12 +160,13 @@ def test_runner_runs_concurrent_comparisons_in_one_loop(tiny_env, pool, monkeypa
         t.start()
     for t in threads:
         t.join(300)
-    assert [v for v in runner._loops.values() if v is not None], "no shared loop ran"
+    assert runner._loops, "no shared loop ran"
     monkeypatch.setenv("W2S_BATCH_ROWS", "0")
-    solo = Runner(Settings.from_env(), pool=pool)
-    assert solo.concurrency == 1 and solo.shared_loop(solo.preset("tiny"), None) is None
+    solo = build_runner(Settings.from_env(), pool=pool)
+    assert solo.concurrency == 1
     for prompt in PROMPTS:
-        same(out[prompt].results, solo.compare(prompt, "tiny", ["baseline", "bon", "w2s"], settings).results)
+        same(out[prompt].results, solo.compare(request(prompt)).results)
+    assert not solo._loops
 
 
 def test_model_queue_runs_several_at_once_then_queues():
@@ -181,7 +186,7 @@ def test_model_queue_runs_several_at_once_then_queues():
 
 def test_finished_comparisons_leave_no_cached_states(same_tok):
     """A search's last unkept beams and a cancelled comparison's caches go when their comparison ends."""
-    engine = FastEngine(same_tok)
+    engine = engines.fast(same_tok)
     loop = SharedLoop(engine, max_rows=64)
     sp = SamplingParams(max_new_tokens=30, temperature=1.0, seed=2)
     for prompt in PROMPTS:
@@ -192,5 +197,5 @@ def test_finished_comparisons_leave_no_cached_states(same_tok):
     deadline = time.monotonic() + 30
     while loop._thread is not None and time.monotonic() < deadline:  # the loop's last round
         time.sleep(0.01)
-    assert len(engine.strong_states) == 0 and len(engine.guide_states) == 0
-    assert engine.sampler._roots == {} and engine.sampler._batch is None and engine.scorer._roots == {}
+    assert len(engine.sampler.strong_states) == 0 and len(engine.scorer.guide_states) == 0
+    assert engine.sampler._roots == {} and engine.sampler._rows == [] and engine.scorer._roots == {}

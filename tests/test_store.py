@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from w2s_app.runner import Comparison
-from w2s_app.search.types import Counts, SamplingParams, SearchResult, TraceStep
+from w2s_app.contracts import Counts, SamplingParams, SearchResult, TraceStep
+from w2s_app.runner import ComparisonResult as Comparison
 from w2s_app.store import Store, VoteError, migrate
 
 

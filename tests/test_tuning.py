@@ -11,7 +11,7 @@ from tests.test_store import stored
 from w2s_app.backends.local import load_model
 from w2s_app.backends.roles import Role, RoleSpec
 from w2s_app.cli import main
-from w2s_app.search.scoring import sequence_logprob
+from w2s_app.engines.plain_scorer import sequence_logprob
 from w2s_app.store import Store
 from w2s_app.tuning.dpo import _batch
 from w2s_app.tuning.pairs import Pair, from_scored, from_votes
@@ -155,17 +155,17 @@ def test_adapter_pair_in_a_preset_shares_weights(tiny_paths, tmp_path, monkeypat
     )
     monkeypatch.setenv("W2S_PRESETS", str(presets))
     monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
+    from tests.engines import compare
     from w2s_app.config import Settings
-    from w2s_app.runner import Runner
+    from w2s_app.wiring import build_runner
 
-    runner = Runner(Settings.from_env())
-    models = runner.models(runner.preset("pair"))
-    assert models.untuned.model.adapted is models.tuned.model  # one copy of the weights
     results = {}
     for engine in ("reference", "fast"):
-        runner.settings = Settings.from_env({**os.environ, "W2S_ENGINE": engine})
-        comp = runner.compare(
-            "Review:", "pair", ["bon", "w2s"], {"max_new_tokens": 12, "l": 4, "n": 3, "seed": 1}
+        runner = build_runner(Settings.from_env({**os.environ, "W2S_ENGINE": engine}))
+        models = runner.engines.load(runner.preset("pair")).models
+        assert models.untuned.model.adapted is models.tuned.model  # one copy of the weights
+        comp = compare(
+            runner, "Review:", "pair", ["bon", "w2s"], {"max_new_tokens": 12, "l": 4, "n": 3, "seed": 1}
         )
         assert all(r.ok for r in comp.results), [r.error for r in comp.results]
         assert all(abs(r.score) > 1e-6 for r in comp.results)

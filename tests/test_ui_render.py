@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import gradio as gr
 import pytest
 
-from w2s_app.ui.handlers import UserError, verified_voter
+from w2s_app.ui.caller import UserError, verified_voter
 from w2s_app.ui.render import column_label, trace_svg
 
 SVG = "{http://www.w3.org/2000/svg}"

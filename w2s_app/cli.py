@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .backends.factory import prepare
-from .backends.local import PRECISIONS, ModelLoadError
-from .backends.role_loaders import LoadContext
-from .config import ConfigError, Settings
-from .runner import Comparison, RequestError, Runner
-from .startup import StartupError
+from . import options
+from .backends.local import ModelLoadError
+from .config import ENGINE_NAMES, PRECISIONS, ConfigError, Settings
+from .errors import RequestError
+from .runner import CompareRequest, ComparisonResult
+from .wiring import Services, build_services, startup_message
 
 EXIT_BAD_INPUT = 2
 
@@ -36,30 +36,27 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by generate and batch."""
+    """Options shared by generate, batch and evaluate: every comparison setting (options.py), and the
+    engine, precision and server."""
     p.add_argument("--preset", default=None, help="preset name (default: W2S_PRESET or 'sentiment-positive')")
     p.add_argument("--methods", default="baseline,bon,w2s", help="comma-separated: baseline,bon,w2s,eft")
-    p.add_argument("--w", type=int, help="w2s beam width W")
-    p.add_argument("--k", type=int, help="w2s successors per beam K")
-    p.add_argument("--l", type=int, help="w2s chunk length L (tokens)")
-    p.add_argument("--n", type=int, help="best-of-N sample count N")
-    p.add_argument("--beta", type=float, help="eft guidance strength")
-    p.add_argument("--max-new-tokens", type=int, help="token budget T per answer")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument(
-        "--noise",
-        choices=("independent", "shared"),
-        default=None,
-        help="independent: each method draws its own noise (default); shared: common random numbers",
-    )
-    p.add_argument("--engine", default=None, help="search engine (default: W2S_ENGINE)")
+    for o in options.ALL:
+        # Values are checked by options.validate (not argparse), so the message is every surface's.
+        bounds = o.bounds_text()
+        p.add_argument(
+            "--" + o.surface_name("cli").replace("_", "-"),
+            dest=o.name,
+            default=None,
+            metavar=o.name.upper(),
+            help=f"{o.help} ({bounds}; default: the preset's, else {o.default})",
+        )
+    p.add_argument("--engine", default=None, help=f"sampler of a local strong model: {', '.join(ENGINE_NAMES)} "
+                   "(default: W2S_ENGINE)")  # fmt: skip
     p.add_argument(
         "--dtype",
         choices=PRECISIONS,
         default=None,
-        help="precision of local models (default: W2S_DTYPE, else float32 on CPU); int8: CPU only",
+        help="precision of local transformers models (default: W2S_DTYPE, else auto)",
     )
     p.add_argument("--api-base", default=None, help="OpenAI-compatible server URL (default: OPENAI_BASE_URL)")
     p.add_argument("--api-model", default=None, help="model name on that server (default: W2S_API_MODEL)")
@@ -160,20 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings_dict(args: argparse.Namespace) -> dict[str, Any]:
-    """Method and sampling settings given on the command line."""
-    keys = ("w", "k", "l", "n", "beta", "max_new_tokens", "temperature", "top_p", "seed", "noise")
-    return {k: getattr(args, k) for k in keys}
+    """Every comparison setting given on the command line, by option name (None: not given)."""
+    return {o.name: getattr(args, o.name) for o in options.ALL}
 
 
 def _methods(args: argparse.Namespace) -> list[str]:
     return [m.strip() for m in args.methods.split(",") if m.strip()]
 
 
-def _runner(args: argparse.Namespace) -> Runner:
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, with the command line's engine, precision and server."""
     from dataclasses import replace
 
     settings = Settings.from_env()
     if args.engine:
+        if args.engine not in ENGINE_NAMES:
+            raise CliError(f"unknown engine {args.engine!r}; choose from {', '.join(ENGINE_NAMES)}")
         settings = replace(settings, engine=args.engine)
     if args.dtype:
         settings = replace(settings, dtype=args.dtype)
@@ -182,16 +181,20 @@ def _runner(args: argparse.Namespace) -> Runner:
         settings = replace(settings, api_base=args.api_base)
     if args.api_model:
         settings = replace(settings, api_model=args.api_model)
-    from .startup import check_data_dir
-    from .store import Store
-
-    if settings.db_url is None:
-        check_data_dir(settings.data_dir)  # one line, exit 2, instead of a traceback
-    # Every comparison the CLI runs is stored, like the app's, so exports and tuning can use it.
-    return Runner(settings, store=Store.from_settings(settings))
+    return settings
 
 
-def _result_rows(comp: Comparison, trace: bool) -> list[dict[str, Any]]:
+def _services(args: argparse.Namespace) -> Services:
+    """The process's services (wiring.build_services): every comparison the CLI runs is stored."""
+    return build_services(_settings(args))
+
+
+def _request(args: argparse.Namespace, prompt: str, **settings: Any) -> CompareRequest:
+    """A comparison request from the command line (no request limits: the operator runs it)."""
+    return CompareRequest(prompt, args.preset, _methods(args), {**_settings_dict(args), **settings})
+
+
+def _result_rows(comp: ComparisonResult, trace: bool) -> list[dict[str, Any]]:
     rows = []
     for r in comp.results:
         d = r.to_dict()
@@ -203,8 +206,8 @@ def _result_rows(comp: Comparison, trace: bool) -> list[dict[str, Any]]:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Answer one prompt and print each method's result."""
-    runner = _runner(args)
-    comp = runner.compare(args.prompt, args.preset, _methods(args), _settings_dict(args))
+    services = _services(args)
+    comp = services.runner.compare(_request(args, args.prompt))
     if args.json:
         out = {
             "comparison_id": comp.id,
@@ -289,18 +292,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
     """Run every prompt of a file, appending results; rerun to resume."""
     from tqdm import tqdm
 
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be at least 1, got {args.limit}")
     prompts = _read_prompts(args.input)[: args.limit]
     done = _done_indices(args.output, args.format)
     todo = [p for p in prompts if p["index"] not in done]
-    runner = _runner(args)
-    methods = _methods(args)
-    # Validate settings once before the long run starts.
-    preset = runner.preset(args.preset)
-    from .runner import build_methods, build_sampling, check_bounds
-
-    check_bounds(_settings_dict(args))
-    build_methods(methods, _settings_dict(args), preset)
-    build_sampling(_settings_dict(args), preset)
+    services = _services(args)
+    runner = services.runner
+    # Validate every setting once before the long run starts (the first prompt stands for all).
+    if prompts:
+        runner.plan(_request(args, prompts[0]["prompt"]))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     failures = 0
     with (
@@ -308,7 +309,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         tqdm(total=len(prompts), initial=len(prompts) - len(todo), desc="prompts", unit="prompt") as bar,
     ):
         for item in todo:
-            comp = runner.compare(item["prompt"], args.preset, methods, _settings_dict(args))
+            comp = runner.compare(_request(args, item["prompt"]))
             failures += sum(not r.ok for r in comp.results)
             lines = []
             if args.format == "alpaca_eval":
@@ -358,12 +359,9 @@ def _write_alpaca_json(path: Path) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export one table (voter ids hashed with the deployment's secret salt, as the app's exports)."""
-    from .identity import Identity, load_secret
-    from .store import Store
-
-    settings = Settings.from_env()
-    store = Store.from_settings(settings)
-    salt = Identity(load_secret(settings.data_dir, settings.secret)).export_salt()
+    services = build_services(Settings.from_env())
+    store = services.store
+    salt = services.identity.export_salt()
     try:
         path = store.export(args.what, args.format, args.out, salt=salt)
     except OSError as exc:
@@ -375,14 +373,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Print the leaderboard as a table or JSON."""
     from .leaderboard.cache import BoardView, build_board
-    from .store import Store
 
     if args.bootstrap < 0 or args.bootstrap > 10_000:
         raise CliError("--bootstrap must be between 0 and 10000")
     if not 0 <= args.min_vote_seconds <= 3600:
         raise CliError("--min-vote-seconds must be between 0 and 3600")
+    services = build_services(Settings.from_env())
+    if args.preset:
+        services.runner.preset(args.preset)  # an unknown preset is an error, not an empty board
     view = BoardView(args.preset or "", args.min_vote_seconds, args.drop_one_position, args.style_control)
-    board = build_board(Store.from_settings(Settings.from_env()), view, n_boot=args.bootstrap)
+    board = build_board(services.store, view, n_boot=args.bootstrap)
     if args.json:
         out = {
             "preset": args.preset,
@@ -437,14 +437,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         prompts = read_prompts(args.prompts)[: args.limit]
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    runner = _runner(args)
-    methods = _methods(args)
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be at least 1, got {args.limit}")
+    runner = _services(args).runner
     base = _settings_dict(args)
     # Paired evaluation: every method sees the same noise unless asked otherwise (less variance).
     base["noise"] = base["noise"] or "shared"
+    first = options.SEED.check(base["seed"]) if base["seed"] is not None else 0
+    if prompts:
+        runner.plan(_request(args, prompts[0], **base))  # every setting checked before the long run
 
-    def compare(prompt: str, seed: int) -> Comparison:
-        return runner.compare(prompt, args.preset, methods, {**base, "seed": (base["seed"] or 0) + seed})
+    def compare(prompt: str, seed: int) -> ComparisonResult:
+        return runner.compare(_request(args, prompt, **{**base, "seed": first + seed}))
 
     with tqdm(total=len(prompts) * args.seeds, desc="answers", unit="prompt") as bar:
         table = evaluate(compare, prompts, args.seeds, reward, progress=lambda: bar.update(1))
@@ -461,12 +465,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Load every model of a preset, so the first comparison does not wait for conversion."""
-    runner = Runner(Settings.from_env())
-    preset = runner.preset(args.preset)
-    ctx = LoadContext(runner.pool)
-    for role in ("strong", "tuned", "untuned"):
-        spec = getattr(preset, role)
-        print(f"{role}: {spec.source} {prepare(spec, ctx)}")  # the source's kind knows what to load
+    services = build_services(Settings.from_env())
+    for line in services.engines.prepare(services.runner.preset(args.preset)):
+        print(line)  # the source's kind knows what to load
     return 0
 
 
@@ -476,7 +477,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise CliError("--port must be between 1 and 65535")
-    serve(args.host, args.port, with_app=args.with_app)
+    serve(build_services(Settings.from_env()), args.host, args.port, with_app=args.with_app)
     return 0
 
 
@@ -498,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return COMMANDS[args.command](args)
-    except (CliError, RequestError, ConfigError, StartupError) as exc:
+    except (CliError, RequestError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return getattr(exc, "code", EXIT_BAD_INPUT)
     except ModelLoadError as exc:
@@ -507,3 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A data dir or database that cannot be used, a bad environment: one line, as the app says it.
+        message = startup_message(exc)
+        if message is None:
+            raise
+        print(f"error: cannot start: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT

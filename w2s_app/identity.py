@@ -128,4 +128,6 @@ class Identity:
         """True only for the configured admin key (compared in constant time)."""
         if not self._admin_key or not isinstance(key, str) or not key:
             return False
-        return hmac.compare_digest(key.encode("utf-8"), self._admin_key.encode("utf-8"))
+        # surrogatepass: a key with a lone surrogate (not valid text) is simply not the key.
+        given = key.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(given, self._admin_key.encode("utf-8", "surrogatepass"))

@@ -1,5 +1,6 @@
 """Limits by who really asks: per voter token and per client address, shared by replicas through the
-database; a cost cap per comparison; the client address behind trusted proxies only.
+database; the client address behind trusted proxies only. (The cost cap and deadline of one
+comparison are the runner's RequestLimits.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text
 
-from .guard import RateLimited
+from .errors import RateLimited
 from .store.models import RateEvent
 
 WINDOW_S = 60.0
@@ -22,13 +23,11 @@ WINDOW_S = 60.0
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """Requests per minute (0 = off) and the cost cap; see README, "Running a public arena"."""
+    """Requests per minute (0 = off); see README, "Running a public arena"."""
 
     per_token: int = 20  # comparisons and votes, each, per voter token
     per_address: int = 60  # comparisons and votes, each, per client address
     tokens_per_address: int = 10  # new voter tokens per client address
-    max_cost: int = 2048  # estimated token work of one comparison (see comparison_cost)
-    request_seconds: float = 120.0  # a comparison running longer is stopped
 
 
 def client_address(host: str | None, forwarded_for: str | None, trusted: tuple[str, ...]) -> str:
@@ -63,26 +62,6 @@ def _trusted(address: str, trusted: tuple[str, ...]) -> bool:
         except ValueError:
             continue
     return False
-
-
-def comparison_cost(methods: list[tuple[str, dict[str, Any]]], max_new_tokens: int) -> int:
-    """Estimated token work of a comparison: strong tokens sampled plus guide tokens scored, all methods.
-
-    baseline samples T tokens; eft T tokens, each also run through both guides; best-of-N N*T
-    plus N*T scored; w2s W*K*T plus W*K*T scored (each of W*K streams runs to the budget at worst).
-    """
-    t = max_new_tokens
-    total = 0
-    for name, p in methods:
-        if name == "bon":
-            total += 2 * p["n"] * t
-        elif name == "w2s":
-            total += 2 * p["w"] * p["k"] * t
-        elif name == "eft":
-            total += 3 * t
-        else:
-            total += t
-    return total
 
 
 class Limits:

@@ -1,79 +1,90 @@
-"""Runs one comparison: loads the preset's models, runs the methods together, reports progress."""
+"""Runs comparisons: checks a request, runs its methods on the preset's engine, persists the outcome.
+
+Concurrent comparisons on an engine that can join them share one decoding loop; others take turns.
+The runner knows presets, settings and the store; what loads models and builds engines is handed to
+it (`Engines`, made by the composition root in wiring/).
+"""
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from .backends import factory
-from .backends.factory import ENGINES as ENGINES  # engine names (W2S_ENGINE), importable from here too
-from .backends.local import ModelPool
-from .backends.role_loaders import LoadContext
-from .backends.roles import Role
-from .config import Preset, Settings
-from .errors import RequestError as RequestError  # raised here and by the role factory
-from .search import Models, SamplingParams, SearchResult, method_params, run_methods
-from .search.engine import Engine
-from .search.shared_loop import SharedLoop
+from . import options
+from .config import ConfigError, Preset, Settings
+from .contracts import Cancelled, Engine, SamplingParams, SearchResult
+from .errors import RequestError
+from .search import METHODS, SharedLoop, comparison_cost, method_params, run_methods
 
 MAX_PROMPT_CHARS = 20_000
-NOISE_MODES = ("independent", "shared")
+
+ProgressFn = Callable[[int, str, float], None]
+PartialFn = Callable[[int, str], None]
 
 
 class DeadlineExceeded(RequestError):
     """A comparison ran past the per-request deadline and was stopped."""
 
 
-def check_bounds(given: dict[str, Any]) -> None:
-    """Every given method parameter within its method's bounds, whether or not that method runs."""
-    from .search.methods import METHODS
+class Loaded(Protocol):
+    """A loaded preset: its engine and the checks a comparison needs (wiring.engines.LoadedPreset)."""
 
-    for info in METHODS.values():
-        for key, (typ, _default, lo, hi) in info.params.items():
-            value = given.get(key)
-            if value is None:
-                continue
-            try:
-                number = float(value)
-            except (TypeError, ValueError, OverflowError) as exc:
-                raise RequestError(f"{key} must be a number, got {value!r}") from exc
-            if not math.isfinite(number) or not lo <= number <= hi:
-                raise RequestError(f"{key} must be between {lo} and {hi}, got {value!r}")
-            if typ is int and number != int(number):
-                raise RequestError(f"{key} must be a whole number, got {value!r}")
+    engine: Engine
+    labels: dict[str, str]
+
+    def check_ready(self) -> None: ...
+    def check_context(self, prompt: str, max_new_tokens: int) -> None: ...
+    def count_tokens(self, prompt: str, text: str) -> tuple[int, int] | None: ...
 
 
-def check_reachable(base_url: str, timeout: float = 5.0) -> None:
-    """RequestError when nothing listens at the API server's host and port (a wrong URL, a server down)."""
-    import socket
-    from urllib.parse import urlsplit
+class Engines(Protocol):
+    """Where the runner gets loaded presets (wiring.engines.PresetEngines)."""
 
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return
-    except OSError as exc:
-        raise RequestError(
-            f"cannot reach the API server at {parts.scheme}://{host}:{port}: {exc.strerror or exc}"
-        ) from exc
+    def check(self, preset: Preset) -> None: ...
+    def labels(self, preset: Preset) -> dict[str, str]: ...
+    def load(self, preset: Preset) -> Loaded: ...
 
 
-def redact_secrets(text: str) -> str:
-    """The API key never lands in the database, even when a server echoes it in an answer."""
-    key = os.environ.get("OPENAI_API_KEY")
-    return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one comparison from the page or the service may cost (0 = no limit). The CLI has none."""
+
+    max_cost: int = 0  # estimated token work (search.comparison_cost)
+    seconds: float = 0.0  # stopped when it runs longer
 
 
 @dataclass
-class Comparison:
+class CompareRequest:
+    """One prompt to answer with several methods, and who asks."""
+
+    prompt: Any
+    preset: str | None
+    methods: list[str]
+    settings: dict[str, Any] = field(default_factory=dict)  # given values by option name; None: default
+    voter_id: str | None = None
+    client_hash: str | None = None
+    positions: list[int] | None = None  # display position of each method's answer (0 = A)
+    limits: RequestLimits | None = None
+
+
+@dataclass
+class Plan:
+    """A request checked before anything loads: what will run."""
+
+    prompt: str
+    preset: Preset
+    methods: list[tuple[str, dict[str, Any]]]
+    sampling: SamplingParams
+    cost: int
+
+
+@dataclass
+class ComparisonResult:
     """One prompt answered by several methods."""
 
     prompt: str
@@ -84,6 +95,7 @@ class Comparison:
     load_seconds: float = 0.0
     models: dict[str, str] = field(default_factory=dict)
     id: int | None = None  # database id, when a store is attached
+    public_id: str | None = None
     generation_ids: list[int] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)  # display position of each result (0 = A)
 
@@ -91,137 +103,69 @@ class Comparison:
 def clean_prompt(prompt: Any) -> str:
     """Check a prompt: text, not blank, no NUL or control characters, within a sane length."""
     if not isinstance(prompt, str):
-        raise RequestError("the prompt must be text")
+        raise options.OptionError("prompt", "the prompt must be text")
     if any(0xD800 <= ord(c) <= 0xDFFF for c in prompt):  # an invalid byte, as Python reads argv
-        raise RequestError("the prompt is not valid text (it has an invalid byte); save or type it as UTF-8")
+        raise options.OptionError(
+            "prompt", "the prompt is not valid text (it has an invalid byte); save or type it as UTF-8"
+        )
     cleaned = "".join(c for c in prompt if c in "\n\t" or c.isprintable() or ord(c) > 127)
     cleaned = cleaned.replace("\x00", "").strip()
     if not cleaned:
-        raise RequestError("the prompt is empty; type a question or instruction")
+        raise options.OptionError("prompt", "the prompt is empty; type a question or instruction")
     if len(cleaned) > MAX_PROMPT_CHARS:
-        raise RequestError(f"the prompt has {len(cleaned)} characters; the limit is {MAX_PROMPT_CHARS}")
+        raise options.OptionError(
+            "prompt", f"the prompt has {len(cleaned)} characters; the limit is {MAX_PROMPT_CHARS}"
+        )
     return cleaned
 
 
-def build_methods(
-    names: list[str], given: dict[str, Any], preset: Preset
-) -> list[tuple[str, dict[str, Any]]]:
-    """Method names plus parameters: given values, else the preset's defaults, else the method's."""
+def build_methods(names: list[str], values: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Method names plus their settings, from resolved values (options.resolve)."""
     if not names:
-        raise RequestError("choose at least one method")
-    merged = {**preset.defaults, **{k: v for k, v in given.items() if v is not None}}
-    out = []
-    for name in names:
-        try:
-            out.append((name, method_params(name, merged)))
-        except ValueError as exc:
-            raise RequestError(str(exc)) from exc
+        raise options.OptionError("methods", "choose at least one method")
+    out = [(name, method_params(name, values)) for name in names]
     if len({(n, tuple(sorted(p.items()))) for n, p in out}) != len(out):
-        raise RequestError("the same method configuration is listed twice")
+        raise options.OptionError("methods", "the same method configuration is listed twice")
     return out
 
 
-def build_sampling(given: dict[str, Any], preset: Preset) -> SamplingParams:
-    """Sampling settings with bounds checked."""
-    merged = {**preset.defaults, **{k: v for k, v in given.items() if v is not None}}
-    try:
-        sp = SamplingParams(
-            max_new_tokens=int(merged.get("max_new_tokens", 128)),
-            temperature=float(merged.get("temperature", 0.7)),
-            top_p=float(merged.get("top_p", 1.0)),
-            seed=int(merged.get("seed", 0)),
-            noise=str(merged.get("noise", "independent")),
-        )
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise RequestError(f"sampling settings must be finite numbers: {exc}") from exc
-    if sp.noise not in NOISE_MODES:
-        raise RequestError(f"noise must be one of {', '.join(NOISE_MODES)}, got {sp.noise!r}")
-    if not 1 <= sp.max_new_tokens <= 4096:
-        raise RequestError(f"max new tokens must be between 1 and 4096, got {sp.max_new_tokens}")
-    if not 0.0 <= sp.temperature <= 5.0:
-        raise RequestError(f"temperature must be between 0 and 5, got {sp.temperature}")
-    if not 0.0 < sp.top_p <= 1.0:
-        raise RequestError(f"top-p must be in (0, 1], got {sp.top_p}")
-    if not 0 <= sp.seed < 2**32:
-        raise RequestError(f"seed must be between 0 and 2**32-1, got {sp.seed}")
-    return sp
-
-
-def check_context(models: Models, prompt: str, max_new_tokens: int) -> None:
-    """Refuse a prompt that, templated, leaves no room for the answer in a local model's context."""
-    for name in ("strong", "tuned", "untuned"):
-        role = getattr(models, name)
-        if not isinstance(role, Role):
-            continue  # a remote model reports its own limit
-        limit = getattr(role.model.config, "max_position_embeddings", None)
-        if not limit:
-            continue
-        used = len(role.prompt_ids(prompt))
-        if used + max_new_tokens > limit:
-            raise RequestError(
-                f"the prompt is too long for the {name} model: {used} tokens plus {max_new_tokens} "
-                f"new tokens exceed its context of {limit} tokens"
-            )
+def redact_secrets(text: str) -> str:
+    """The API key never lands in the database, even when a server echoes it in an answer."""
+    key = os.environ.get("OPENAI_API_KEY")
+    return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
 
 
 class Runner:
-    """Owns the model pool and turns requests into comparisons."""
+    """Turns requests into stored comparisons, on engines the composition root provides."""
 
-    def __init__(self, settings: Settings, pool: ModelPool | None = None, store: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engines: Engines,
+        store: Any = None,
+        wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+    ) -> None:
+        """`store` keeps every comparison (None: nothing kept); `wrap` wraps model work (ZeroGPU)."""
         self.settings = settings
-        self.pool = pool or ModelPool(settings.device, settings.dtype)
-        self.store = store  # a w2s_app.store.Store, or None to keep nothing
+        self.engines = engines
+        self.store = store
         self._shuffle = random.SystemRandom()  # display order must not follow the sampling seed
-        self.max_cost = 0  # the app caps a comparison's estimated token work (limits.comparison_cost)
-        self.request_seconds = 0.0  # the app stops a comparison running longer than this
-        # Engines that answer several prompts at once get one shared loop per (preset, engine):
-        # concurrent comparisons then decode in one batch. Others run one comparison at a time.
-        self._loops: dict[tuple[str, str], SharedLoop | None] = {}
-        self._loops_lock = threading.Lock()
-        self._solo = threading.Lock()
+        self._loops: dict[int, SharedLoop] = {}  # id(engine) -> its shared loop
+        self._solo: dict[int, threading.Lock] = {}  # id(engine) -> its turn, for engines that cannot join
+        self._lock = threading.Lock()
+        self._run = wrap(self._run_methods) if wrap else self._run_methods
 
     @property
     def concurrency(self) -> int:
         """How many comparisons may run at once (they share the decode loop); 1 without batching."""
         return max(1, self.settings.concurrent) if self.settings.batch_rows > 0 else 1
 
-    def shared_loop(self, preset: Preset, models: Models) -> SharedLoop | None:
-        """The preset's shared decode loop, or None when batching is off or its engine cannot join."""
-        if self.settings.batch_rows <= 0:
-            return None
-        key = (preset.name, self.settings.engine)
-        with self._loops_lock:
-            if key not in self._loops:
-                engine = self.engine(models)
-                joinable = hasattr(engine, "answer_ready")
-                self._loops[key] = SharedLoop(engine, self.settings.batch_rows) if joinable else None
-            return self._loops[key]
-
-    def run_methods(
-        self,
-        preset: Preset,
-        models: Models,
-        prompt: str,
-        methods: list[tuple[str, dict[str, Any]]],
-        sp: SamplingParams,
-        on_progress: Callable[[int, str, float], None] | None = None,
-        on_partial: Callable[[int, str], None] | None = None,
-        cancelled: Callable[[], bool] | None = None,
-    ) -> list[SearchResult]:
-        """Run the methods: in the preset's shared loop when its engine can join, else alone."""
-        loop = self.shared_loop(preset, models)
-        if loop is not None:
-            return loop.run(prompt, methods, sp, on_progress, on_partial=on_partial, cancelled=cancelled)
-        with self._solo:
-            return run_methods(
-                self.engine(models),
-                prompt,
-                methods,
-                sp,
-                on_progress,
-                on_partial=on_partial,
-                cancelled=cancelled,
-            )
+    def preset(self, name: str | None) -> Preset:
+        """A preset by name, as a RequestError naming the known ones."""
+        try:
+            return self.settings.preset(name)
+        except ConfigError as exc:
+            raise options.OptionError("preset", str(exc)) from exc
 
     def shuffled_positions(self, count: int) -> list[int]:
         """A random display order (position of each method's answer; 0 is 'A')."""
@@ -229,91 +173,81 @@ class Runner:
         self._shuffle.shuffle(positions)
         return positions
 
-    def preset(self, name: str | None) -> Preset:
-        """A preset by name, as a RequestError when unknown."""
-        try:
-            return self.settings.preset(name)
-        except ValueError as exc:
-            raise RequestError(str(exc)) from exc
-
-    def models(self, preset: Preset) -> Models:
-        """Load (once) the preset's three roles, each as its source kind loads it (backends/factory.py)."""
-        ctx = LoadContext(self.pool, self.settings.api_base, self.settings.api_model)
-        return factory.load_models(preset, ctx)
-
-    def engine(self, models: Models, name: str | None = None) -> Engine:
-        """The engine the roles call for: their sampler (W2S_ENGINE for a local strong model) joined
-        with the guide pair's scorer."""
-        return factory.build_engine(models, name or self.settings.engine)
+    def plan(self, request: CompareRequest) -> Plan:
+        """Check everything that can be checked before models load; an OptionError names the field."""
+        prompt = clean_prompt(request.prompt)
+        preset = self.preset(request.preset)
+        values = options.resolve(request.settings, preset.defaults)
+        methods = build_methods(list(request.methods), values)
+        sp = SamplingParams.from_values(values)
+        cost = comparison_cost(methods, sp.max_new_tokens)
+        limits = request.limits
+        if limits is not None and limits.max_cost and cost > limits.max_cost:
+            raise options.OptionError(
+                "max_cost",
+                f"this comparison is too large ({cost} tokens of work, the limit is {limits.max_cost}): "
+                "lower max new tokens, N, W or K",
+            )
+        self.engines.check(preset)  # an input error: no row for it
+        return Plan(prompt, preset, methods, sp, cost)
 
     def compare(
         self,
-        prompt: str,
-        preset_name: str | None,
-        method_names: list[str],
-        settings: dict[str, Any],
-        on_progress: Callable[[int, str, float], None] | None = None,
-        voter_id: str | None = None,
-        positions: list[int] | None = None,
-        on_partial: Callable[[int, str], None] | None = None,
+        request: CompareRequest,
+        on_progress: ProgressFn | None = None,
+        on_partial: PartialFn | None = None,
         cancelled: Callable[[], bool] | None = None,
-        client_hash: str | None = None,
-    ) -> Comparison:
-        """Validate, load models, run every method together; failed methods carry their error.
+    ) -> ComparisonResult:
+        """Check, load models, run every method together; failed methods carry their error.
 
         With a store attached, the comparison row is written before the run and its generations,
-        failed ones included, in one transaction after it; a crash leaves the row 'failed'.
+        failed ones included, in one transaction after it; a crash leaves the row 'running' (the next
+        start marks it failed) and an error leaves it 'failed'.
         """
-        prompt = clean_prompt(prompt)
-        preset = self.preset(preset_name)
-        check_bounds(settings)
-        methods = build_methods(method_names, settings, preset)
-        sp = build_sampling(settings, preset)
-        if self.max_cost:
-            from .limits import comparison_cost
-
-            cost = comparison_cost(methods, sp.max_new_tokens)
-            if cost > self.max_cost:
-                raise RequestError(
-                    f"this comparison is too large ({cost} tokens of work, the limit is {self.max_cost}): "
-                    "lower max new tokens, N, W or K"
-                )
-        factory.check_engine(preset.strong, self.settings.engine)  # an input error: no row for it
-        model_ids = factory.model_labels(preset)
+        plan = self.plan(request)
+        preset, sp, methods = plan.preset, plan.sampling, plan.methods
         start = time.perf_counter()
+        shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
         try:
-            models = self.models(preset)
+            loaded = self.engines.load(preset)
         except RequestError:
             raise  # the request was wrong (a missing API model...): nothing ran, nothing to keep
         except Exception as exc:
             # A model that will not load is an outcome worth keeping: the history shows the failure.
             if self.store is not None:
-                shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
                 failed = self.store.create_comparison(
-                    prompt, preset.name, shared, voter_id, model_ids, client_hash
-                )
+                    plan.prompt, preset.name, shared, request.voter_id, self.engines.labels(preset),
+                    request.client_hash,
+                )  # fmt: skip
                 self.store.fail_comparison(failed, f"{type(exc).__name__}: {exc}")
             raise
         load = time.perf_counter() - start
-        server = factory.strong_server(models)
-        if server:
-            check_reachable(server)  # an input error: no row for it
-        model_ids = factory.model_labels(preset, models)  # which remote model, never the key
-        check_context(models, prompt, sp.max_new_tokens)
-        comp_id = None
+        loaded.check_ready()  # input errors: no row for them
+        loaded.check_context(plan.prompt, sp.max_new_tokens)
+        comp_id = public_id = None
         if self.store is not None:
-            shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
             comp_id = self.store.create_comparison(
-                prompt, preset.name, shared, voter_id, model_ids, client_hash
+                plan.prompt, preset.name, shared, request.voter_id, loaded.labels, request.client_hash
             )
-        if self.request_seconds:
-            on_progress = _with_deadline(
-                on_progress, time.perf_counter() + self.request_seconds, self.request_seconds
-            )
+            public_id = self.store.public_id(comp_id)
+        limits = request.limits or RequestLimits()
+        deadline = time.perf_counter() + limits.seconds if limits.seconds else None
+
+        def stop() -> bool:
+            """Polled between decoding steps: the caller left, or the deadline passed."""
+            over = deadline is not None and time.perf_counter() > deadline
+            return over or (cancelled is not None and cancelled())
+
         try:
-            results = self.run_methods(
-                preset, models, prompt, methods, sp, on_progress, on_partial=on_partial, cancelled=cancelled
-            )
+            try:
+                results = self._run(loaded.engine, plan.prompt, methods, sp, on_progress, on_partial, stop)
+            except Cancelled:
+                if deadline is not None and time.perf_counter() > deadline:
+                    raise DeadlineExceeded(
+                        f"the comparison took longer than {limits.seconds:g} s and was stopped; try fewer "
+                        "tokens or methods, or try again when the server is less busy"
+                    ) from None
+                raise
         except BaseException as exc:
             if comp_id is not None:
                 self.store.fail_comparison(comp_id, f"{type(exc).__name__}: {exc}")
@@ -321,36 +255,67 @@ class Runner:
         for r in results:
             r.text = redact_secrets(r.text)
             r.error = redact_secrets(r.error) if r.error else r.error
+        positions = request.positions
         if positions is None or sorted(positions) != list(range(len(results))):
             positions = self.shuffled_positions(len(results))
-        comp = Comparison(
-            prompt=prompt,
+        comp = ComparisonResult(
+            prompt=plan.prompt,
             preset=preset.name,
             sampling=sp,
             results=results,
             seconds=time.perf_counter() - start,
             load_seconds=load,
-            models=model_ids,
+            models=loaded.labels,
             id=comp_id,
+            public_id=public_id,
             positions=positions,
         )
         if comp_id is not None:
             comp.generation_ids = self.store.finish_comparison(comp_id, comp, positions)
         return comp
 
+    def count_tokens(self, preset: str, prompt: str, text: str) -> tuple[int, int] | None:
+        """The strong model's tokens of a templated prompt and an answer (None: a server counts them)."""
+        return self.engines.load(self.preset(preset)).count_tokens(prompt, text)
 
-def _with_deadline(
-    on_progress: Callable[[int, str, float], None] | None, deadline: float, seconds: float
-) -> Callable[[int, str, float], None]:
-    """A progress callback that stops the run (DeadlineExceeded) once the deadline has passed."""
+    def _run_methods(
+        self,
+        engine: Engine,
+        prompt: str,
+        methods: list[tuple[str, dict[str, Any]]],
+        sp: SamplingParams,
+        on_progress: ProgressFn | None,
+        on_partial: PartialFn | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> list[SearchResult]:
+        """Run the methods: in the engine's shared loop when it can join comparisons, else on its turn."""
+        loop = self._loop(engine)
+        if loop is not None:
+            return loop.run(prompt, methods, sp, on_progress, on_partial=on_partial, cancelled=cancelled)
+        with self._lock:
+            turn = self._solo.setdefault(id(engine), threading.Lock())
+        with turn:
+            return run_methods(engine, prompt, methods, sp, on_progress, on_partial, cancelled)
 
-    def report(i: int, text: str, frac: float) -> None:
-        if time.perf_counter() > deadline:
-            raise DeadlineExceeded(
-                f"the comparison took longer than {seconds:g} s and was stopped; "
-                "try fewer tokens or methods, or try again when the server is less busy"
-            )
-        if on_progress:
-            on_progress(i, text, frac)
+    def _loop(self, engine: Engine) -> SharedLoop | None:
+        """The engine's shared decode loop, or None when batching is off or the engine cannot join."""
+        if self.settings.batch_rows <= 0 or not engine.abilities.joinable:
+            return None
+        with self._lock:
+            if id(engine) not in self._loops:
+                self._loops[id(engine)] = SharedLoop(engine, self.settings.batch_rows)
+            return self._loops[id(engine)]
 
-    return report
+
+__all__ = [
+    "METHODS",
+    "CompareRequest",
+    "ComparisonResult",
+    "DeadlineExceeded",
+    "Plan",
+    "RequestError",
+    "RequestLimits",
+    "Runner",
+    "build_methods",
+    "clean_prompt",
+]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..contracts import SearchError
 from .local import ModelLoadError, resolve_source
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,24 @@ class LlamaCppModel:
         self.n_seq_max = n_seq_max
         self.n_batch = 512
         self.batch = lc.llama_batch_init(self.n_batch, 0, 1)
-        self.lock = threading.Lock()  # one sampler decodes at a time
+        # Several samplers may share this context (presets on one GGUF): they take turns holding the
+        # lock, and every sequence id comes from this one free list, so none writes another's cells.
+        self.lock = threading.RLock()
+        self._free = list(range(n_seq_max - 1, -1, -1))
 
-    def clear(self) -> None:
-        """Drop every sequence."""
-        self.lc.llama_memory_clear(self.memory, True)
+    def acquire(self) -> int:
+        """A sequence id nobody uses (its cells are empty)."""
+        if not self._free:
+            raise SearchError(
+                f"more than {self.n_seq_max} llama.cpp streams at once; use a smaller W, K or N, "
+                "or fewer comparisons at once (W2S_BATCH_ROWS)"
+            )
+        return self._free.pop()
+
+    def free(self, seq: int) -> None:
+        """Forget a sequence's cells and give its id back."""
+        self.remove(seq)
+        self._free.append(seq)
 
     def copy(self, src: int, dst: int) -> None:
         """Sequence dst becomes a copy of sequence src (shared cells)."""

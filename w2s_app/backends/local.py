@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.settings import PRECISIONS
+
 log = logging.getLogger(__name__)
 
 # Offline models shipped as pip packages: source name -> (pip package, how to find the .gguf file).
@@ -38,6 +40,7 @@ class LoadedModel:
     dtype: Any
     load_seconds: float = 0.0
     eos_ids: tuple[int, ...] = field(default=())
+    never_ids: tuple[int, ...] = field(default=())  # control tokens a sampler must never draw
 
     @property
     def vocab_size(self) -> int:
@@ -66,10 +69,6 @@ def pick_device(requested: str | None = None) -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
-
-
-# W2S_DTYPE / --dtype values. int8 loads float32 weights, then quantizes the Linear layers (CPU only).
-PRECISIONS = ("auto", "float32", "bfloat16", "float16", "int8")
 
 
 def pick_dtype(device: str, requested: str | None = None) -> Any:

@@ -171,7 +171,7 @@ def forget_servers() -> None:
 
 
 @dataclass(frozen=True)
-class _Job:
+class _HttpJob:
     """One HTTP request: n continuations of one prompt (or message list) with one seed."""
 
     endpoint: str  # "completions" or "chat"
@@ -255,7 +255,7 @@ class ApiClient:
             with self.server.lock:
                 if self.server.honours_n is None:
                     start, n = next(g for g in groups if g[1] > 1)
-                    choices, used = self._call(_Job(endpoint, prompts[start], n, seeds[start]), opts)
+                    choices, used = self._call(_HttpJob(endpoint, prompts[start], n, seeds[start]), opts)
                     usage.add(used)
                     self.server.honours_n = len(choices) >= n
                     log.info(
@@ -265,13 +265,13 @@ class ApiClient:
                         out[start + j] = c
         # Two rounds: if a server turns out to drop `n`, the first round leaves gaps to fan out.
         for _ in range(2):
-            jobs: list[tuple[int, _Job]] = []
+            jobs: list[tuple[int, _HttpJob]] = []
             for start, n in groups:
                 todo = [i for i in range(start, start + n) if out[i] is None]
                 if self.server.honours_n and len(todo) > 1:
-                    jobs.append((todo[0], _Job(endpoint, prompts[todo[0]], len(todo), seeds[todo[0]])))
+                    jobs.append((todo[0], _HttpJob(endpoint, prompts[todo[0]], len(todo), seeds[todo[0]])))
                 else:
-                    jobs += [(i, _Job(endpoint, prompts[i], 1, seeds[i])) for i in todo]
+                    jobs += [(i, _HttpJob(endpoint, prompts[i], 1, seeds[i])) for i in todo]
             if not jobs:
                 break
             futures = [(i, self._pool.submit(self._call, job, opts)) for i, job in jobs]
@@ -293,17 +293,17 @@ class ApiClient:
             raise ApiError(f"{self.describe()}: the server returned fewer choices than asked for", usage)
         return [c for c in out if c is not None], usage
 
-    def _call(self, job: _Job, opts: dict[str, Any]) -> tuple[list[Choice], Usage]:
+    def _call(self, job: _HttpJob, opts: dict[str, Any]) -> tuple[list[Choice], Usage]:
         """One request with retries; returns its choices (sorted by index) and usage."""
         reply, usage, job = self._retrying(job, opts)
         return self._parse(job, reply, opts, usage), usage
 
     def raw_completion(self, prompt: str, opts: dict[str, Any]) -> tuple[Any, Usage]:
         """One completions request with `opts` as the body, retried like sampling; the reply unparsed."""
-        reply, usage, _ = self._retrying(_Job("completions", prompt, 1, 0), opts)
+        reply, usage, _ = self._retrying(_HttpJob("completions", prompt, 1, 0), opts)
         return reply, usage
 
-    def _retrying(self, job: _Job, opts: dict[str, Any]) -> tuple[Any, Usage, _Job]:
+    def _retrying(self, job: _HttpJob, opts: dict[str, Any]) -> tuple[Any, Usage, _HttpJob]:
         """Send one request until it succeeds or the retry budget is spent; the reply and the final job."""
         cfg = self.config
         usage = Usage()
@@ -340,7 +340,7 @@ class ApiClient:
                 if exc.param == "n" and body.get("n", 1) > 1:
                     self.server.honours_n = False
                     # The caller fans out the choices this request no longer asks for.
-                    job = _Job(job.endpoint, job.prompt, 1, job.seed)
+                    job = _HttpJob(job.endpoint, job.prompt, 1, job.seed)
                     continue
                 if exc.chat_only:
                     self.server.chat_only.add(cfg.model)
@@ -348,7 +348,7 @@ class ApiClient:
                 raise ApiError(f"{self.describe()}: {exc}", usage) from None
             return reply, usage, job
 
-    def _body(self, job: _Job, opts: dict[str, Any]) -> dict[str, Any]:
+    def _body(self, job: _HttpJob, opts: dict[str, Any]) -> dict[str, Any]:
         body = dict(opts)
         if job.n > 1:
             body["n"] = job.n
@@ -356,7 +356,7 @@ class ApiClient:
             body["seed"] = job.seed
         return body
 
-    def _send(self, job: _Job, body: dict[str, Any], timeout: float) -> Any:
+    def _send(self, job: _HttpJob, body: dict[str, Any], timeout: float) -> Any:
         """One HTTP request; transport and status errors become _Retryable or _Rejected."""
         import openai
 
@@ -384,7 +384,7 @@ class ApiClient:
                 f"{self.describe()}: malformed reply (not valid JSON: {redact(str(exc), self.config.api_key)})"
             ) from None
 
-    def _parse(self, job: _Job, reply: Any, opts: dict[str, Any], usage: Usage) -> list[Choice]:
+    def _parse(self, job: _HttpJob, reply: Any, opts: dict[str, Any], usage: Usage) -> list[Choice]:
         """Choices of a reply, checked; token counts from usage, else from finish reasons."""
         choices = getattr(reply, "choices", None)
         if not isinstance(choices, list) or not choices:
@@ -551,6 +551,15 @@ class ApiRole:
     def describe(self) -> str:
         """The model and server, without credentials."""
         return self.client.describe()
+
+    @property
+    def context_limit(self) -> int | None:
+        """Unknown here: the server reports its own limit."""
+        return None
+
+    def count_tokens(self, prompt: str, text: str) -> tuple[int, int] | None:
+        """Unknown here: the server reports the tokens it read and wrote."""
+        return None
 
 
 _CLIENTS: dict[ApiConfig, ApiClient] = {}

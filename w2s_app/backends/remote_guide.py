@@ -55,15 +55,10 @@ import itertools
 import math
 import os
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..search.engine import Answer
-from ..search.types import Counts, ScoreRequest, Stream
 from .openai_api import ApiClient, ApiConfig, ApiError, Usage, shared_client
 
 CHAT = "chat"
@@ -230,6 +225,11 @@ class RemoteGuide:
         self._probed = False
         self._probe_lock = threading.Lock()
 
+    @property
+    def context_limit(self) -> int | None:
+        """Unknown here: the server reports its own limit."""
+        return None
+
     def describe(self) -> str:
         """The model and server, without credentials."""
         return self.client.describe()
@@ -293,82 +293,6 @@ class RemoteGuide:
                 )
             self._probed = True
             return usage
-
-
-class RemoteGuidePair:
-    """Scores streams with a tuned and an untuned remote guide: log G+(y) - log G-(y), concurrently.
-
-    A `search.fast.Scorer`, so it joins any sampler: an API strong model or a local one.
-    """
-
-    remote = True  # waits on the network: an engine may run its requests in threads
-
-    def __init__(self, tuned: RemoteGuide, untuned: RemoteGuide, parallel: int | None = None) -> None:
-        self.tuned = tuned
-        self.untuned = untuned
-        self.workers = parallel or max(tuned.client.config.parallel, untuned.client.config.parallel)
-        self.requests = 0  # HTTP requests sent, retries included (for cost reports)
-        self.seconds = 0.0  # wall time spent scoring
-        self._stats = threading.Lock()
-
-    def score(self, prompt: str, reqs: Sequence[ScoreRequest]) -> list[Answer]:
-        """One answer per score request, all their streams scored together; a failed request fails
-        only its own answer, with what its calls cost."""
-        flat = [s for req in reqs for s in req.streams]
-        results = self._logprobs(prompt, flat)
-        answers, at = [], 0
-        for req in reqs:
-            mine = results[2 * at : 2 * (at + len(req.streams))]
-            at += len(req.streams)
-            answers.append(_answer(mine))
-        return answers
-
-    def sampling(self, parents: set[int]) -> None:
-        """Nothing to release: each guide's cache is keyed by text and bounded."""
-
-    def score_streams(self, prompt: str, streams: Sequence[Stream]) -> tuple[list[float], Counts]:
-        """One score per stream, in order; any failed request fails the whole call (usage counted)."""
-        answer = _answer(self._logprobs(prompt, list(streams)))
-        if answer.error is not None:
-            raise answer.error
-        return answer.value, answer.counts
-
-    def _logprobs(self, prompt: str, streams: list[Stream]) -> list[tuple[float, int, Usage] | ApiError]:
-        """(tuned, untuned) results per stream, in order: a value or the ApiError it ended with."""
-        start = time.perf_counter()
-        # A pool per call: engines are made per comparison and never closed, so nothing may linger.
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="w2s-guide") as pool:
-            jobs = [
-                pool.submit(guide.logprob, prompt, s.text, s.eos)
-                for s in streams
-                for guide in (self.tuned, self.untuned)
-            ]
-            results: list[tuple[float, int, Usage] | ApiError] = []
-            for fut in jobs:
-                try:
-                    results.append(fut.result())
-                except ApiError as exc:
-                    results.append(exc)
-        calls = sum(r.usage.calls if isinstance(r, ApiError) else r[2].calls for r in results)
-        with self._stats:
-            self.requests += calls
-            self.seconds += time.perf_counter() - start
-        return results
-
-
-def _answer(results: list[tuple[float, int, Usage] | ApiError]) -> Answer:
-    """Scores (tuned minus untuned, per stream) from paired results, or the first error with the
-    cost of every call (all have finished, so the whole cost is known)."""
-    counts = Counts()
-    errors = [r for r in results if isinstance(r, ApiError)]
-    for r in results:
-        counts.api_calls += r.usage.calls if isinstance(r, ApiError) else r[2].calls
-    if errors:
-        err = type(errors[0])(str(errors[0]), Usage(calls=counts.api_calls))
-        return Answer(error=err, counts=Counts(api_calls=counts.api_calls))
-    counts.guide_tokens = sum(r[1] for r in results)
-    values = [r[0] for r in results]
-    return Answer([values[i] - values[i + 1] for i in range(0, len(values), 2)], counts=counts)
 
 
 def remote_guide(spec: Any, name: str, env: dict[str, str] | None = None) -> RemoteGuide:

@@ -5,45 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.presets import CHAT, RoleSpec
 from .local import LoadedModel
 
-CHAT = "chat"
-
-
-@dataclass(frozen=True)
-class RoleSpec:
-    """How one role (strong, tuned, untuned) is set up in a preset."""
-
-    source: str
-    template: str = CHAT
-    system: str | None = None
-    eos: str | None = None  # token text that ends a response for this role; default: tokenizer EOS
-    stop: tuple[str, ...] = ()
-    adapter: str | None = None  # LoRA adapter folder: tuned = base + adapter
-    use_adapter: bool = True  # false: the same weights with the adapter off (the untuned twin)
-    # Guides only: score the end-of-answer token of a finished answer (the paper's score). A pair
-    # that is one model under two templates may set it off: its EOS term measures how much more
-    # the chat template expects an answer to end, which rewards stopping, not answering well.
-    score_eos: bool = True
-    # Remote roles (source "api" or "api:MODEL"): the server, the model name on it, and the NAME of
-    # the environment variable that holds the key (the key itself never enters a preset).
-    api_base: str | None = None
-    model: str | None = None
-    api_key_env: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RoleSpec:
-        """Build from a preset table, rejecting unknown keys."""
-        allowed = {"source", "template", "system", "eos", "stop", "adapter", "use_adapter", "score_eos"}
-        allowed |= {"api_base", "model", "api_key_env"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(f"unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
-        if "source" not in data:
-            raise ValueError("missing 'source'")
-        values = dict(data)
-        values["stop"] = tuple(values.get("stop", ()))
-        return cls(**values)
+__all__ = ["CHAT", "Models", "Role", "RoleSpec", "render_prompt"]
 
 
 def render_prompt(tokenizer: Any, template: str, prompt: str, system: str | None = None) -> str:
@@ -114,6 +79,11 @@ class Role:
         return int(self.tokenizer.eos_token_id)
 
     @property
+    def never_ids(self) -> tuple[int, ...]:
+        """Token ids no answer may contain (control and unused tokens), never the role's end-of-answer."""
+        return self.loaded.never_ids
+
+    @property
     def stop_ids(self) -> tuple[int, ...]:
         """Token ids that end the strong model's response."""
         ids = set(self.loaded.eos_ids)
@@ -121,6 +91,24 @@ class Role:
             ids.add(self.eos_id)
         return tuple(sorted(ids))
 
+    @property
+    def context_limit(self) -> int | None:
+        """Most tokens (prompt plus answer) the model reads, from its config; None when it says nothing."""
+        return getattr(self.model.config, "max_position_embeddings", None) or None
+
+    def count_tokens(self, prompt: str, text: str) -> tuple[int, int] | None:
+        """Tokens of the templated prompt and of an answer text."""
+        return len(self.prompt_ids(prompt)), len(self.response_ids(text))
+
     def decode(self, ids: list[int]) -> str:
         """Response text of token ids, special tokens dropped."""
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+@dataclass
+class Models:
+    """A preset's three roles, loaded: the strong model and the guide pair."""
+
+    strong: Any  # a Role for a local model; an ApiRole for a model behind a server
+    tuned: Any  # a Role, or a RemoteGuide
+    untuned: Any

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .board import Leaderboard, compute_leaderboard
-from .style import apply_style_control
 from .quality import filter_votes
+from .style import apply_style_control
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 32

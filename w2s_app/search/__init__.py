@@ -1,21 +1,20 @@
-"""Search: the guide-pair scorer and the decoding methods. Knows nothing of UI or storage."""
+"""The search: the decoding methods, the driver that runs them on an engine, the shared loop that joins
+comparisons, and the engine made of a sampler and a scorer. Knows nothing of models, UI or storage."""
 
-from .driver import run_methods
-from .engine import Answer, Cancelled, Engine, Models, ReferenceEngine, SearchError
-from .methods import METHODS, method_params
-from .types import SamplingParams, SearchResult, TraceStep
+from .driver import MethodsRun, run_methods
+from .joined import JoinedEngine, answer_all
+from .methods import METHODS, comparison_cost, method_label, method_params, rows_needed
+from .shared_loop import SharedLoop
 
 __all__ = [
     "METHODS",
-    "Answer",
-    "Cancelled",
-    "Engine",
-    "Models",
-    "ReferenceEngine",
-    "SamplingParams",
-    "SearchError",
-    "SearchResult",
-    "TraceStep",
+    "JoinedEngine",
+    "MethodsRun",
+    "SharedLoop",
+    "answer_all",
+    "comparison_cost",
+    "method_label",
     "method_params",
+    "rows_needed",
     "run_methods",
 ]

@@ -8,10 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .engine import Answer, Cancelled, Engine, Hooks
-from .methods import METHODS, MethodOutput
-from .sampling import method_seed, prompt_seed, settled_text
-from .types import ROOT, Progress, SampleRequest, SamplingParams, SearchResult
+from ..contracts import (
+    ROOT,
+    Answer,
+    Asked,
+    Cancelled,
+    Engine,
+    Hooks,
+    Progress,
+    SampleRequest,
+    SamplingParams,
+    SearchResult,
+)
+from ..contracts.noise import method_seed, prompt_seed
+from ..contracts.stops import settled_text
+from .methods import METHODS, MethodOutput, method_label
 
 ProgressFn = Callable[[int, str, float], None]
 PartialFn = Callable[[int, str], None]
@@ -44,7 +55,7 @@ class MethodsRun:
         self.prompt = prompt
         # Methods and engines key their noise by this per-prompt seed; the caller keeps the user's seed.
         self.sp = replace(sp, seed=prompt_seed(sp.seed, prompt))
-        self.results = [SearchResult(method=m, params=dict(p)) for m, p in methods]
+        self.results = [SearchResult(method=m, params=dict(p), label=method_label(m, p)) for m, p in methods]
         self.on_progress = on_progress
         self.partial = _Partials(on_partial, stops)
         self.watched: dict[int, int] = {}  # id(whole-answer sample request) -> method index
@@ -113,11 +124,6 @@ class MethodsRun:
         return self.results
 
 
-def strong_stops(engine: Engine) -> tuple[str, ...]:
-    """The strong model's stop strings (a partial answer holds back what could begin one)."""
-    return tuple(getattr(getattr(engine.models.strong, "spec", None), "stop", ()) or ())
-
-
 def run_methods(
     engine: Engine,
     prompt: str,
@@ -133,7 +139,7 @@ def run_methods(
     not withdraw (the final answer starts with it), so a client may stream it. `cancelled()` is
     polled between engine steps; when it returns True the run stops with `Cancelled`.
     """
-    run = MethodsRun(prompt, methods, sp, strong_stops(engine), on_progress, on_partial)
+    run = MethodsRun(prompt, methods, sp, engine.stops, on_progress, on_partial)
     engine.hooks = Hooks(partial=run.on_rows if on_partial else None, cancelled=cancelled)
     while True:
         if cancelled is not None and cancelled():
@@ -143,11 +149,10 @@ def run_methods(
         waiting = run.waiting()
         if not waiting:
             break
-        # An engine with handle_ready may answer some requests later (None): those methods wait
-        # while the others move on, so short search chunks need not wait for long samples.
-        ask = getattr(engine, "handle_ready", None) or engine.handle
+        # The engine may answer some requests later (None): those methods wait while the others
+        # move on, so short search chunks need not wait for long samples.
         try:
-            answers = ask(run.prompt, run.sp, [item.pending for item in waiting])
+            answers = engine.answer_ready([Asked(run.prompt, run.sp, item.pending) for item in waiting])
             if all(ans is None for ans in answers):
                 raise RuntimeError("the engine answered none of the pending requests")
         except Cancelled:

@@ -14,25 +14,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .driver import MethodsRun, PartialFn, ProgressFn, strong_stops
-from .engine import Answer, Cancelled, Hooks
-from .types import Asked, SamplingParams, SearchResult
+from ..contracts import Answer, Asked, Cancelled, Engine, Hooks, SamplingParams, SearchResult
+from .driver import MethodsRun, PartialFn, ProgressFn
+from .methods import rows_needed
 
 
-def rows_needed(methods: list[tuple[str, dict[str, Any]]]) -> int:
-    """Most streams a comparison decodes at once: 1 per baseline, N per best-of-N, W*K per search."""
-    total = 0
-    for name, params in methods:
-        if name == "bon":
-            total += int(params.get("n", 1))
-        elif name == "w2s":
-            total += int(params.get("w", 1)) * int(params.get("k", 1))
-        else:
-            total += 1
-    return total
-
-
-class _Job:
+class _Submitted:
     """A submitted comparison: its arguments, then its live run, then its outcome."""
 
     def __init__(
@@ -56,18 +43,20 @@ class _Job:
 class SharedLoop:
     """Runs the comparisons of many threads in one engine loop, up to `max_rows` streams at once.
 
-    The engine must answer requests of several prompts in one call (`answer_ready`, as
-    `JoinedEngine` does). Comparisons are admitted first come, first served while their streams
+    The engine must be joinable (`abilities.joinable`: it answers requests of several prompts in one
+    call, as `JoinedEngine` does). Comparisons are admitted first come, first served while their streams
     fit; a comparison larger than `max_rows` runs when it is alone.
     """
 
-    def __init__(self, engine: Any, max_rows: int = 64) -> None:
+    def __init__(self, engine: Engine, max_rows: int = 64) -> None:
+        if not engine.abilities.joinable:
+            raise ValueError(f"{type(engine).__name__} cannot join comparisons into one loop")
         self.engine = engine
         self.max_rows = max_rows
         self._cond = threading.Condition()
-        self._queue: deque[_Job] = deque()
-        self._active: list[_Job] = []
-        self._owner: dict[int, _Job] = {}  # id(sample request) -> its comparison, for partial text
+        self._queue: deque[_Submitted] = deque()
+        self._active: list[_Submitted] = []
+        self._owner: dict[int, _Submitted] = {}  # id(sample request) -> its comparison, for partial text
         self._thread: threading.Thread | None = None
         self.peak_rows = 0  # most streams admitted at once (for benchmarks and tests)
 
@@ -81,7 +70,7 @@ class SharedLoop:
         cancelled: Callable[[], bool] | None = None,
     ) -> list[SearchResult]:
         """As `run_methods`, sharing the engine's decode steps with every other comparison running."""
-        job = _Job((prompt, methods, sp), on_progress, on_partial, cancelled)
+        job = _Submitted((prompt, methods, sp), on_progress, on_partial, cancelled)
         with self._cond:
             self._queue.append(job)
             if self._thread is None or not self._thread.is_alive():
@@ -124,9 +113,7 @@ class SharedLoop:
             self._queue.popleft()
             prompt, methods, sp = job.args
             try:
-                job.run = MethodsRun(
-                    prompt, methods, sp, strong_stops(self.engine), job.on_progress, job.on_partial
-                )
+                job.run = MethodsRun(prompt, methods, sp, self.engine.stops, job.on_progress, job.on_partial)
             except BaseException as exc:
                 self._end(job, exc)
                 continue
@@ -143,7 +130,7 @@ class SharedLoop:
     def _round(self) -> None:
         """One engine call over every running comparison's waiting requests."""
         asked: list[Asked] = []
-        owners: list[tuple[_Job, Any]] = []
+        owners: list[tuple[_Submitted, Any]] = []
         for job in list(self._active):
             try:
                 if job.cancelled is not None and job.cancelled():
@@ -165,7 +152,7 @@ class SharedLoop:
             answers: list[Answer | None] = self.engine.answer_ready(asked)
         except Exception as exc:  # the engine failed as a whole: every waiting method gets the error
             answers = [Answer(error=exc)] * len(asked)
-        by_job: dict[int, tuple[_Job, list[Any], list[Answer | None]]] = {}
+        by_job: dict[int, tuple[_Submitted, list[Any], list[Answer | None]]] = {}
         for (job, item), ans in zip(owners, answers):
             by_job.setdefault(id(job), (job, [], []))
             by_job[id(job)][1].append(item)
@@ -184,7 +171,7 @@ class SharedLoop:
         except BaseException as exc:
             self._end(job, exc)
 
-    def _end(self, job: _Job, error: BaseException | None, results: list[SearchResult] | None = None) -> None:
+    def _end(self, job: _Submitted, error: BaseException | None, results: list[SearchResult] | None = None) -> None:
         """A comparison leaves the loop (its streams leave the batch at the next engine call)."""
         with self._cond:
             if job in self._active:

@@ -13,50 +13,43 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import options
 from ..config import ConfigError
-from ..runner import RequestError, build_methods, build_sampling, clean_prompt
-from ..search.methods import METHODS
+from ..errors import RateLimited, RequestError
+from ..model_queue import QueueFull
+from ..runner import CompareRequest, clean_prompt
+from ..search import METHODS
+from ..ui.caller import address_hash
+from ..ui.routes import add_json_routes
+from ..wiring import Services
 from .auth import check_key, voter_id
 from .bodies import DONE, Chunks, chat_body, completion_body, sse
 from .errors import (
-    ApiError,
+    OpenAIError,
     api_error_handler,
     bad_request,
     http_error_handler,
     server_error_handler,
     validation_handler,
 )
-from .jobs import Answer, Choice, Job, is_client_error
-from .queue import QueueFull
-from .schemas import ChatRequest, CompletionRequest, SearchFields, split_model
-from .services import ApiServices
+from .jobs import ChoiceAnswer, ChoicePlan, Job, is_client_error
+from .schemas import ChatRequest, CompletionRequest, OpenAIFields, split_model
 
 POLL_SECONDS = 0.25  # how often a waiting request checks that its client is still there
 
-# Which request field a RequestError is about, from its message (the CLI's messages are reused).
-PARAMS = {
-    "max new tokens": "max_tokens",
-    "temperature": "temperature",
-    "top-p": "top_p",
-    "seed": "seed",
-    "noise": "noise",
-    "bon: n ": "n_best",
-    "w2s: w ": "w",
-    "w2s: k ": "k",
-    "w2s: l ": "l",
-    "eft: beta": "beta",
-    "the prompt": "prompt",
-}
+
+def param_of(exc: RequestError) -> str | None:
+    """The request field an error is about: a setting under its service name (max_tokens, n_best)."""
+    field = getattr(exc, "field", None)
+    if field in options.BY_NAME:
+        return options.BY_NAME[field].surface_name("serve")
+    return field
 
 
-def _param(message: str) -> str | None:
-    return next((p for prefix, p in PARAMS.items() if message.startswith(prefix)), None)
-
-
-def build_api(services: ApiServices) -> FastAPI:
+def build_api(services: Services) -> FastAPI:
     """The OpenAI-compatible app over one runner and one model queue."""
     api = FastAPI(title="w2s-arena OpenAI-compatible service", docs_url="/docs", redoc_url=None)
-    api.add_exception_handler(ApiError, api_error_handler)
+    api.add_exception_handler(OpenAIError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
     api.add_exception_handler(Exception, server_error_handler)
@@ -72,7 +65,7 @@ def build_api(services: ApiServices) -> FastAPI:
     @api.get("/v1/models")
     def list_models(request: Request) -> dict[str, Any]:
         """One model per preset x method."""
-        check_key(services.key, request.headers.get("authorization"))
+        check_key(services.settings.serve_key, request.headers.get("authorization"))
         created = int(time.time())
         data = [
             {"id": m, "object": "model", "created": created, "owned_by": "w2s-arena"} for m in model_ids()
@@ -82,7 +75,7 @@ def build_api(services: ApiServices) -> FastAPI:
     @api.get("/v1/models/{model_id:path}")
     def get_model(model_id: str, request: Request) -> dict[str, Any]:
         """One model, or 404."""
-        check_key(services.key, request.headers.get("authorization"))
+        check_key(services.settings.serve_key, request.headers.get("authorization"))
         if model_id not in model_ids():
             raise _unknown_model(model_id)
         return {"id": model_id, "object": "model", "created": int(time.time()), "owned_by": "w2s-arena"}
@@ -95,14 +88,14 @@ def build_api(services: ApiServices) -> FastAPI:
     @api.post("/v1/chat/completions", response_model=None)
     async def chat(body: ChatRequest, request: Request) -> Any:
         """Chat completion: the messages are folded into one user turn (README: multi-turn)."""
-        max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
-        return await _serve(services, request, body, [body.prompt()], max_tokens, chat=True)
+        return await _serve(services, request, body, [body.prompt()], body.max_completion_tokens, chat=True)
 
+    add_json_routes(api, services)  # GET /w2s/leaderboard.json, as the page's process serves it
     return api
 
 
-def _unknown_model(model: str) -> ApiError:
-    return ApiError(
+def _unknown_model(model: str) -> OpenAIError:
+    return OpenAIError(
         404,
         f"the model {model!r} does not exist; GET /v1/models lists '<preset>/<method>' names",
         param="model",
@@ -111,16 +104,17 @@ def _unknown_model(model: str) -> ApiError:
 
 
 def _plan(
-    services: ApiServices, body: SearchFields, prompts: list[str], max_tokens: int | None
-) -> tuple[str, str, dict[str, Any], list[Choice]]:
-    """Check everything that can be checked before queueing: model, parameters, prompts."""
+    services: Services, body: OpenAIFields, prompts: list[str], max_tokens: Any
+) -> tuple[str, str, dict[str, Any], list[ChoicePlan]]:
+    """Check everything that can be checked before queueing: model, settings (every one, whichever
+    method runs), prompts, the cost cap, through the runner's own check."""
     try:
         presets = services.settings.presets()
     except ConfigError as exc:  # a broken presets file is the server's fault, not the client's
-        raise ApiError(500, str(exc), type_="server_error") from exc
+        raise OpenAIError(500, str(exc), type_="server_error") from exc
     try:
         preset_name, method = split_model(body.model)
-        preset = presets[preset_name]
+        presets[preset_name]
     except (ValueError, KeyError):
         raise _unknown_model(body.model) from None
     if method not in METHODS:
@@ -129,18 +123,23 @@ def _plan(
     body.stops()  # checked before queueing: nothing may fail between join() and the job's start
     settings = body.search_settings(max_tokens)
     try:
-        build_methods([method], settings, preset)
-        sampling = build_sampling(settings, preset)
         cleaned = [clean_prompt(p) for p in prompts]
+        plans = [
+            services.runner.plan(
+                CompareRequest(p, preset_name, [method], settings, limits=services.request_limits)
+            )
+            for p in cleaned
+        ]
     except RequestError as exc:
-        param = _param(str(exc))
+        param = param_of(exc)
         code = "context_length_exceeded" if param == "prompt" and "limit" in str(exc) else None
         raise bad_request(str(exc), param=param, code=code) from exc
-    if sampling.seed + body.n > 2**32:
+    seed = plans[0].sampling.seed
+    if seed + body.n > 2**32:
         raise bad_request("seed + n must stay below 2**32", param="seed")
     # Choice j of each prompt uses seed + j: choice j equals `generate --seed <seed + j>`.
     choices = [
-        Choice(i * body.n + j, prompt, sampling.seed + j)
+        ChoicePlan(i * body.n + j, prompt, seed + j)
         for i, prompt in enumerate(cleaned)
         for j in range(body.n)
     ]
@@ -148,26 +147,30 @@ def _plan(
 
 
 async def _serve(
-    services: ApiServices,
+    services: Services,
     request: Request,
-    body: SearchFields,
+    body: OpenAIFields,
     prompts: list[str],
-    max_tokens: int | None,
+    max_tokens: Any,
     chat: bool,
 ) -> Any:
-    """Validate, take a place in the queue (or 429), then answer whole or as a stream."""
+    """Validate, count the request against the limits, take a place in the queue (or 429), then answer."""
     auth = request.headers.get("authorization")
-    check_key(services.key, auth)
+    check_key(services.settings.serve_key, auth)
     preset, method, settings, choices = _plan(services, body, prompts, max_tokens)
+    voter = voter_id(services.settings.serve_key, auth, services.identity.keyed_hash)
+    address = address_hash(services, request)
     try:
+        # The page's limits: per key (per voter) and per client address, counted per request.
+        services.limits.check_request("comparison", None if voter == "api:anonymous" else voter, address)
         ticket = services.queue.join()
-    except QueueFull as exc:
-        raise ApiError(
+    except (RateLimited, QueueFull) as exc:
+        raise OpenAIError(
             429,
             str(exc),
             type_="rate_limit_error",
-            code="queue_full",
-            headers={"Retry-After": str(exc.retry_after)},
+            code="queue_full" if isinstance(exc, QueueFull) else "rate_limit_exceeded",
+            headers={"Retry-After": str(int(exc.retry_after or 1))},
         ) from exc
     job = Job(
         services.runner,
@@ -178,7 +181,9 @@ async def _serve(
         settings,
         choices,
         body.stops(),
-        voter_id(services.key, auth),
+        voter,
+        address,
+        services.request_limits,
         stream=body.stream,
     )
     job.start()
@@ -216,17 +221,17 @@ async def _next_event(job: Job, request: Request) -> Any:
             continue
 
 
-def _error(exc: BaseException) -> ApiError:
-    if isinstance(exc, ApiError):
+def _error(exc: BaseException) -> OpenAIError:
+    if isinstance(exc, OpenAIError):
         return exc
     if is_client_error(exc):
-        return bad_request(str(exc), param=_param(str(exc)))
-    return ApiError(500, f"the search failed: {exc}", type_="server_error")
+        return bad_request(str(exc), param=param_of(exc))
+    return OpenAIError(500, f"the search failed: {exc}", type_="server_error")
 
 
-async def _collect(job: Job, request: Request) -> list[Answer]:
+async def _collect(job: Job, request: Request) -> list[ChoiceAnswer]:
     """Wait for every answer of a non-streaming request."""
-    answers: list[Answer] = []
+    answers: list[ChoiceAnswer] = []
     try:
         while True:
             event = await _next_event(job, request)
@@ -243,7 +248,7 @@ async def _collect(job: Job, request: Request) -> list[Answer]:
 
 async def _stream(job: Job, request: Request, chunks: Chunks, include_usage: bool) -> AsyncIterator[str]:
     """SSE: settled text deltas as they come, a finish chunk per choice, usage, then [DONE]."""
-    answers: list[Answer] = []
+    answers: list[ChoiceAnswer] = []
     try:
         while True:
             event = await _next_event(job, request)

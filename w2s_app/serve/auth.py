@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+from collections.abc import Callable
 
-from .errors import ApiError
+from .errors import OpenAIError
 
 
 def bearer(header: str | None) -> str | None:
@@ -22,7 +22,7 @@ def check_key(expected: str | None, header: str | None) -> None:
         return
     given = bearer(header) or ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(
+        raise OpenAIError(
             401,
             "invalid or missing API key: send 'Authorization: Bearer <W2S_SERVE_KEY>'",
             type_="authentication_error",
@@ -31,9 +31,13 @@ def check_key(expected: str | None, header: str | None) -> None:
         )
 
 
-def voter_id(expected: str | None, header: str | None) -> str:
-    """'api:<hash of the key>', or 'api:anonymous' when the server checks no key (a token proves nothing)."""
+def voter_id(expected: str | None, header: str | None, keyed_hash: Callable[[str, str], str]) -> str:
+    """'api:<keyed hash of the key>', or 'api:anonymous' when the server checks no key.
+
+    The hash is keyed with the deployment's secret (as voter and address hashes are): a plain hash of
+    a weak key could be reversed by anyone who reads the database or an export.
+    """
     token = bearer(header)
     if not expected or not token:
         return "api:anonymous"
-    return "api:" + hashlib.sha256(f"w2s-serve:{token}".encode()).hexdigest()[:12]
+    return "api:" + keyed_hash(token, "serve-key")[:16]

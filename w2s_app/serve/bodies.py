@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .jobs import Answer
+from .jobs import ChoiceAnswer
 
 
-def usage(answers: list[Answer]) -> dict[str, Any]:
+def usage(answers: list[ChoiceAnswer]) -> dict[str, Any]:
     """OpenAI usage (strong-model tokens) plus `search`: what the search spent to get there."""
     prompt = sum(a.prompt_tokens for a in answers)
     completion = sum(a.completion_tokens for a in answers)
@@ -26,7 +26,7 @@ def usage(answers: list[Answer]) -> dict[str, Any]:
     }
 
 
-def extras(answers: list[Answer]) -> dict[str, Any]:
+def extras(answers: list[ChoiceAnswer]) -> dict[str, Any]:
     """Per choice: the stored comparison id, the method's label and guide score."""
     return {
         "choices": [
@@ -41,7 +41,7 @@ def extras(answers: list[Answer]) -> dict[str, Any]:
     }
 
 
-def completion_body(rid: str, created: int, model: str, answers: list[Answer]) -> dict[str, Any]:
+def completion_body(rid: str, created: int, model: str, answers: list[ChoiceAnswer]) -> dict[str, Any]:
     """A whole /v1/completions response."""
     return {
         "id": rid,
@@ -57,7 +57,7 @@ def completion_body(rid: str, created: int, model: str, answers: list[Answer]) -
     }
 
 
-def chat_body(rid: str, created: int, model: str, answers: list[Answer]) -> dict[str, Any]:
+def chat_body(rid: str, created: int, model: str, answers: list[ChoiceAnswer]) -> dict[str, Any]:
     """A whole /v1/chat/completions response."""
     return {
         "id": rid,
@@ -106,7 +106,7 @@ class Chunks:
         """An SSE event carrying new text."""
         return sse({**self.head, "choices": [self._choice(index, text, None)]})
 
-    def finish(self, answer: Answer) -> str:
+    def finish(self, answer: ChoiceAnswer) -> str:
         """The choice's last event: its finish reason (and, as an extra, its comparison id)."""
         body = {
             **self.head,
@@ -115,7 +115,7 @@ class Chunks:
         body["w2s"] = extras([answer])
         return sse(body)
 
-    def usage(self, answers: list[Answer]) -> str:
+    def usage(self, answers: list[ChoiceAnswer]) -> str:
         """The usage chunk (stream_options.include_usage): no choices."""
         return sse({**self.head, "choices": [], "usage": usage(answers)})
 

@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import logging
 
-from ..config import Settings
+from ..wiring import Services
 from .app import build_api
-from .services import ApiServices
 
 log = logging.getLogger(__name__)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def serve(host: str, port: int, settings: Settings | None = None, with_app: bool = False) -> None:
-    """Build the services and serve until interrupted; warn when others can reach a keyless server."""
+def serve(services: Services, host: str, port: int, with_app: bool = False) -> None:
+    """Serve until interrupted (with the page at / when asked); warn when others can reach a keyless server."""
     import uvicorn
 
-    services = ApiServices.from_settings(settings or Settings.from_env())
-    if host not in LOOPBACK and not services.key:
+    if host not in LOOPBACK and not services.settings.serve_key:
         log.warning(
             "warning: serving on %s without W2S_SERVE_KEY: anyone who can reach this port can run searches",
             host,
         )
+    services.board.start()
     api = build_api(services)
     if with_app:
-        from .mount import mount_app
+        import gradio as gr
 
-        api = mount_app(api, services)
+        from ..ui import build_app, launch_kwargs
+
+        # The same services: one runner (models loaded once), one model queue, one set of limits.
+        api = gr.mount_gradio_app(api, build_app(services), path="/", show_error=False, **launch_kwargs())
         print(f"w2s-arena page on http://{host}:{port}/", flush=True)
     print(
         f"w2s-arena OpenAI-compatible service on http://{host}:{port}/v1 (models: GET /v1/models)", flush=True
     )
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    # Forwarded headers are believed only from W2S_TRUSTED_PROXIES, by the app itself (limits.py);
+    # uvicorn's own proxy handling would believe any loopback peer.
+    uvicorn.run(api, host=host, port=port, log_level="warning", proxy_headers=False)

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class OpenAIError(Exception):
     """An error to answer with `status` and the OpenAI error body."""
 
     def __init__(
@@ -34,14 +34,14 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> OpenAIError:
     """A 400 for a parameter the client got wrong."""
-    return ApiError(400, message, param=param, code=code)
+    return OpenAIError(400, message, param=param, code=code)
 
 
 async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    """Answer an ApiError."""
-    assert isinstance(exc, ApiError)
+    """Answer an OpenAIError."""
+    assert isinstance(exc, OpenAIError)
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
@@ -68,12 +68,12 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own errors (404 route, 405 method) in the OpenAI shape too."""
     assert isinstance(exc, StarletteHTTPException)
     kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-    err = ApiError(exc.status_code, str(exc.detail), type_=kind)
+    err = OpenAIError(exc.status_code, str(exc.detail), type_=kind)
     return JSONResponse(err.body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 async def server_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     """Anything unexpected: logged here, a 500 in the OpenAI shape there (no traceback to the client)."""
     log.error("request failed", exc_info=exc)
-    err = ApiError(500, f"the server failed: {type(exc).__name__}: {exc}", type_="server_error")
+    err = OpenAIError(500, f"the server failed: {type(exc).__name__}: {exc}", type_="server_error")
     return JSONResponse(err.body(), status_code=500)

@@ -8,15 +8,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..runner import RequestError
-from .queue import ModelQueue, Ticket
+from ..errors import RequestError
+from ..model_queue import ModelQueue, Ticket
+from ..runner import CompareRequest, RequestLimits, Runner
 from .stops import StopStream, cut_at_stop
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Choice:
+class ChoicePlan:
     """One answer to produce: which prompt, which seed, its position in the response."""
 
     index: int
@@ -25,7 +26,7 @@ class Choice:
 
 
 @dataclass
-class Answer:
+class ChoiceAnswer:
     """A finished choice: the (stop-cut) text, why it ended, its token counts and the search's cost."""
 
     index: int
@@ -39,12 +40,12 @@ class Answer:
 
 @dataclass
 class Event:
-    """What the worker reports: 'delta' (index, text), 'answer' (Answer), 'error' (exception), 'end'."""
+    """What the worker reports: 'delta' (index, text), 'answer' (ChoiceAnswer), 'error' (exception), 'end'."""
 
     kind: str
     index: int = 0
     text: str = ""
-    answer: Answer | None = None
+    answer: ChoiceAnswer | None = None
     error: BaseException | None = None
 
 
@@ -52,15 +53,17 @@ class Event:
 class Job:
     """Runs every choice of one request in order, holding one place in the model queue."""
 
-    runner: Any
+    runner: Runner
     queue: ModelQueue
     ticket: Ticket
     preset: str
     method: str
     settings: dict[str, Any]
-    choices: list[Choice]
+    choices: list[ChoicePlan]
     stops: tuple[str, ...]
     voter_id: str
+    client_hash: str | None
+    limits: RequestLimits  # the deployment's cost cap and deadline, as the page's
     stream: bool = False  # text deltas are sent only to a streaming client
     events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     checked_at: float = 0.0  # when the request last checked that its client is still connected
@@ -98,7 +101,7 @@ class Job:
                 return
             emit(Event("answer", choice.index, answer=self._run_one(choice, emit)))
 
-    def _run_one(self, choice: Choice, emit: Any) -> Answer:
+    def _run_one(self, choice: ChoicePlan, emit: Any) -> ChoiceAnswer:
         stream = StopStream(self.stops)
 
         def on_partial(_i: int, text: str) -> None:
@@ -106,15 +109,16 @@ class Job:
             if delta and self.stream:
                 emit(Event("delta", choice.index, delta))
 
-        comp = self.runner.compare(
+        request = CompareRequest(
             choice.prompt,
             self.preset,
             [self.method],
             {**self.settings, "seed": choice.seed},
             voter_id=self.voter_id,
-            on_partial=on_partial,
-            cancelled=self.cancelled,
+            client_hash=self.client_hash,
+            limits=self.limits,
         )
+        comp = self.runner.compare(request, on_partial=on_partial, cancelled=self.cancelled)
         result = comp.results[0]
         if not result.ok:
             raise RuntimeError(f"the {self.method} search failed: {result.error}")
@@ -123,7 +127,7 @@ class Job:
             emit(Event("delta", choice.index, rest))
         text, stopped = cut_at_stop(result.text, self.stops)
         prompt_tokens, completion_tokens = self._tokens(comp.prompt, text, result)
-        return Answer(
+        return ChoiceAnswer(
             index=choice.index,
             text=text,
             finish_reason="stop" if stopped or result.eos else "length",
@@ -135,9 +139,9 @@ class Job:
 
     def _tokens(self, prompt: str, text: str, result: Any) -> tuple[int, int]:
         """Strong-model tokens of the templated prompt and of the answer (a remote model's own counts)."""
-        strong = self.runner.models(self.runner.preset(self.preset)).strong  # pooled: no reload
-        if hasattr(strong, "prompt_ids"):
-            return len(strong.prompt_ids(prompt)), len(strong.response_ids(text))
+        counted = self.runner.count_tokens(self.preset, prompt, text)
+        if counted is not None:
+            return counted
         return result.counts.prompt_tokens, result.counts.completion_tokens
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from .. import options
 from .errors import bad_request
 
 MAX_CHOICES = 8  # n (and prompts per request) above this would hold the one model queue too long
@@ -19,16 +20,12 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class SearchFields(BaseModel):
-    """Fields every generation request shares: OpenAI's sampling fields plus the search's own."""
+class OpenAIFields(BaseModel):
+    """OpenAI's fields every generation request shares (the settings' own fields are added below)."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
     stop: str | list[str] | None = None
     n: int = Field(1, ge=1, le=MAX_CHOICES)
     stream: bool = False
@@ -39,13 +36,6 @@ class SearchFields(BaseModel):
     frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
     logprobs: bool | int | None = None
-    # The search's parameters (documented extra fields; bounds and messages as the CLI's).
-    w: int | float | None = None
-    k: int | float | None = None
-    l: int | float | None = None  # noqa: E741 - the paper's name for the chunk length
-    n_best: int | float | None = None
-    beta: float | None = None
-    noise: str | None = None
 
     def unsupported(self) -> None:
         """Refuse OpenAI features the search cannot honour, naming the field."""
@@ -66,23 +56,28 @@ class SearchFields(BaseModel):
             raise bad_request("stop strings must not be empty", param="stop")
         return tuple(raw)
 
-    def search_settings(self, max_tokens: int | None) -> dict[str, Any]:
-        """The Runner's settings dict (None: the preset's default, as on the command line)."""
-        return {
-            "max_new_tokens": max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed,
-            "noise": self.noise,
-            "w": self.w,
-            "k": self.k,
-            "l": self.l,
-            "n": self.n_best,  # OpenAI's n is the number of choices; best-of-N's N rides as n_best
-            "beta": self.beta,
-        }
+    def search_settings(self, max_tokens: Any = None) -> dict[str, Any]:
+        """The comparison's settings by option name (None: the preset's default, as on the command line).
+
+        Every setting declared in options.py rides in the body under its service name (max_tokens,
+        n_best); the values are checked by options.validate, with the same messages as every surface.
+        """
+        values = {o.name: getattr(self, o.surface_name("serve")) for o in options.ALL}
+        if max_tokens is not None:
+            values["max_new_tokens"] = max_tokens
+        return values
 
 
-class CompletionRequest(SearchFields):
+# One field per declared setting, typed Any: options.validate checks them (a JSON true is not a number).
+SearchFields = create_model(
+    "SearchFields",
+    __base__=OpenAIFields,
+    __doc__="OpenAI's fields plus every comparison setting (options.py) under its service name.",
+    **{o.surface_name("serve"): (Any, Field(None, description=o.help)) for o in options.ALL},
+)
+
+
+class CompletionRequest(SearchFields):  # type: ignore[misc,valid-type]
     """POST /v1/completions."""
 
     prompt: str | list[str]
@@ -127,11 +122,11 @@ class Message(BaseModel):
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
 
 
-class ChatRequest(SearchFields):
+class ChatRequest(SearchFields):  # type: ignore[misc,valid-type]
     """POST /v1/chat/completions."""
 
     messages: list[Message] = Field(min_length=1)
-    max_completion_tokens: int | None = None
+    max_completion_tokens: Any = None  # OpenAI's newer name for max_tokens
 
     def prompt(self) -> str:
         """Fold the messages into the one user turn the search answers (see README, multi-turn)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..search.sampling import stop_start_length
+from ..contracts.stops import stop_start_length
 
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:

@@ -155,6 +155,14 @@ class Store:
             s.flush()
             return row.id
 
+    def public_id(self, comparison_id: int) -> str:
+        """The random id clients see for a comparison."""
+        with self.sessions() as s:
+            value = s.scalar(select(Comparison.public_id).where(Comparison.id == comparison_id))
+        if value is None:
+            raise KeyError(f"comparison {comparison_id} does not exist")
+        return value
+
     def finish_comparison(self, comparison_id: int, comp: Any, positions: list[int]) -> list[int]:
         """Write every result (failed ones too) and mark the comparison done, in one transaction."""
         ids: dict[int, int] = {}

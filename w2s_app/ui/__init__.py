@@ -1,38 +1,46 @@
-"""Gradio UI: `build_app(services)` makes the page; `main()` serves it (app.py calls it)."""
+"""The Gradio page: `build_app(services)` makes it; `main()` serves it (app.py calls it).
+
+Gradio is imported only by the page's own modules, so the service can use the page's actions
+(`handlers`, `caller`, `routes`) without loading it.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 
-from .layout import build_app, launch_kwargs
-from .services import Services
 
-__all__ = ["Services", "build_app", "main"]
+def build_app(services: Any) -> Any:
+    """The page's gr.Blocks (see ui/app.py)."""
+    from .app import build_app as build
+
+    return build(services)
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Theme, CSS and the vote keys' script for launch() / mount_gradio_app()."""
+    from .app import launch_kwargs as kwargs
+
+    return kwargs()
 
 
 def main() -> None:
     """Serve the app on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default 0.0.0.0:7860)."""
-    import sys
-
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from ..config import ConfigError, Settings
-    from ..identity import IdentityError
-    from ..startup import StartupError
+    from ..config import Settings
+    from ..wiring import build_services, startup_message
+    from .routes import add_json_routes
 
     try:
-        settings = Settings.from_env()
-        services = Services.from_settings(settings)
-    except (StartupError, ConfigError, IdentityError, OSError) as exc:
-        print(f"w2s-arena: cannot start: {exc}", file=sys.stderr)  # one line, no traceback
+        services = build_services(Settings.from_env())
+    except Exception as exc:
+        message = startup_message(exc)
+        if message is None:
+            raise
+        print(f"w2s-arena: cannot start: {message}", file=sys.stderr)  # one line, no traceback
         raise SystemExit(2) from None
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        print(f"w2s-arena: cannot start: the database: {reason}", file=sys.stderr)
-        raise SystemExit(2) from None
+    services.board.start()
     demo = build_app(services)
-    # One bounded queue: beyond max_queue waiting comparisons, clients get "queue full, try again".
-    demo.queue(max_size=settings.max_queue, default_concurrency_limit=1)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
@@ -40,7 +48,5 @@ def main() -> None:
         prevent_thread_lock=True,
         **launch_kwargs(),
     )
-    from .routes import add_json_routes
-
     add_json_routes(demo.app, services)  # GET /w2s/leaderboard.json: cheap polling, no queue
     demo.block_thread()

@@ -1,4 +1,10 @@
-"""The About tab's text: what the methods do, and what the shipped presets can and cannot show."""
+"""The About tab: what the methods do, what the shipped presets can and cannot show, every preset's models."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .page import Page
 
 ABOUT = """
 ## What you are comparing
@@ -44,3 +50,12 @@ demonstration of the mechanics (the search, its trace, the vote) more than of be
 settings (W,K,L = 2,2,8) let the search take several steps, and with independent noise no method
 writes another's answer (see the README's "What the offline default can and cannot show").
 """
+
+
+def build_about(page: Page) -> None:
+    """The tab's text and the presets' models."""
+    with gr.Tab("About"):
+        gr.Markdown(ABOUT)
+        gr.Markdown(STEERING)
+        lines = [f"- **{p.name}**: {p.description} ({p.models_summary()})" for p in page.presets.values()]
+        gr.Markdown("## Presets\n" + "\n".join(lines))

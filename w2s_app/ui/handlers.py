@@ -11,6 +11,7 @@ import logging
 import math
 import queue
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -20,16 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..guard import RateLimited
-from ..identity import IdentityError, Voter
+from ..errors import RateLimited, RequestError
 from ..leaderboard.board import Leaderboard
 from ..leaderboard.cache import BoardView
-from ..limits import client_address
-from ..runner import RequestError
+from ..model_queue import QueueFull
+from ..options import SEED_MAX
+from ..runner import CompareRequest
 from ..store import VoteError
+from ..wiring import Services
+from .caller import Caller, UserError
 from .rater import twin_letters, twin_note
 from .render import LETTERS
-from .services import Services
 
 log = logging.getLogger(__name__)
 CHOICES_SPECIAL = ("tie", "all_bad")
@@ -39,56 +41,6 @@ EXPORT_PREFIX = "w2s-export-"
 # An error often names its method ("eft needs one vocabulary"): the reason waits for the reveal.
 FAILED_BEFORE_VOTE = "this answer failed; the reason is shown after your vote"
 WRITING = "…"  # what a column shows while the answers are written
-
-
-class UserError(ValueError):
-    """A message safe to show on the page or in an API answer."""
-
-
-def client_hash(services: Services, request: Any) -> str | None:
-    """The hashed address of who really asks (X-Forwarded-For only from configured proxies)."""
-    if request is None:
-        return None
-    host = getattr(getattr(request, "client", None), "host", None)
-    headers = getattr(request, "headers", None) or {}
-    address = client_address(host, headers.get("x-forwarded-for"), services.settings.trusted_proxies)
-    return services.identity.keyed_hash(address, "address")
-
-
-def issue_token(services: Services, request: Any = None, profile: Any = None) -> str:
-    """A new signed voter token for this client (limited per client address)."""
-    try:
-        services.limits.check_token(client_hash(services, request))
-    except RateLimited as exc:
-        raise UserError(str(exc)) from exc
-    username = profile.get("preferred_username") if isinstance(profile, dict) else None
-    return services.identity.issue(f"hf:{username}" if username else None)
-
-
-def session_token(services: Services, stored: Any, request: Any = None, profile: Any = None) -> str | None:
-    """The browser's token if the server issued it (and it is the logged-in user's), else a new one."""
-    username = profile.get("preferred_username") if isinstance(profile, dict) else None
-    try:
-        voter = services.identity.verify(stored)
-        if username is None or voter.id == f"hf:{username}":
-            return stored
-    except IdentityError:
-        pass
-    try:
-        return issue_token(services, request, profile)
-    except UserError:
-        return None  # too many new tokens from this address: actions will say so
-
-
-def verified_voter(services: Services, token: Any, profile: Any = None) -> Voter:
-    """The voter behind a request: the logged-in Hugging Face user, else the token's, else UserError."""
-    username = profile.get("preferred_username") if isinstance(profile, dict) else None
-    if username:
-        return Voter(f"hf:{username}", "oauth")
-    try:
-        return services.identity.verify(token)
-    except IdentityError as exc:
-        raise UserError(str(exc)) from exc
 
 
 @dataclass
@@ -104,34 +56,46 @@ class Update:
 
 def compare_stream(
     services: Services,
+    who: Caller,
     prompt: Any,
     preset: str | None,
     methods: list[str],
     settings: dict[str, Any],
-    voter_id: str | None,
-    address: str | None = None,
 ) -> Iterator[Update]:
-    """Run a comparison in a worker thread and yield its progress, then the stored comparison."""
+    """Run a comparison in a worker thread and yield its progress, then the stored comparison.
+
+    Without a seed, a fresh random one is drawn (and stored with the comparison): a replayed prompt
+    must not replay a method's text, or a script could learn which column is which.
+    """
     try:
-        services.limits.check_request("comparison", voter_id, address)
+        services.limits.check_request("comparison", who.voter_id, who.address)
     except RateLimited as exc:
         raise UserError(str(exc)) from exc
+    if settings.get("seed") is None:
+        settings = {**settings, "seed": secrets.randbelow(SEED_MAX + 1)}
+    request = CompareRequest(
+        prompt, preset, list(methods), settings, who.voter_id, who.address,
+        services.runner.shuffled_positions(len(methods)), services.request_limits,
+    )  # fmt: skip
+    try:
+        services.runner.plan(request)  # a bad request is refused before it takes a place in line
+        ticket = services.queue.join()
+    except (RequestError, QueueFull) as exc:
+        log.info("comparison refused: %s", exc)  # the client's mistake or a busy server: one line
+        raise UserError(str(exc)) from exc
     count = len(methods)
-    positions = services.runner.shuffled_positions(count)
+    positions = request.positions
     events: queue.Queue[tuple[int, str, float]] = queue.Queue()
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            outcome["comp"] = services.runner.compare(
-                prompt,
-                preset,
-                methods,
-                settings,
-                on_progress=lambda i, text, frac: events.put((i, text, frac)),
-                voter_id=voter_id,
-                positions=positions,
-                client_hash=address,
+            outcome["comp"] = services.queue.run(
+                ticket,
+                lambda: False,
+                lambda: services.runner.compare(
+                    request, on_progress=lambda i, text, frac: events.put((i, text, frac))
+                ),
             )
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
@@ -146,11 +110,7 @@ def compare_stream(
         except queue.Empty:
             if thread.is_alive():
                 waiting = time.perf_counter() - started
-                note = (
-                    "loading models (the first run converts them: up to a minute)"
-                    if not any(fracs)
-                    else "generating"
-                )
+                note = "waiting for the model, then loading it" if not any(fracs) else "generating"
                 yield _blind_update(fracs, f"{note}… {waiting:.0f} s")
             continue
         texts[positions[i]], fracs[positions[i]] = text, frac
@@ -228,14 +188,12 @@ def check_comparison_id(comparison_id: Any) -> str:
 
 
 def vote(
-    services: Services,
-    comparison_id: Any,
-    choice: Any,
-    voter: Voter,
-    seconds: float | None = None,
-    address: str | None = None,
+    services: Services, who: Caller, comparison_id: Any, choice: Any, seconds: float | None = None
 ) -> dict[str, Any]:
     """Record a blind vote by a verified voter on a comparison shown to them; return the reveal."""
+    voter, address = who.voter, who.address
+    if voter is None:
+        raise UserError("a voter token is required: reload the page, or get one from /token")
     public_id = check_comparison_id(comparison_id)
     try:
         stored = services.store.comparison_by_public_id(public_id)
@@ -243,6 +201,10 @@ def vote(
         raise UserError(f"comparison {public_id} does not exist") from exc
     if stored["voter_id"] != voter.id:  # the same answer as for no comparison: ids are not an oracle
         raise UserError(f"comparison {public_id} does not exist")
+    if stored["status"] == "failed":
+        raise UserError(
+            "this comparison failed (it was interrupted or its models did not load); nothing to vote on"
+        )
     if stored["status"] != "done":
         raise UserError("this comparison has not finished; vote when every answer is done")
     kind = resolve_choice(stored, choice)
@@ -369,11 +331,13 @@ def history(services: Services, page: Any, preset: Any, voter_id: str | None, pa
     return services.store.list_comparisons(page_size, (number - 1) * page_size, preset or None, voter_id)
 
 
-def voters(services: Services) -> Any:
+def voters(services: Services, admin_key: Any) -> Any:
     """The admin per-voter table: votes, agreement with the majority, position bias (ids hashed)."""
-    from ..store.database import hash_voter
     from ..leaderboard.quality import voter_table
+    from ..store.database import hash_voter
 
+    if not services.identity.is_admin(admin_key):
+        raise UserError("the per-voter table needs the admin key (W2S_ADMIN_KEY)")
     votes, gens, _ = services.store.leaderboard_frames(None)
     salt = services.identity.export_salt()
     return voter_table(votes, gens, lambda v: hash_voter(v, salt))

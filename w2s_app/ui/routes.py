@@ -10,8 +10,9 @@ import json
 import threading
 from typing import Any
 
-from .handlers import UserError, leaderboard
-from .services import Services
+from ..wiring import Services
+from .caller import UserError
+from .handlers import leaderboard
 
 PATH = "/w2s/leaderboard.json"
 

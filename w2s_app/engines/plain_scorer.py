@@ -6,11 +6,10 @@ different tokenizers. The guide's EOS token is scored only for responses that en
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from ..backends.roles import Role
+from ..backends.roles import Models, Role
+from ..contracts import Answer, Counts, ScorerAbilities, ScoreRequest
 
 
 def guide_ids(role: Role, text: str, eos: bool) -> list[int]:
@@ -70,18 +69,17 @@ def batch_logprobs(
 
 
 class PlainScorer:
-    """The reference scorer as a scorer object: each stream scored alone, whole, by both guides."""
+    """The reference scorer: each stream scored alone, whole, by both guides."""
 
-    def __init__(self, models: Any) -> None:
+    abilities = ScorerAbilities(remote=False)
+
+    def __init__(self, models: Models) -> None:
         self.models = models
 
-    def score(self, prompt: str, reqs: list[Any]) -> list[Any]:
-        """One answer (scores, guide tokens read) per score request."""
-        from .engine import Answer
-        from .types import Counts
-
+    def score_many(self, items: list[tuple[str, ScoreRequest]]) -> list[Answer]:
+        """One answer (scores, guide tokens read) per (prompt, request)."""
         out = []
-        for req in reqs:
+        for prompt, req in items:
             counts, values = Counts(), []
             for s in req.streams:
                 plus, n_plus = sequence_logprob(self.models.tuned, prompt, s.text, s.eos)
@@ -93,3 +91,6 @@ class PlainScorer:
 
     def sampling(self, parents: set[int]) -> None:
         """Nothing is cached, so nothing to release."""
+
+    def keep_prompts(self, prompts: set[str]) -> None:
+        """Nothing is cached, so nothing to forget."""

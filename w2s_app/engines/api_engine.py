@@ -1,10 +1,9 @@
 """An engine whose strong model is remote (an OpenAI-compatible API).
 
-Sampling goes through the API client; scoring runs the injected scorer (any `fast.Scorer`: a remote
-guide pair, see backends/remote_guide.py) or, by default, the local guide pair through the cached
-scorer. Requests from different methods run concurrently: each sample request is sent from
-its own thread, and `handle_ready` answers whichever requests are done, so a method waiting on a
-slow whole-answer sample does not hold back the short chunks of a search.
+Sampling goes through the API client; scoring runs the injected scorer (the local guide pair's
+cached scorer, or a remote guide pair). Requests from different methods run concurrently: each sample
+request is sent from its own thread, and `answer_ready` answers whichever requests are done, so a
+method waiting on a slow whole-answer sample does not hold back the short chunks of a search.
 
 API streams carry text only (no token ids: the strong tokenizer is unknown). A chunk's prompt is
 the strong template applied to the user prompt plus the partial answer; `finish_reason == "stop"`
@@ -20,10 +19,24 @@ from dataclasses import replace
 from typing import Any
 
 from ..backends.openai_api import ApiError, ApiRole, ChatOnlyError, Choice, Usage
-from .cached_scorer import CachedScorer
-from .engine import Answer, Hooks, Models, SearchError, check_eft, noise_of
-from .sampling import find_stop, noise_seed
-from .types import Counts, EftRequest, SampleRequest, SamplingParams, ScoreRequest, Stream
+from ..backends.roles import Models
+from ..contracts import (
+    Answer,
+    Asked,
+    Counts,
+    EftRequest,
+    EngineAbilities,
+    Hooks,
+    SampleRequest,
+    SamplingParams,
+    Scorer,
+    ScoreRequest,
+    SearchError,
+    Stream,
+)
+from ..contracts.noise import noise_seed
+from ..contracts.stops import find_stop
+from .eft import check_eft
 
 NEEDS_COMPLETIONS = (
     "w2s continues partial answers chunk by chunk, which needs a completions endpoint; "
@@ -44,50 +57,45 @@ def api_seed(seed: int, slot: int, position: int) -> int:
 class ApiEngine:
     """Answers sample requests through the API client and score requests with the scorer."""
 
-    def __init__(self, models: Models, scorer: Any = None) -> None:
-        """`scorer` is a `fast.Scorer`; None scores with the local guides (the cached scorer)."""
+    abilities = EngineAbilities(joinable=False)
+
+    def __init__(self, models: Models, scorer: Scorer) -> None:
         if not isinstance(models.strong, ApiRole):
             raise TypeError("ApiEngine needs an API strong model (ApiRole)")
         self.models = models
         self.hooks = Hooks()
         self.strong: ApiRole = models.strong
-        self.scorer = scorer if scorer is not None else CachedScorer(models)
-        # A scorer that waits on the network runs its requests in threads, as samples do; a local
-        # one runs in the caller's thread (its caches are not shared between threads).
-        self._remote_scoring = bool(getattr(self.scorer, "remote", False))
+        self.scorer = scorer
         self._running: dict[int, tuple[Any, Future[Answer]]] = {}  # id(request) -> (request, future)
         self._lock = threading.Lock()
 
-    def handle(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:
-        """One answer per request, waiting for all of them."""
-        out: list[Answer | None] = [None] * len(requests)
-        while any(a is None for a in out):
-            todo = [i for i, a in enumerate(out) if a is None]
-            for i, ans in zip(todo, self.handle_ready(prompt, sp, [requests[i] for i in todo])):
-                out[i] = ans
-        return [a for a in out if a is not None]
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """The strong model's stop strings."""
+        return tuple(self.strong.spec.stop)
 
-    def handle_ready(self, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer | None]:
+    def answer_ready(self, asked: list[Asked]) -> list[Answer | None]:
         """Start the remote samples, score locally, then answer what is done (at least one request)."""
-        for req in requests:
-            if self._threaded(req):
-                self._start(prompt, sp, req)
+        for a in asked:
+            if self._threaded(a.request):
+                self._start(a.prompt, a.sp, a.request)
         out: list[Answer | None] = []
-        for req in requests:
-            if self._threaded(req):
-                out.append(None)
-            else:
-                out.append(self._local(prompt, req))
+        for a in asked:
+            out.append(None if self._threaded(a.request) else self._local(a.prompt, a.request))
         if all(a is None for a in out):
-            wait([self._running[id(r)][1] for r in requests], return_when=FIRST_COMPLETED)
-        for i, req in enumerate(requests):
-            if self._threaded(req) and self._running[id(req)][1].done():
-                out[i] = self._running.pop(id(req))[1].result()
+            wait([self._running[id(a.request)][1] for a in asked], return_when=FIRST_COMPLETED)
+        for i, a in enumerate(asked):
+            if self._threaded(a.request) and self._running[id(a.request)][1].done():
+                out[i] = self._running.pop(id(a.request))[1].result()
         return out
 
     def _threaded(self, req: Any) -> bool:
         """Requests answered from their own thread: samples, and scores when the scorer is remote."""
-        return isinstance(req, SampleRequest) or (self._remote_scoring and isinstance(req, ScoreRequest))
+        # A scorer that waits on the network runs from threads, as samples do; a local one runs in
+        # the caller's thread (its caches are not shared between threads).
+        return isinstance(req, SampleRequest) or (
+            self.scorer.abilities.remote and isinstance(req, ScoreRequest)
+        )
 
     def _local(self, prompt: str, req: Any) -> Answer:
         """Score requests with the guides (as the reference engine does); EFT cannot run remotely."""
@@ -102,7 +110,7 @@ class ApiEngine:
 
     def score(self, prompt: str, req: ScoreRequest) -> Answer:
         """log G+(y) - log G-(y) per stream from the scorer (a failed remote call keeps its cost)."""
-        (answer,) = self.scorer.score(prompt, [req])
+        (answer,) = self.scorer.score_many([(prompt, req)])
         return answer
 
     def _start(self, prompt: str, sp: SamplingParams, req: Any) -> None:
@@ -170,7 +178,7 @@ class ApiEngine:
         # they are cut locally once the answer has text.
         blank = any(not p.text.strip() for p in req.parents)
         args = (req.max_new, sp.temperature, sp.top_p, () if blank else strong.spec.stop)
-        seed = noise_of(req, sp)
+        seed = sp.seed if req.seed is None else req.seed
         seeds = [api_seed(seed, slot, p.n_tokens) for p, slot in zip(req.parents, req.slots)]
         if not strong.chat:
             base = strong.prompt_text(prompt)
@@ -205,9 +213,6 @@ class ApiEngine:
             # e.g. content_filter: the server will not go on, so neither does the search.
             stream = replace(stream, done=True)
         return stream
-
-    def close(self) -> None:
-        """Nothing to release: request threads end with their requests."""
 
 
 def _add_usage(counts: Counts, usage: Usage) -> None:

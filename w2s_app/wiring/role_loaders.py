@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .adapters import adapter_off, pooled_adapted
-from .local import ModelPool
-from .openai_api import ApiRole, api_role
-from .remote_guide import RemoteGuide, remote_guide
-from .roles import Role, RoleSpec
+from ..backends.adapters import adapter_off, pooled_adapted
+from ..backends.local import ModelPool
+from ..backends.openai_api import ApiRole, api_role
+from ..backends.remote_guide import RemoteGuide, remote_guide
+from ..backends.roles import Role
+from ..config import RoleSpec
+from ..engines.fake import FakeOptions, FakeRole
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,18 @@ def api_label(role: Any) -> str:
 def api_server(role: ApiRole) -> str:
     """The URL that must answer before a comparison starts."""
     return role.client.config.base_url
+
+
+def fake_strong(spec: RoleSpec, ctx: LoadContext) -> FakeRole:
+    """A scripted strong model (options in its source: fake:same,delay=0.01)."""
+    return FakeRole(spec, FakeOptions.parse(spec.source))
+
+
+def fake_guide(spec: RoleSpec, ctx: LoadContext, name: str) -> FakeRole:
+    """A scripted guide: the fake scorer scores texts by their words."""
+    return FakeRole(spec, FakeOptions.parse(spec.source))
+
+
+def fake_prepare(spec: RoleSpec, ctx: LoadContext) -> str:
+    """Nothing to load."""
+    return "is a fake model; nothing to load"

@@ -35,3 +35,27 @@ def check_data_dir(path: Path) -> None:
         ) from exc
     finally:
         probe.unlink(missing_ok=True)
+
+
+def startup_message(exc: BaseException) -> str | None:
+    """One line saying why a process cannot start, for errors of setup (None: a bug, keep the traceback).
+
+    The same for the app, the service and the command line: a data dir that is a file or not writable,
+    a database URL that is malformed or a database that does not answer, a broken presets file, a
+    bad environment variable.
+    """
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from ..config import ConfigError
+    from ..identity import IdentityError
+
+    if isinstance(exc, StartupError | ConfigError | IdentityError):
+        return str(exc)
+    if isinstance(exc, ArgumentError):
+        return f"the database URL (W2S_DB_URL) is not valid: {exc}"
+    if isinstance(exc, SQLAlchemyError):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"the database does not answer: {reason}"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+    return None

@@ -2,9 +2,8 @@
 
 `SOURCES` says, for each kind of model source, how to load it as the strong model and as a guide,
 which scorer a pair of its guides needs, and which engine samples it as the strong model. `ENGINES`
-holds the engines that sample a local strong model, named by W2S_ENGINE. The runner and the CLI ask
-here instead of testing source types, so a new source kind, or a new scorer that its guides need,
-is one new file (its loaders, its scorer) plus one line in `SOURCES`.
+holds the engines that sample a local strong model, named by W2S_ENGINE. A new source kind, or a new
+scorer its guides need, is one new file (its loaders, its scorer) plus one line in `SOURCES`.
 """
 
 from __future__ import annotations
@@ -12,17 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..backends.llamacpp import llamacpp_model
+from ..backends.openai_api import is_api_source
+from ..backends.roles import Models
+from ..config import ROLES, Preset, RoleSpec
+from ..contracts import Engine, Scorer
+from ..engines.api_engine import ApiEngine
+from ..engines.batched_sampler import BatchedSampler
+from ..engines.cached_scorer import CachedScorer
+from ..engines.eft import TorchEft
+from ..engines.fake import FAKE_PREFIX, FakeSampler, FakeScorer
+from ..engines.llamacpp_decoder import LlamaCppDecoder
+from ..engines.plain_scorer import PlainScorer
+from ..engines.reference import ReferenceEngine
+from ..engines.remote_scorer import RemoteGuidePair
+from ..engines.torch_decoder import TorchDecoder
 from ..errors import RequestError
-from ..search.api_engine import ApiEngine
-from ..search.cached_scorer import CachedScorer
-from ..search.engine import Engine, Models, ReferenceEngine
-from ..search.fast import FastEngine, JoinedEngine, Scorer
-from ..search.llamacpp_sampler import LlamaCppSampler
-from .llamacpp import llamacpp_model
-from .openai_api import is_api_source
-from .remote_guide import RemoteGuidePair
+from ..search.joined import JoinedEngine
 from .role_loaders import (
     LoadContext,
     api_guide,
@@ -30,16 +37,13 @@ from .role_loaders import (
     api_prepare,
     api_server,
     api_strong,
+    fake_guide,
+    fake_prepare,
+    fake_strong,
     local_guide,
     local_prepare,
     local_strong,
 )
-from .roles import RoleSpec
-
-if TYPE_CHECKING:
-    from ..config import Preset
-
-ROLES = ("strong", "tuned", "untuned")
 
 
 class RoleError(RequestError):
@@ -56,24 +60,46 @@ class SourceKind:
     guide: Callable[[RoleSpec, LoadContext, str], Any]  # (spec, context, "tuned guide") -> guide
     prepare: Callable[[RoleSpec, LoadContext], str]  # load ahead of time; says what it did
     remote: bool = False  # on a server: nothing loads here, so its settings are checked first
-    # (tuned, untuned) -> the scorer of a pair of such guides; None: the engine's own local scorer.
+    # (tuned, untuned) -> the scorer of a pair of such guides; None: the local guides' scorer.
     scorer: Callable[[Any, Any], Scorer] | None = None
-    # (models, scorer or None) -> the engine, as the strong model; None: ENGINES[W2S_ENGINE].
+    # (models, scorer) -> the engine, as the strong model; None: ENGINES[W2S_ENGINE].
     engine: Callable[[Models, Scorer | None], Engine] | None = None
     label: Callable[[Any], str] | None = None  # a loaded role's name in the store; None: its source
     server: Callable[[Any], str] | None = None  # a strong role's URL that must answer first
 
 
-def llamacpp_engine(models: Models, scorer: Scorer | None = None) -> Engine:
-    """The strong model sampled by llama.cpp in-process (GGUF sources), with the given scorer."""
-    sampler = LlamaCppSampler(models, llamacpp_model(models.strong.loaded.source))
-    return JoinedEngine(models, sampler, scorer or CachedScorer(models))
+def llamacpp_engine(models: Models, scorer: Scorer | None) -> Engine:
+    """The strong model sampled by llama.cpp in-process (GGUF sources), guides scored as given."""
+    decoder = LlamaCppDecoder(llamacpp_model(models.strong.loaded.source))
+    sampler = BatchedSampler(models.strong, decoder)
+    return JoinedEngine(sampler, scorer or CachedScorer(models))
 
 
-# Engines over a local strong model: (models) with the guides scored locally, or (models, scorer).
-ENGINES: dict[str, Callable[..., Engine]] = {
-    "reference": ReferenceEngine,
-    "fast": FastEngine,
+def fast_engine(models: Models, scorer: Scorer | None) -> Engine:
+    """The strong model batched in transformers (exactly the reference's texts), EFT included."""
+    sampler = BatchedSampler(models.strong, TorchDecoder(models.strong), eft=TorchEft(models))
+    return JoinedEngine(sampler, scorer or CachedScorer(models))
+
+
+def fake_engine(models: Models, scorer: Scorer | None) -> Engine:
+    """The scripted strong model (fake: sources) with the guides' scorer, fake or local."""
+    return JoinedEngine(FakeSampler(models.strong), scorer or CachedScorer(models))
+
+
+def reference_engine(models: Models, scorer: Scorer | None) -> Engine:
+    """The plain oracle: one stream and one score at a time, nothing cached."""
+    return ReferenceEngine(models, scorer or PlainScorer(models))
+
+
+def api_engine(models: Models, scorer: Scorer | None) -> Engine:
+    """A strong model behind a server; local guides scored by the cached scorer."""
+    return ApiEngine(models, scorer or CachedScorer(models))
+
+
+# Engines over a local strong model, named by W2S_ENGINE: (models, scorer or None) -> engine.
+ENGINES: dict[str, Callable[[Models, Scorer | None], Engine]] = {
+    "reference": reference_engine,
+    "fast": fast_engine,
     "llamacpp": llamacpp_engine,
 }
 
@@ -95,15 +121,26 @@ API = SourceKind(
     api_prepare,
     remote=True,
     scorer=RemoteGuidePair,
-    engine=ApiEngine,
+    engine=api_engine,
     label=api_label,
     server=api_server,
+)
+
+FAKE = SourceKind(
+    "fake",  # scripted texts and scores, no model: for tests about the UI, store, service and limits
+    lambda s: s.startswith(FAKE_PREFIX),
+    fake_strong,
+    fake_guide,
+    fake_prepare,
+    scorer=FakeScorer,
+    engine=fake_engine,
 )
 
 # First match wins; the local kinds in local.resolve_source's order (a folder named like a hub id
 # is a folder), the hub last (any other name is a hub id).
 SOURCES: list[SourceKind] = [
     API,
+    FAKE,
     _local("pip", lambda s: s.startswith("pip:")),
     _local("gguf", lambda s: s.endswith(".gguf")),
     _local("folder", _is_folder),
@@ -123,8 +160,9 @@ def load_models(preset: Preset, ctx: LoadContext) -> Models:
     kinds = {role: kind_of(specs[role].source) for role in ROLES}
     if kinds["tuned"].scorer is not kinds["untuned"].scorer:
         raise RoleError(
-            f"preset {name!r}: a guide pair must be both local or both remote (api); here the tuned "
-            f"guide's source is of kind {kinds['tuned'].name}, the untuned guide's of kind {kinds['untuned'].name}"
+            f"preset {name!r}: a guide pair must be both of one kind (both local, both remote (api) or "
+            f"both fake); here the tuned guide's source is of kind {kinds['tuned'].name}, the untuned "
+            f"guide's of kind {kinds['untuned'].name}"
         )
     loaded: dict[str, Any] = {}
     for role in sorted(ROLES, key=lambda r: not kinds[r].remote):
@@ -157,7 +195,16 @@ def build_engine(models: Models, name: str) -> Engine:
     if strong.engine is not None:
         return strong.engine(models, scorer)
     check_engine(models.strong.spec, name)
-    return ENGINES[name](models) if scorer is None else ENGINES[name](models, scorer)
+    return ENGINES[name](models, scorer)
+
+
+def engine_for(models: Models, name: str, scorer: Scorer | None = None) -> Engine:
+    """An engine of ENGINES (or the strong source's own) over loaded roles, with the scorer given or the
+    guides' own (benchmarks and tests build engines this way)."""
+    strong = kind_of(models.strong.spec.source)
+    if strong.engine is not None:
+        return strong.engine(models, scorer)
+    return ENGINES[name](models, scorer)
 
 
 def model_labels(preset: Preset, models: Models | None = None) -> dict[str, str]:

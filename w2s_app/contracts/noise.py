@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,27 +56,6 @@ def method_seed(seed: int, method: str, params: dict) -> int:
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
     return int(np.random.SeedSequence([seed & 0xFFFFFFFF, 0x6D657468, *words]).generate_state(1)[0])
-
-
-def settled_text(text: str, stops: tuple[str, ...] = ()) -> str:
-    """The part of a growing answer that later tokens cannot change.
-
-    Held back: a trailing replacement character (a multi-byte character still being written) and
-    any suffix that could be the start of a stop string (the answer would be cut before it).
-    """
-    text = text.rstrip("\ufffd")
-    return text[: len(text) - stop_start_length(text, stops)]
-
-
-def stop_start_length(text: str, stops: tuple[str, ...]) -> int:
-    """Length of the longest suffix of text that is a proper beginning of some stop string."""
-    hold = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:n]):
-                hold = max(hold, n)
-                break
-    return hold
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -156,34 +137,35 @@ def choose_tokens(
     return _perturbed_argmax(scaled, keys)
 
 
-def find_stop(text: str, stops: tuple[str, ...], start: int = 0) -> int | None:
-    """Index of the earliest stop string that begins at or after `start`, or None.
+def mask_tokens(logits: torch.Tensor, rows: Iterable[int], ids: tuple[int, ...]) -> torch.Tensor:
+    """Logits with the given token ids ruled out for the given rows.
 
-    A stop string ends an answer only after some non-blank text: a model that opens with blank
-    lines (or with the stop string itself) would otherwise give an empty answer counted as finished.
-    Before that, the stream samples on.
+    Used for end-of-answer tokens while an answer is still blank, and for control tokens that no
+    answer may contain. With Gumbel-max, masking before the argmax samples exactly from the
+    distribution conditioned on "not these tokens", with the same noise, so every engine masks the
+    same way and agrees.
     """
-    hits = []
-    for stop in stops:
-        if not stop:
-            continue
-        i = text.find(stop, max(0, start))
-        while i >= 0 and not text[:i].strip():
-            i = text.find(stop, i + 1)
-        if i >= 0:
-            hits.append(i)
-    return min(hits) if hits else None
-
-
-def mask_eos(logits: torch.Tensor, rows: list[int], eos_ids: tuple[int, ...]) -> torch.Tensor:
-    """Logits with the end-of-answer tokens ruled out for the given rows (answers still blank).
-
-    With Gumbel-max, masking before the argmax samples exactly from the distribution conditioned
-    on "not EOS", with the same noise, so every engine masks the same way and agrees.
-    """
-    if not rows or not eos_ids:
+    rows = list(rows)
+    if not rows or not ids:
         return logits
     logits = logits.clone()
     index = torch.tensor(rows, device=logits.device)
-    logits[index.unsqueeze(1), torch.tensor(eos_ids, device=logits.device)] = float("-inf")
+    logits[index.unsqueeze(1), torch.tensor(ids, device=logits.device)] = float("-inf")
     return logits
+
+
+def choose_rows(logits: torch.Tensor, keys: list[tuple[int, int, int]], sps: list[Any]) -> list[int]:
+    """One token per row, each row with its own comparison's temperature and top-p (SamplingParams)."""
+    groups: dict[tuple[float, float], list[int]] = {}
+    for b, sp in enumerate(sps):
+        groups.setdefault((sp.temperature, sp.top_p), []).append(b)
+    if len(groups) == 1:
+        ((temperature, top_p),) = groups
+        return choose_tokens(logits, keys, temperature, top_p)
+    toks = [0] * len(keys)
+    for (temperature, top_p), rows in groups.items():
+        index = torch.tensor(rows, device=logits.device)
+        picked = choose_tokens(logits[index], [keys[b] for b in rows], temperature, top_p)
+        for b, tok in zip(rows, picked):
+            toks[b] = tok
+    return toks

@@ -1,4 +1,4 @@
-"""Data passed between search methods and engines: streams, requests, traces, results."""
+"""The contracts' data: what methods ask for (requests), what engines answer, streams, traces, results."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ class SamplingParams:
     # attempts); "shared": every method draws the same noise (common random numbers, for paired
     # evaluation and the oracles: W=K=1 equals the baseline, L>=T equals best-of-N).
     noise: str = "independent"
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> SamplingParams:
+        """The sampling part of a comparison's resolved settings (see options.resolve)."""
+        return cls(**{k: values[k] for k in ("max_new_tokens", "temperature", "top_p", "seed", "noise")})
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class SearchResult:
 
     method: str
     params: dict[str, Any]
+    label: str = ""  # the method configuration's stable name, e.g. 'w2s W2 K2 L30' (leaderboard entity)
     text: str = ""
     score: float | None = None
     eos: bool = False
@@ -136,11 +142,6 @@ class SearchResult:
     counts: Counts = field(default_factory=Counts)
     seconds: float = 0.0
     error: str | None = None
-
-    @property
-    def label(self) -> str:
-        """Human name of the method configuration, e.g. 'w2s W2 K2 L30'."""
-        return method_label(self.method, self.params)
 
     @property
     def ok(self) -> bool:
@@ -163,12 +164,10 @@ class SearchResult:
         }
 
 
-def method_label(method: str, params: dict[str, Any]) -> str:
-    """Stable display name of a method configuration (used as leaderboard entity)."""
-    if method == "w2s":
-        return f"w2s W{params['w']} K{params['k']} L{params['l']}"
-    if method == "bon":
-        return f"bon N{params['n']}"
-    if method == "eft":
-        return f"eft beta{params['beta']:g}"
-    return method
+@dataclass
+class Answer:
+    """An engine's answer to one request: a value or an error, plus the work it cost."""
+
+    value: Any = None
+    error: BaseException | None = None
+    counts: Counts = field(default_factory=Counts)

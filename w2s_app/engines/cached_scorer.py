@@ -3,21 +3,20 @@
 Each scored stream keeps, per guide, its token ids, per-token log-probabilities and KV cache; a
 child re-tokenizes its text and reuses its parent's cache up to the longest common token prefix.
 Caches live only while a stream can still become a parent (see `StateStore`). It returns what
-the plain scorer (`scoring.sequence_logprob`, the reference) returns, up to float rounding, for
+the plain scorer (`plain_scorer.sequence_logprob`, the reference) returns, up to float rounding, for
 any sampler: local transformers, llama.cpp or a remote API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from ..backends.roles import Role
-from .engine import Answer, Models
+from ..backends.roles import Models, Role
+from ..contracts import Answer, Counts, ScorerAbilities, ScoreRequest, Stream
 from .kv import KV, crop, empty_cache, pack, unpack
-from .types import Counts, ScoreRequest, Stream
+from .states import StateStore
 
 # Most query tokens one guide forward pass may hold: bounds the (rows, tokens, vocab) logits tensor.
 GUIDE_TOKENS_PER_PASS = 1024
@@ -31,57 +30,6 @@ class GuideState:
     ids: list[int]
     logps: list[float]
     kv: KV
-
-
-@dataclass
-class StateStore:
-    """Caches keyed by stream id, registered in groups (the outputs of one request).
-
-    A method's next request names its parents, which all come from one earlier group; at that point
-    the rest of the group can never be a parent again and is dropped. So the store holds about one
-    group per running method, however many chunks the search takes.
-    """
-
-    states: dict[int, Any] = field(default_factory=dict)
-    group_of: dict[int, frozenset[int]] = field(default_factory=dict)
-    on_drop: Any = None  # called with each dropped state (a sampler frees its KV sequence)
-    prompt_of: dict[int, str] = field(default_factory=dict)  # the comparison's prompt, when given
-
-    def get(self, sid: int) -> Any:
-        """The state of a stream, or None."""
-        return self.states.get(sid)
-
-    def add_group(self, states: dict[int, Any], prompt: str | None = None) -> None:
-        """Register the states produced by one request (of the comparison on `prompt`)."""
-        group = frozenset(states)
-        for sid, state in states.items():
-            self.states[sid] = state
-            self.group_of[sid] = group
-            if prompt is not None:
-                self.prompt_of[sid] = prompt
-
-    def keep_prompts(self, prompts: set[str]) -> None:
-        """Drop the states of comparisons no longer running (a search's last unkept beams)."""
-        for sid in [s for s, p in self.prompt_of.items() if p not in prompts]:
-            self.drop(sid)
-
-    def release_groups(self, parents: set[int], keep: set[int]) -> None:
-        """Drop every member of the groups holding `parents`, except those in `keep`."""
-        for p in parents:
-            for sid in self.group_of.get(p, ()):
-                if sid not in keep:
-                    self.drop(sid)
-
-    def drop(self, sid: int) -> None:
-        """Forget one stream."""
-        state = self.states.pop(sid, None)
-        self.group_of.pop(sid, None)
-        self.prompt_of.pop(sid, None)
-        if state is not None and self.on_drop is not None:
-            self.on_drop(state)
-
-    def __len__(self) -> int:
-        return len(self.states)
 
 
 @dataclass
@@ -101,6 +49,8 @@ class _GuideJob:
 
 class CachedScorer:
     """Scores streams with the guide pair, reusing each parent's cached prefix."""
+
+    abilities = ScorerAbilities(remote=False)
 
     def __init__(self, models: Models) -> None:
         self.models = models
@@ -131,13 +81,12 @@ class CachedScorer:
             self._roots[key] = GuideState([], [], unpack(cache, 0, torch.ones(len(ids), dtype=torch.long)))
         return self._roots[key]
 
-    def score(self, prompt: str, reqs: list[ScoreRequest]) -> list[Answer]:
-        """Score every stream of every request with both guides, reusing cached prefixes."""
-        return self.score_many([(prompt, r) for r in reqs])
-
     @torch.inference_mode()
     def score_many(self, items: list[tuple[str, ScoreRequest]]) -> list[Answer]:
-        """As `score`, for requests of several prompts: all their streams share the guide passes."""
+        """Score every stream of every (prompt, request) with both guides, reusing cached prefixes.
+
+        Requests of several prompts (comparisons running together) share the guide passes.
+        """
         roles = (self.models.tuned, self.models.untuned)
         streams = [(prompt, s) for prompt, req in items for s in req.streams]
         encoded: dict[tuple[int, str], list[int]] = {}

@@ -1,0 +1,117 @@
+"""Every setting is declared once (options.py): the page, the Gradio /compare endpoint, the command line
+and the service accept the same settings with the same bounds, and refuse a bad value with the same
+message, naming the same field."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from gradio_client import Client
+
+from w2s_app import options
+from w2s_app.cli import main
+from w2s_app.config import Settings
+from w2s_app.ui import handlers
+from w2s_app.ui.caller import Caller, UserError
+from w2s_app.ui.controls import values_of
+from w2s_app.wiring import build_services
+
+# (setting, a bad value every surface can send): too big, too small, not whole, not a choice.
+BAD = [("w", 999), ("k", 0), ("l", 2.5), ("n", 65), ("beta", 11), ("max_new_tokens", 0),
+       ("temperature", 9), ("top_p", 0), ("seed", -1), ("noise", "loud")]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def page(tiny_presets_file, tmp_path_factory):
+    """The page's own action (below Gradio), on the process's services."""
+    data = tmp_path_factory.mktemp("page")
+    services = build_services(
+        Settings.from_env({"W2S_PRESETS": str(tiny_presets_file), "W2S_DATA_DIR": str(data)})
+    )
+    voter = services.identity.verify(services.identity.issue())
+
+    def run(name: str, value: object) -> str:
+        values = values_of([value if o.name == name else None for o in options.ALL])
+        with pytest.raises(UserError) as err:
+            list(handlers.compare_stream(services, Caller(voter, None), "Hi", "fake", ["baseline"], values))
+        return str(err.value)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def compare_endpoint(app_server):
+    client = Client(app_server.url, verbose=False)
+    token = client.predict(api_name="/token")
+
+    def run(name: str, value: object) -> str:
+        with pytest.raises(Exception) as err:  # gradio_client's AppError carries the message
+            client.predict("Hi", token, "fake", "baseline", **{name: value}, api_name="/compare")
+        return str(err.value).strip()
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def service(serve_server):
+    client = openai.OpenAI(base_url=serve_server.base_url, api_key="x", max_retries=0, timeout=60)
+
+    def run(name: str, value: object) -> tuple[str, str]:
+        option = options.BY_NAME[name]
+        with pytest.raises(openai.BadRequestError) as err:
+            client.completions.create(
+                model="fake/baseline", prompt="Hi", extra_body={option.surface_name("serve"): value}
+            )
+        return err.value.body["message"], err.value.body["param"]
+
+    return run
+
+
+def command_line(name: str, value: object, tiny_env, capsys) -> str:
+    flag = "--" + name.replace("_", "-")
+    code = main(["generate", "--preset", "fake", "--prompt", "Hi", "--methods", "baseline", flag, str(value)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err  # one line, exit 2
+    return err.removeprefix("error: ").strip()
+
+
+@pytest.mark.parametrize(("name", "value"), BAD)
+def test_same_bad_value_same_message_and_field_on_every_surface(
+    name, value, page, compare_endpoint, service, tiny_env, capsys
+):
+    expected = str(pytest.raises(options.OptionError, options.validate, {name: value}).value)
+    assert expected.startswith(f"{name} must be")  # the message names the field
+    assert page(name, value) == expected
+    assert compare_endpoint(name, value) == expected
+    assert command_line(name, value, tiny_env, capsys) == expected
+    message, param = service(name, value)
+    assert message == expected and param == options.BY_NAME[name].surface_name("serve")
+
+
+def test_a_bool_is_not_a_number_anywhere(compare_endpoint, service):
+    """/compare with w=true used to run as w=1."""
+    expected = "w must be a whole number between 1 and 16, got true"
+    assert compare_endpoint("w", True) == expected
+    assert service("w", True) == (expected, "w")
+
+
+def test_service_refuses_a_bad_setting_of_another_method_before_queueing(serve_server):
+    """tiny/baseline with w=999 was queued and failed in the worker with param null."""
+    client = openai.OpenAI(base_url=serve_server.base_url, api_key="x", max_retries=0, timeout=60)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.completions.create(model="fake/baseline", prompt="Hi", extra_body={"w": 999})
+    assert err.value.status_code == 400 and err.value.body["param"] == "w"
+    assert serve_server.health()["waiting"] == 0 and serve_server.health()["running"] == 0
+
+
+def test_every_surface_offers_every_setting(app_server, serve_server):
+    from w2s_app.cli import build_parser
+    from w2s_app.serve.schemas import CompletionRequest
+
+    gradio = Client(app_server.url, verbose=False).view_api(return_format="dict", print_info=False)
+    compare = {p["parameter_name"] for p in gradio["named_endpoints"]["/compare"]["parameters"]}
+    flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["generate"]._actions}
+    fields = set(CompletionRequest.model_fields)
+    for o in options.ALL:
+        assert o.name in compare and o.name in flags, o.name
+        assert o.surface_name("serve") in fields, o.name

@@ -1,0 +1,158 @@
+"""The reference engine: the plain oracle. Faster engines must return exactly what it returns.
+
+Every chunk of every stream re-reads the whole prompt and response, and every score re-runs both
+guides over the whole text. It is slow and simple on purpose. (It is slower than the published
+implementation, which keeps and reorders the strong model's KV cache across chunks and only re-scores
+the guides.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..backends.roles import Models, Role
+from ..contracts import (
+    Answer,
+    Asked,
+    Cancelled,
+    Counts,
+    EftRequest,
+    EngineAbilities,
+    Hooks,
+    SampleRequest,
+    SamplingParams,
+    Scorer,
+    ScoreRequest,
+    Stream,
+)
+from ..contracts.noise import choose_tokens, mask_tokens
+from .eft import check_eft, eft_logits
+from .plain_scorer import PlainScorer
+from .stream_text import StreamText
+
+
+class ReferenceEngine:
+    """Plain, uncached, one stream and one score at a time, one comparison at a time."""
+
+    abilities = EngineAbilities(joinable=False)
+
+    def __init__(self, models: Models, scorer: Scorer | None = None) -> None:
+        """`scorer` answers score requests (remote guides); None: the plain local scorer."""
+        self.models = models
+        self.hooks = Hooks()
+        self.scorer = scorer if scorer is not None else PlainScorer(models)
+        self.text = StreamText(models.strong)
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """The strong model's stop strings."""
+        return self.text.stops
+
+    def answer_ready(self, asked: list[Asked]) -> list[Answer | None]:
+        """Answer each request alone, all of them."""
+        out: list[Answer | None] = []
+        for a in asked:
+            try:
+                out.append(self._one(a.prompt, a.sp, a.request))
+            except Cancelled:
+                raise
+            except Exception as exc:
+                out.append(Answer(error=exc))
+        return out
+
+    def _one(self, prompt: str, sp: SamplingParams, req: Any) -> Answer:
+        counts = Counts()
+        if isinstance(req, SampleRequest):
+            streams = []
+            seed = sp.seed if req.seed is None else req.seed
+            for parent, slot in zip(req.parents, req.slots):
+                stream = self.sample_chunk(prompt, sp, parent, slot, req.max_new, seed, req)
+                counts.strong_tokens += stream.n_tokens - parent.n_tokens
+                streams.append(stream)
+            return Answer(streams, counts=counts)
+        if isinstance(req, ScoreRequest):
+            (answer,) = self.scorer.score_many([(prompt, req)])
+            return answer
+        if isinstance(req, EftRequest):
+            check_eft(self.models)
+            stream = self.eft_sample(prompt, sp, req)
+            counts.strong_tokens += stream.n_tokens
+            counts.guide_tokens += 2 * stream.n_tokens
+            return Answer([stream], counts=counts)
+        raise TypeError(f"unknown request {type(req).__name__}")
+
+    @torch.inference_mode()
+    def sample_chunk(
+        self,
+        prompt: str,
+        sp: SamplingParams,
+        parent: Stream,
+        slot: int,
+        max_new: int,
+        seed: int | None = None,
+        req: Any = None,
+    ) -> Stream:
+        """Sample up to max_new tokens after parent: one full forward pass, then cached decoding."""
+        seed = sp.seed if seed is None else seed
+        strong: Role = self.models.strong
+        dev = strong.loaded.device
+        ids = torch.tensor([strong.prompt_ids(prompt) + list(parent.token_ids)], device=dev)
+        new: list[int] = []
+        past = None
+        hit_eos = False
+        stop_ids = set(strong.stop_ids)
+        for _ in range(max_new):
+            self.hooks.check_cancelled()
+            out = strong.model(input_ids=ids, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            pos = parent.n_tokens + len(new)
+            logits = mask_tokens(out.logits[:, -1], [0], strong.never_ids)
+            if self.text.blank(parent, new):
+                logits = mask_tokens(logits, [0], strong.stop_ids)
+            (tok,) = choose_tokens(logits, [(seed, slot, pos)], sp.temperature, sp.top_p)
+            new.append(tok)
+            if tok in stop_ids:
+                hit_eos = True
+                break
+            if self.text.stopped(parent, new):
+                break
+            if self.hooks.partial is not None and req is not None:
+                self.hooks.partial(req, [strong.decode(list(parent.token_ids) + new)])
+            ids = torch.tensor([[tok]], device=dev)
+        n_new = len(new)
+        if hit_eos:
+            new = new[:-1]  # the EOS token is counted as sampled but is not part of the text
+        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
+
+    @torch.inference_mode()
+    def eft_sample(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
+        """Token-level EFT sampling, re-reading every sequence at each step."""
+        roles = (self.models.strong, self.models.tuned, self.models.untuned)
+        prompts = [r.prompt_ids(prompt) for r in roles]
+        dev = roles[0].loaded.device
+        parent = Stream()
+        new: list[int] = []
+        hit_eos = False
+        stop_ids = set(roles[0].stop_ids)
+        seed = sp.seed if req.seed is None else req.seed
+        for pos in range(sp.max_new_tokens):
+            logits = []
+            for role, p in zip(roles, prompts):
+                x = torch.tensor([p + new], device=dev)
+                logits.append(role.model(input_ids=x).logits[0, -1].float())
+            mixed = mask_tokens(eft_logits(logits, req.beta).unsqueeze(0), [0], roles[0].never_ids)
+            if self.text.blank(parent, new):
+                mixed = mask_tokens(mixed, [0], roles[0].stop_ids)
+            (tok,) = choose_tokens(mixed, [(seed, req.slot, pos)], sp.temperature, sp.top_p)
+            new.append(tok)
+            if tok in stop_ids:
+                hit_eos = True
+                break
+            if self.text.stopped(parent, new):
+                break
+        n_new = len(new)
+        if hit_eos:
+            new = new[:-1]
+        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)

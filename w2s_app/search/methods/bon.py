@@ -1,0 +1,26 @@
+"""bon: best-of-N, N samples from the strong model; the one the guide pair scores highest wins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...contracts import ROOT, SampleRequest, SamplingParams, ScoreRequest, TraceStep
+from .output import MethodGen, MethodOutput
+
+
+def bon(params: dict[str, Any], sp: SamplingParams) -> MethodGen:
+    """Best-of-N: N samples (slots 0..N-1); the highest guide score wins, ties to the lower index."""
+    n = params["n"]
+    streams = yield SampleRequest((ROOT,) * n, tuple(range(n)), sp.max_new_tokens, sp.seed)
+    scores = yield ScoreRequest(tuple(streams))
+    best = max(range(n), key=lambda i: (scores[i], -i))
+    step = TraceStep(
+        step=0,
+        parents=[-1] * n,
+        chunks=[s.text for s in streams],
+        scores=list(scores),
+        finished=[s.done for s in streams],
+        kept=[best],
+        carried=[False] * n,
+    )
+    return MethodOutput(streams[best].text, scores[best], streams[best].eos, [step])

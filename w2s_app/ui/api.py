@@ -1,0 +1,113 @@
+"""Named JSON endpoints for gradio_client: /token, /compare, /vote, /leaderboard, /history, /voters.
+
+(/export is the History tab's button.) Each takes the voter token from /token, so a script has the same
+identity, limits and blindness as a browser. /compare takes every setting declared in options.py, by
+the same names and bounds as the page, the command line and the service.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import gradio as gr
+
+from .. import options
+from . import handlers, rater
+from .caller import UserError, caller, issue_token, owner
+from .page import Page
+from .routes import board_payload
+from .signature import param, with_signature
+
+
+def _api_error(exc: UserError) -> gr.Error:
+    """The endpoint's error: the message only, no traceback in the log."""
+    return gr.Error(str(exc), print_exception=False)
+
+
+def compare_params() -> list[inspect.Parameter]:
+    """/compare's parameters: prompt, token, preset, methods, then every declared setting (None: default)."""
+    params = [param("prompt", str), param("token", str), param("preset", str, ""),
+              param("methods", str, "baseline,bon,w2s")]  # fmt: skip
+    for o in options.ALL:
+        params.append(param(o.surface_name("compare"), o.kind | None, None))
+    params.append(param("request", gr.Request, None))
+    return params
+
+
+def register_api(page: Page) -> None:
+    """Register the named endpoints (inside the page's gr.Blocks)."""
+    services = page.services
+
+    def token(request: gr.Request) -> str:
+        """A new voter token for this client; pass it to /compare, /vote, /history and /export."""
+        try:
+            return issue_token(services, request)
+        except UserError as exc:
+            raise _api_error(exc) from exc
+
+    def compare(prompt: Any, token: Any, preset: Any, methods: Any, *rest: Any) -> dict:
+        *values, request = rest
+        settings = {o.name: v for o, v in zip(options.ALL, values, strict=True)}
+        try:
+            if not isinstance(methods, str):
+                raise UserError("methods must be comma-separated text, e.g. 'baseline,bon,w2s'")
+            names = [m.strip() for m in methods.split(",") if m.strip()]
+            who = caller(services, token, request)
+            *_, last = handlers.compare_stream(services, who, prompt, preset or None, names, settings)
+        except UserError as exc:
+            raise _api_error(exc) from exc
+        return {
+            "comparison_id": last.comparison["public_id"],
+            "answers": handlers.public_answers(last.comparison),
+            # e.g. [["B", "C"]]: the same text; a vote for one counts for both
+            "twins": rater.twin_letters(last.comparison),
+            "note": rater.twin_note(last.comparison),
+        }
+
+    def vote(comparison_id: str, choice: str, token: str, request: gr.Request = None) -> dict:
+        """Vote on a comparison /compare showed this token: an answer letter, 'tie' or 'all_bad'; returns the reveal."""
+        try:
+            return handlers.vote(services, caller(services, token, request), comparison_id, choice)
+        except UserError as exc:
+            raise _api_error(exc) from exc
+
+    def leaderboard(
+        preset: str = "",
+        style_control: bool = False,
+        min_vote_seconds: float = 0,
+        drop_one_position: bool = False,
+    ) -> dict:
+        """Bradley-Terry table with 95% intervals, win-rate matrix and vote counts (blind votes only; cached)."""
+        try:
+            board = handlers.leaderboard(services, preset, style_control, min_vote_seconds, drop_one_position)
+        except UserError as exc:
+            raise _api_error(exc) from exc
+        return board_payload(board, services.board.fits)
+
+    def history(page: int = 1, preset: str = "", token: str = "", admin_key: str = "") -> list[dict]:
+        """Your past comparisons (everyone's with the admin key), newest first, 20 a page."""
+        try:
+            frame = handlers.history(services, page, preset, owner(services, token, admin_key))
+        except UserError as exc:
+            raise _api_error(exc) from exc
+        return frame.astype({"created_at": str}).to_dict(orient="records")
+
+    def voters(admin_key: str = "") -> list[dict]:
+        """Admin only: per voter (hashed) votes, agreement with the majority, position bias."""
+        try:
+            frame = handlers.voters(services, admin_key)
+        except UserError as exc:
+            raise _api_error(exc) from exc
+        return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+    doc = (
+        "Answer a prompt with several methods; answers come back anonymous (A, B, C) with the id to vote on."
+    )
+    gr.api(token, api_name="token", concurrency_limit=None)
+    gr.api(with_signature(compare, compare_params(), doc), api_name="compare",
+           concurrency_limit=services.queue.max_running + services.queue.max_waiting)  # fmt: skip
+    gr.api(vote, api_name="vote", concurrency_limit=None)
+    gr.api(leaderboard, api_name="leaderboard", concurrency_limit=8)
+    gr.api(history, api_name="history", concurrency_limit=4)
+    gr.api(voters, api_name="voters", concurrency_limit=1)

@@ -1,0 +1,54 @@
+"""The page: assembled from one module per tab plus the named API; nothing else happens here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..wiring import Services
+from . import rater
+from .about import build_about
+from .api import register_api
+from .caller import session_token
+from .compare_tab import build_compare
+from .history_tab import build_history
+from .leaderboard_tab import build_leaderboard
+from .page import Page
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+TITLE = "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."
+
+
+def build_app(services: Services) -> gr.Blocks:
+    """The whole app: Compare, Leaderboard, History & export, About; plus named API endpoints."""
+    # Gradio's copies of export files go after export_ttl_seconds too (checked every 5 minutes).
+    ttl = int(max(services.settings.export_ttl_seconds, 60))
+    with gr.Blocks(title="w2s-arena", delete_cache=(300, ttl)) as demo:
+        page = Page.start(services)
+        gr.Markdown(TITLE)
+        if services.oauth:  # votes then count per Hugging Face user, not per browser
+            gr.LoginButton()
+        build_compare(page)
+        build_leaderboard(page)
+        build_history(page)
+        build_about(page)
+        register_api(page)
+
+        def ensure_voter(stored: str | None, profile: gr.OAuthProfile | None, request: gr.Request):
+            token = session_token(services, stored, request, profile)
+            return token, token
+
+        demo.load(
+            ensure_voter, inputs=page.voter, outputs=[page.voter, page.token_box], api_visibility="private"
+        )
+    # Beyond max_queue waiting comparisons, clients get "queue full, try again".
+    demo.queue(max_size=services.settings.max_queue)
+    return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Theme, CSS and the vote keys' script go to launch() in Gradio 6."""
+    css = (ASSETS / "style.css").read_text(encoding="utf-8") if (ASSETS / "style.css").is_file() else None
+    return {"css": css, "theme": gr.themes.Soft(), "head": rater.KEYS_SCRIPT}

@@ -1,0 +1,72 @@
+"""The History & export tab: your past comparisons, downloads, and (with the admin key) the voter table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from . import handlers, rater
+from .caller import UserError, owner
+from .page import Page
+
+
+def build_history(page: Page) -> None:
+    """The history table, the export button (also the /export endpoint) and the admin's voter table."""
+    services = page.services
+    with gr.Tab("History & export") as tab:
+        with gr.Row():
+            preset = gr.Dropdown(["", *page.presets], value="", label="Preset (empty: all)")
+            number = gr.Number(value=1, precision=0, minimum=1, label="Page")
+            refresh = gr.Button("Show")
+        admin_key = gr.Textbox(
+            label="Admin key (optional: everyone's comparisons; without it, only yours)", type="password"
+        )
+        status = gr.Markdown()
+        table = gr.Dataframe(interactive=False, wrap=True, visible=False)
+        with gr.Row():
+            what = gr.Dropdown(["comparisons", "generations", "votes"], value="generations", label="Table")
+            fmt = gr.Dropdown(["csv", "jsonl", "parquet"], value="csv", label="Format")
+            go = gr.Button("Export")
+        file = gr.File(label="Download", interactive=False)
+        with gr.Accordion("Admin: per-voter table (needs the admin key above)", open=False):
+            voters_go = gr.Button("Show voters")
+            voters_table = gr.Dataframe(interactive=False, label="Per voter: votes, agreement, position bias")
+
+    def show(p: str, page_number: float, vid: str | None, key: str, profile: gr.OAuthProfile | None):
+        try:
+            frame = handlers.history(services, page_number, p, owner(services, vid, key, profile))
+        except UserError as exc:
+            return f"**Error:** {exc}", gr.update(value=None, visible=False)
+        if frame.empty:
+            return rater.HISTORY_EMPTY, gr.update(value=None, visible=False)
+        return "", gr.update(value=frame, visible=True)
+
+    for trigger in (refresh.click, tab.select):
+        trigger(show, inputs=[preset, number, page.voter, admin_key], outputs=[status, table],
+                concurrency_limit=4, api_visibility="private")  # fmt: skip
+
+    def export(
+        table_name: str, file_format: str, token: str, key: str, profile: gr.OAuthProfile | None
+    ) -> Any:
+        """Your part of a table as a file (everything with the admin key): what, format, token, admin key."""
+        try:
+            return str(
+                handlers.export(services, table_name, file_format, owner(services, token, key, profile))
+            )
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+
+    # The page's Export button is also the /export endpoint: gradio_client downloads the file.
+    go.click(export, inputs=[what, fmt, page.token_box, admin_key], outputs=file, concurrency_limit=2,
+             api_name="export")  # fmt: skip
+
+    def voters(key: str):
+        try:
+            return handlers.voters(services, key)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+
+    voters_go.click(
+        voters, inputs=admin_key, outputs=voters_table, concurrency_limit=1, api_visibility="private"
+    )

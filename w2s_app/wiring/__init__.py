@@ -1,0 +1,16 @@
+"""The composition root: Settings in, a process's services out (store, runner, engines, limits, ...)."""
+
+from .services import Services, build_runner, build_services
+from .sources import ENGINES, engine_for
+from .startup import StartupError, check_data_dir, startup_message
+
+__all__ = [
+    "ENGINES",
+    "Services",
+    "StartupError",
+    "build_runner",
+    "build_services",
+    "check_data_dir",
+    "engine_for",
+    "startup_message",
+]

@@ -1,0 +1,70 @@
+"""The composition root: one function builds a process's services from its Settings.
+
+`python app.py`, `serve`, `serve --with-app` and the CLI's `generate`, `batch` and `evaluate` all
+call `build_services`; nothing is configured afterwards by assigning attributes, so the page, the
+service and the command line cannot drift apart (cost cap, deadline, recovery, limits, queue).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..backends.local import ModelPool
+from ..config import Settings
+from ..identity import Identity, load_secret
+from ..leaderboard.cache import LeaderboardCache
+from ..limits import Limits, LimitSettings
+from ..model_queue import ModelQueue
+from ..runner import RequestLimits, Runner
+from ..store import Store
+from .engines import PresetEngines
+from .gpu import gpu_wrap
+from .startup import check_data_dir
+
+
+@dataclass
+class Services:
+    """Everything a running process serves with: settings, store, runner, identity, limits, board, queue."""
+
+    settings: Settings
+    store: Store
+    runner: Runner
+    engines: PresetEngines  # loaded presets: models and engines
+    identity: Identity
+    limits: Limits
+    board: LeaderboardCache
+    queue: ModelQueue  # the one bounded line for model work: the page and the service share it
+    request_limits: RequestLimits  # what a comparison from the page or the service may cost
+    oauth: bool = False  # a Space with `hf_oauth: true`: voters may log in with Hugging Face
+
+
+def build_runner(settings: Settings, store: Store | None = None, pool: ModelPool | None = None) -> Runner:
+    """A runner over the presets' engines (a store keeps every comparison; None keeps nothing)."""
+    return Runner(settings, PresetEngines(settings, pool), store=store, wrap=gpu_wrap)
+
+
+def build_services(settings: Settings, pool: ModelPool | None = None) -> Services:
+    """Check the data dir, open the store (migrated, interrupted comparisons recovered), wire the rest."""
+    if settings.db_url is None or settings.secret is None:
+        check_data_dir(settings.data_dir)  # StartupError: one line, exit 2
+    store = Store.from_settings(settings)
+    # A comparison runs at most request_seconds; one still `running` well after that is dead.
+    store.recover_running(older_than_seconds=max(settings.request_seconds, 600.0) * 2)
+    runner = build_runner(settings, store, pool)  # its wrap is a no-op except on ZeroGPU
+    engines = runner.engines
+    identity = Identity(load_secret(settings.data_dir, settings.secret), settings.admin_key)
+    limits = Limits(
+        store,
+        LimitSettings(
+            per_token=settings.rate_limit,
+            per_address=settings.address_limit,
+            tokens_per_address=settings.token_limit,
+        ),
+    )
+    board = LeaderboardCache(store, min_interval=settings.leaderboard_seconds)
+    queue = ModelQueue(settings.max_queue, runner.concurrency)
+    # Spaces set OAUTH_CLIENT_ID only when the Space enables OAuth in its README metadata.
+    oauth = bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+    request_limits = RequestLimits(settings.max_cost, settings.request_seconds)
+    return Services(settings, store, runner, engines, identity, limits, board, queue, request_limits, oauth)
