@@ -224,7 +224,9 @@ def bench_set(label: str, models: Models, args: argparse.Namespace) -> dict[str,
     out["reference"] = []
     for t in args.ref_t:
         sp = SamplingParams(max_new_tokens=t, temperature=args.temperature, seed=args.seed)
-        ref, ref_res, _ = timed_methods(f"w2s reference T{t}", lambda: engine_for(models, "reference"), w2s, sp)
+        ref, ref_res, _ = timed_methods(
+            f"w2s reference T{t}", lambda: engine_for(models, "reference"), w2s, sp
+        )
         fst, fast_res = fast_at(t)
         same = ref_res[0].text == fast_res[0].text
         out["reference"].append(

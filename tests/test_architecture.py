@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "w2s_app.model_queue",
             "w2s_app.tiny",
         ),
-    ),  # fmt: skip
+    ),
     ("store", ("w2s_app.store",)),
     ("search", ("w2s_app.search",)),
     ("implementations", ("w2s_app.engines",)),
@@ -46,7 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "w2s_app.prompt_pool",
             "w2s_app",
         ),
-    ),  # fmt: skip
+    ),
 ]
 # Probing an engine's abilities is what the contracts replace.
 NO_PROBING = ("w2s_app.search", "w2s_app.engines", "w2s_app.wiring", "w2s_app.runner", "w2s_app.contracts")

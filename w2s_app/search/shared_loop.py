@@ -171,7 +171,9 @@ class SharedLoop:
         except BaseException as exc:
             self._end(job, exc)
 
-    def _end(self, job: _Submitted, error: BaseException | None, results: list[SearchResult] | None = None) -> None:
+    def _end(
+        self, job: _Submitted, error: BaseException | None, results: list[SearchResult] | None = None
+    ) -> None:
         """A comparison leaves the loop (its streams leave the batch at the next engine call)."""
         with self._cond:
             if job in self._active:
