@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from tests.test_store import stored
 from w2s_app.config import Settings
 from w2s_app.errors import RateLimited
-from w2s_app.runner import RequestError, build_methods, build_sampling, clean_prompt
+from w2s_app import options
+from w2s_app.contracts import SamplingParams
+from w2s_app.runner import RequestError, build_methods, clean_prompt
 from w2s_app.store import Store, VoteError
 
 PRESET = Settings.from_env({}).preset("offline")
@@ -36,7 +38,7 @@ def test_clean_prompt_accepts_or_refuses_clearly(text):
 )
 def test_method_settings_accept_or_refuse_clearly(names, given_values):
     try:
-        methods = build_methods(names, given_values, PRESET)
+        methods = build_methods(names, options.resolve(given_values, PRESET.defaults))
     except RequestError as exc:
         assert str(exc)
         return
@@ -50,7 +52,7 @@ def test_method_settings_accept_or_refuse_clearly(names, given_values):
 @given(st.fixed_dictionaries({k: values for k in ("max_new_tokens", "temperature", "top_p", "seed")}))
 def test_sampling_settings_accept_or_refuse_clearly(given_values):
     try:
-        sp = build_sampling(given_values, PRESET)
+        sp = SamplingParams.from_values(options.resolve(given_values, PRESET.defaults))
     except RequestError as exc:
         assert str(exc)
         return

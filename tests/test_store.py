@@ -23,8 +23,8 @@ from w2s_app.store import Store, VoteError, migrate
 def comparison(texts=("first", "second", "third"), error_last=False) -> Comparison:
     """A finished comparison as the runner returns it (no models needed to test storage)."""
     results = [
-        SearchResult("baseline", {}, texts[0], None, True, [], Counts(strong_tokens=5), 0.5),
-        SearchResult("bon", {"n": 4}, texts[1], 1.5, True, [], Counts(20, 40), 1.0),
+        SearchResult("baseline", {}, texts[0], None, True, [], Counts(strong_tokens=5), 0.5, label="baseline"),
+        SearchResult("bon", {"n": 4}, texts[1], 1.5, True, [], Counts(20, 40), 1.0, label="bon N4"),
         SearchResult(
             "w2s",
             {"w": 2, "k": 2, "l": 30},
@@ -35,6 +35,7 @@ def comparison(texts=("first", "second", "third"), error_last=False) -> Comparis
             Counts(30, 60),
             2.0,
             "RuntimeError: boom" if error_last else None,
+            label="w2s W2 K2 L30",
         ),
     ]
     return Comparison("Say hi, <b>now</b>", "offline", SamplingParams(), results, 3.0)

@@ -134,7 +134,6 @@ class SearchResult:
 
     method: str
     params: dict[str, Any]
-    label: str = ""  # the method configuration's stable name, e.g. 'w2s W2 K2 L30' (leaderboard entity)
     text: str = ""
     score: float | None = None
     eos: bool = False
@@ -142,6 +141,7 @@ class SearchResult:
     counts: Counts = field(default_factory=Counts)
     seconds: float = 0.0
     error: str | None = None
+    label: str = ""  # the method configuration's stable name, e.g. 'w2s W2 K2 L30' (leaderboard entity)
 
     @property
     def ok(self) -> bool:

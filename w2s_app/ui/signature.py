@@ -23,10 +23,13 @@ def with_signature(
         def call(*args: Any, **kwargs: Any) -> Any:
             return fn(*args, **kwargs)
 
-    call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    returns = inspect.signature(fn).return_annotation
+    call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     call.__annotations__ = {
         p.name: p.annotation for p in params if p.annotation is not inspect.Parameter.empty
     }
+    if returns is not inspect.Signature.empty:  # Gradio reads the outputs' type from it
+        call.__annotations__["return"] = returns
     call.__name__ = getattr(fn, "__name__", "call")
     call.__doc__ = doc or fn.__doc__
     return call
