@@ -157,6 +157,13 @@ def serve_server(tiny_presets_file, tmp_path_factory):
     """The real service (python -m w2s_app serve), open (no key), with room for a few waiting requests."""
     from tests.serve_server import ServeServer
 
-    server = ServeServer(tiny_presets_file, tmp_path_factory.mktemp("serve") / "data", W2S_MAX_QUEUE="4")
+    # No cost cap or deadline here (tests/test_composition.py checks those): searches up to T=4096 run.
+    server = ServeServer(
+        tiny_presets_file,
+        tmp_path_factory.mktemp("serve") / "data",
+        W2S_MAX_QUEUE="4",
+        W2S_MAX_COST="0",
+        W2S_REQUEST_SECONDS="0",
+    )
     yield server
     server.stop()

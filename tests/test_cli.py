@@ -46,7 +46,10 @@ def test_non_numeric_setting_is_one_line_naming_the_setting(tiny_env):
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2 and proc.stderr == "error: w must be a whole number between 1 and 16, got 'two'\n"
+    assert (
+        proc.returncode == 2
+        and proc.stderr == "error: w must be a whole number between 1 and 16, got 'two'\n"
+    )
 
 
 def test_generate_json_on_tiny_models(tiny_env, capsys):

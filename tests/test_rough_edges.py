@@ -129,7 +129,10 @@ def test_bad_number_prints_one_line_not_the_usage(tiny_env):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "invalid int value: '1e9'" in proc.stderr
+    assert (
+        proc.stderr.strip().count("\n") == 0
+        and "w must be a whole number between 1 and 16, got 1e9" in proc.stderr
+    )
 
 
 def test_cli_data_dir_that_is_a_file(tiny_env, capsys, monkeypatch):

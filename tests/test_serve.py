@@ -243,8 +243,9 @@ def keyed(tiny_presets_file, tmp_path_factory):
     """A server with a key, one run at a time and no waiting room: one running request fills it."""
     data = tmp_path_factory.mktemp("keyed") / "data"
     srv = ServeServer(
-        tiny_presets_file, data, W2S_SERVE_KEY="s3cret-key", W2S_MAX_QUEUE="0", W2S_CONCURRENT="1"
-    )
+        tiny_presets_file, data, W2S_SERVE_KEY="s3cret-key", W2S_MAX_QUEUE="0", W2S_CONCURRENT="1",
+        W2S_MAX_COST="0", W2S_REQUEST_SECONDS="0",
+    )  # fmt: skip
     yield srv
     srv.stop()
 
@@ -407,8 +408,9 @@ def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, 
     from gradio_client import Client
 
     srv = ServeServer(
-        tiny_presets_file, tmp_path / "data", "--with-app", W2S_MAX_QUEUE="1", W2S_CONCURRENT="1"
-    )
+        tiny_presets_file, tmp_path / "data", "--with-app", W2S_MAX_QUEUE="1", W2S_CONCURRENT="1",
+        W2S_MAX_COST="0", W2S_REQUEST_SECONDS="0",
+    )  # fmt: skip
     try:
         page = subprocess.run(["curl", "-s", srv.base_url.removesuffix("v1")], capture_output=True, text=True)
         assert "w2s-arena" in page.stdout

@@ -23,7 +23,9 @@ from w2s_app.store import Store, VoteError, migrate
 def comparison(texts=("first", "second", "third"), error_last=False) -> Comparison:
     """A finished comparison as the runner returns it (no models needed to test storage)."""
     results = [
-        SearchResult("baseline", {}, texts[0], None, True, [], Counts(strong_tokens=5), 0.5, label="baseline"),
+        SearchResult(
+            "baseline", {}, texts[0], None, True, [], Counts(strong_tokens=5), 0.5, label="baseline"
+        ),
         SearchResult("bon", {"n": 4}, texts[1], 1.5, True, [], Counts(20, 40), 1.0, label="bon N4"),
         SearchResult(
             "w2s",

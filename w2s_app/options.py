@@ -152,7 +152,9 @@ BETA = Option("beta", float, 1.0, "eft: guidance strength beta", "beta (eft)", 0
 
 SAMPLING: tuple[Option, ...] = (MAX_NEW_TOKENS, TEMPERATURE, TOP_P, SEED, NOISE)
 METHOD_OPTIONS: tuple[Option, ...] = (W, K, L, N, BETA)
-ALL: tuple[Option, ...] = METHOD_OPTIONS + SAMPLING
+# The order of positional arguments on every surface that has one (/compare): the first eight are
+# the order scripts have always used; settings added later go at the end.
+ALL: tuple[Option, ...] = (W, K, L, N, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, SEED, BETA, NOISE)
 BY_NAME: dict[str, Option] = {o.name: o for o in ALL}
 
 

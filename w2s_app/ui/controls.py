@@ -38,12 +38,12 @@ def control(option: Option, value: Any) -> gr.components.Component:
 
 
 def build_controls(defaults: dict[str, Any]) -> list[gr.components.Component]:
-    """Every setting's control, in the declared order (method settings, then sampling), in rows."""
-    out: list[gr.components.Component] = []
-    for group in (ALL[:5], ALL[5:]):
+    """Every setting's control, in the order of options.ALL; shown in two rows (methods', sampling)."""
+    made: dict[str, gr.components.Component] = {}
+    for group in ([o for o in ALL if o.method], [o for o in ALL if not o.method]):
         with gr.Row():
-            out += [control(o, preset_value(o, defaults)) for o in group]
-    return out
+            made.update({o.name: control(o, preset_value(o, defaults)) for o in group})
+    return [made[o.name] for o in ALL]
 
 
 def preset_values(defaults: dict[str, Any]) -> list[Any]:

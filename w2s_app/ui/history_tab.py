@@ -33,7 +33,7 @@ def build_history(page: Page) -> None:
             voters_go = gr.Button("Show voters")
             voters_table = gr.Dataframe(interactive=False, label="Per voter: votes, agreement, position bias")
 
-    def show(p: str, page_number: float, vid: str | None, key: str, profile: gr.OAuthProfile | None):
+    def show_history(p: str, page_number: float, vid: str | None, key: str, profile: gr.OAuthProfile | None):
         try:
             frame = handlers.history(services, page_number, p, owner(services, vid, key, profile))
         except UserError as exc:
@@ -43,7 +43,7 @@ def build_history(page: Page) -> None:
         return "", gr.update(value=frame, visible=True)
 
     for trigger in (refresh.click, tab.select):
-        trigger(show, inputs=[preset, number, page.voter, admin_key], outputs=[status, table],
+        trigger(show_history, inputs=[preset, number, page.voter, admin_key], outputs=[status, table],
                 concurrency_limit=4, api_visibility="private")  # fmt: skip
 
     def export(
@@ -61,12 +61,12 @@ def build_history(page: Page) -> None:
     go.click(export, inputs=[what, fmt, page.token_box, admin_key], outputs=file, concurrency_limit=2,
              api_name="export")  # fmt: skip
 
-    def voters(key: str):
+    def show_voters(key: str):
         try:
             return handlers.voters(services, key)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
     voters_go.click(
-        voters, inputs=admin_key, outputs=voters_table, concurrency_limit=1, api_visibility="private"
+        show_voters, inputs=admin_key, outputs=voters_table, concurrency_limit=1, api_visibility="private"
     )

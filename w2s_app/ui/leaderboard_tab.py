@@ -31,7 +31,7 @@ def build_leaderboard(page: Page) -> None:
         chart = gr.HTML()
         heat = gr.HTML()
 
-    def show(p: str, styled: bool, seconds: float, one_position: bool):
+    def show_board(p: str, styled: bool, seconds: float, one_position: bool):
         try:
             board = handlers.leaderboard(services, p, bool(styled), seconds or 0, bool(one_position))
         except UserError as exc:
@@ -50,5 +50,5 @@ def build_leaderboard(page: Page) -> None:
         )
 
     for trigger in (refresh.click, preset.change, style.change, tab.select):
-        trigger(show, inputs=[preset, style, fast, onepos], outputs=[counts, table, chart, heat],
+        trigger(show_board, inputs=[preset, style, fast, onepos], outputs=[counts, table, chart, heat],
                 concurrency_limit=4, api_visibility="private")  # fmt: skip
