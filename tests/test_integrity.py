@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_store import stored
-from w2s_app.config import Settings
-from w2s_app.errors import RateLimited
 from w2s_app import options
+from w2s_app.config import Settings
 from w2s_app.contracts import SamplingParams
+from w2s_app.errors import RateLimited
 from w2s_app.runner import RequestError, build_methods, clean_prompt
 from w2s_app.store import Store, VoteError
 
