@@ -20,7 +20,6 @@ from w2s_app.backends.remote_guide import (
     SCORE_OPTIONS,
     RemoteGuide,
     RemoteGuideError,
-    RemoteGuidePair,
     remote_guide,
 )
 from w2s_app.backends.roles import Models, Role, RoleSpec
@@ -28,6 +27,7 @@ from w2s_app.config import Settings
 from w2s_app.contracts import SamplingParams, Stream
 from w2s_app.engines.api_engine import ApiEngine
 from w2s_app.engines.plain_scorer import sequence_logprob
+from w2s_app.engines.remote_scorer import RemoteGuidePair
 from w2s_app.search import run_methods
 from w2s_app.wiring import build_runner
 

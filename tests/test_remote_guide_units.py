@@ -10,7 +10,6 @@ from w2s_app.backends.remote_guide import (
     Echo,
     RemoteGuide,
     RemoteGuideError,
-    RemoteGuidePair,
     remote_guide,
     response_logprob,
 )
@@ -18,6 +17,7 @@ from w2s_app.backends.roles import RoleSpec
 from w2s_app.config import Settings, load_presets
 from w2s_app.contracts import SamplingParams
 from w2s_app.engines.reference import ReferenceEngine
+from w2s_app.engines.remote_scorer import RemoteGuidePair
 from w2s_app.errors import RequestError
 from w2s_app.search import JoinedEngine, run_methods
 from w2s_app.wiring import build_runner

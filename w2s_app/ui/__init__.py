@@ -41,6 +41,10 @@ def main() -> None:
         raise SystemExit(2) from None
     services.board.start()
     demo = build_app(services)
+    # uvicorn (under Gradio) would believe X-Forwarded-For from any loopback peer and rewrite the
+    # client address before the app sees it. Trust nothing there: the app believes the header only
+    # from W2S_TRUSTED_PROXIES (limits.client_address).
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
