@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from ..twins import twin_column
 from .export import normalize, write_frame
+from .judgements import JUDGE_PREFIX, JudgeRecords, is_judge
 from .models import Comparison, Generation, Vote
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ def hash_voter(voter_id: str | None, salt: str = "") -> str | None:
     """Voter ids leave the database only hashed (with the deployment's secret salt in the app)."""
     if voter_id is None or (isinstance(voter_id, float) and pd.isna(voter_id)):
         return None
+    if is_judge(voter_id):
+        return voter_id  # a judge is a model, not a person: its name stays readable
     return hashlib.sha256(f"w2s-voter:{salt}:{voter_id}".encode()).hexdigest()[:16]
 
 
@@ -96,7 +99,7 @@ def hash_voter(voter_id: str | None, salt: str = "") -> str | None:
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-class Store:
+class Store(JudgeRecords):
     """Persists comparisons, generations and votes; any SQLAlchemy URL, SQLite by default.
 
     Life of a comparison: `create_comparison` (status 'running') before the methods run, then
@@ -104,6 +107,7 @@ class Store:
     `record_vote` accepts one vote per voter on a 'done' comparison and raises VoteError otherwise.
     Reading: `get_comparison`, `list_comparisons` (history), `frame` (a whole table),
     `leaderboard_frames` (what leaderboard.compute_leaderboard needs), `export` (CSV/JSONL/Parquet).
+    Automatic judges: see judgements.JudgeRecords (judge_todo, record_judgement, judgement_frame).
     The constructor applies the Alembic migrations (upgrade head) unless `migrate_on_start=False`.
     """
 
@@ -259,6 +263,9 @@ class Store:
         """
         if not voter_id or not str(voter_id).strip():
             raise VoteError("a vote needs a voter id")
+        if is_judge(str(voter_id)):
+            # Judge votes come only through record_judgement, so the human board can trust the prefix.
+            raise VoteError(f"voter ids starting with {JUDGE_PREFIX!r} are reserved for automatic judges")
         try:
             comparison_id = int(comparison_id)
         except (TypeError, ValueError) as exc:
