@@ -18,6 +18,7 @@ share of those outcomes where the two agree.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,17 @@ class Agreement:
     kappa_hi: float = float("nan")
     confusion: pd.DataFrame = field(default_factory=pd.DataFrame)  # people's choice x judge's choice
     pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR_COLUMNS))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (NaN as None)."""
+        out: dict[str, Any] = {
+            k: (None if isinstance(v, float) and np.isnan(v) else v)
+            for k, v in self.__dict__.items()
+            if k not in ("confusion", "pairs")
+        }
+        out["pairs"] = json.loads(self.pairs.to_json(orient="records"))
+        out["confusion"] = json.loads(self.confusion.to_json(orient="index")) if len(self.confusion) else {}
+        return out
 
     def summary(self) -> str:
         """One paragraph for the page and the CLI."""
