@@ -15,9 +15,11 @@ from w2s_app.judge.run import run_judge
 from w2s_app.leaderboard.agreement import agreement_view
 from w2s_app.leaderboard.board import compute_leaderboard
 from w2s_app.leaderboard.cache import BoardView, LeaderboardCache, build_board
+from w2s_app.leaderboard.quality import voter_table
 from w2s_app.leaderboard.report import board_json, board_text
 from w2s_app.leaderboard.sources import resolve_source, source_options
 from w2s_app.store import Store, VoteError, migrate
+from w2s_app.store.export import read_frame
 
 JUDGE = "judge:fake-judge"
 
@@ -53,8 +55,14 @@ def test_a_run_stores_votes_pairs_and_cost_then_resumes_with_only_what_is_new(db
     assert list(votes["voter_id"]) == [JUDGE] * 6
     assert list(votes["generation_id"]) == [ids[1] for ids in gids]  # the 'good' answer each time
     rows = store.judgement_frame(judge=JUDGE, with_calls=True)
-    assert len(rows) == 18 and set(rows["status"]) == {"judged"} and set(rows["prompt_version"]) == {PROMPT_VERSION}
-    assert rows["vote_id"].notna().all() and (rows["prompt_tokens"] == 200).all() and (rows["seconds"] > 0).all()
+    assert (
+        len(rows) == 18
+        and set(rows["status"]) == {"judged"}
+        and set(rows["prompt_version"]) == {PROMPT_VERSION}
+    )
+    assert (
+        rows["vote_id"].notna().all() and (rows["prompt_tokens"] == 200).all() and (rows["seconds"] > 0).all()
+    )
     call = rows["calls"].iloc[0][0]
     assert call["replies"] and call["reason"] == "because" and call["verdict"] in ("A", "B", "tie")
     # A new comparison is picked up by the next run.
@@ -112,7 +120,10 @@ def test_peoples_board_never_sees_a_judge_and_the_judge_board_differs(db_url):
     assert judged.counts["votes"] == 6 and judged.table.set_index("entity").loc["bon N4", "wins"] == 6
     # Each judged comparison gave three pair outcomes: bon beat both, the other two tied.
     pairs = judged.pairs.set_index(["a", "b"])
-    assert pairs.loc[("baseline", "bon N4"), "losses"] == 6 and pairs.loc[("baseline", "w2s W2 K2 L30"), "ties"] == 6
+    assert (
+        pairs.loc[("baseline", "bon N4"), "losses"] == 6
+        and pairs.loc[("baseline", "w2s W2 K2 L30"), "ties"] == 6
+    )
     both = build_board(store, BoardView("offline", source="humans+" + JUDGE))
     assert both.counts["votes"] == 12
     styled = build_board(store, BoardView("offline", style_control=True, source=JUDGE))
@@ -141,14 +152,37 @@ def test_sources_offered_and_resolved(db_url):
         build_board(store, BoardView("offline", source="robots"))
 
 
-def test_judge_voter_ids_are_reserved_and_exports_name_judges(db_url, tmp_path):
+def test_judge_voter_ids_are_reserved_and_exports_switch_by_source(db_url):
     store, gids = arena(db_url, n=2)
     with pytest.raises(VoteError, match="reserved for automatic judges"):
         store.record_vote(1, "judge:sneaky", gids[0][0])
     people_vote(store, gids)
     run_judge(store, FakeJudge(prefers("good")), preset="offline", progress=False)
-    voters = set(store.export_frame("votes", salt="s")["voter_id"])
-    assert JUDGE in voters and "person" not in voters and len(voters) == 2  # people stay hashed
+    people = store.export_frame("votes", salt="s")
+    assert len(people) == 2 and JUDGE not in set(people["voter_id"])  # people only, by default
+    assert list(store.export_frame("votes", source=JUDGE)["voter_id"]) == [JUDGE] * 2
+    voters = set(store.export_frame("votes", salt="s", source="all")["voter_id"])
+    assert (
+        JUDGE in voters and "person" not in voters and len(voters) == 2
+    )  # a judge keeps its name; people are hashed
+    assert len(store.export_frame("votes", source="humans+" + JUDGE)) == 4
+    with pytest.raises(ValueError, match="unknown source"):
+        store.export_frame("votes", source="robots")
+    # The per-voter admin table is about people.
+    votes, gens, _ = store.leaderboard_frames()
+    assert list(voter_table(votes, gens)["voter"]) == ["person"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_judgements_export_round_trips(tmp_path, fmt):
+    store, gids = arena(f"sqlite:///{tmp_path / 'db.sqlite3'}", n=2)
+    people_vote(store, gids)
+    run_judge(store, FakeJudge(prefers("good")), preset="offline", progress=False)
+    back = read_frame(store.export("judgements", fmt, tmp_path / f"j.{fmt}"), "judgements")
+    pd.testing.assert_frame_equal(back, store.export_frame("judgements"), check_dtype=False)
+    assert len(back) == 6 and back["calls"].iloc[0][0]["replies"]
+    mine = store.export_frame("judgements", voter_id="alice")  # alice made them but did not vote: nothing
+    assert mine.empty
 
 
 def test_agreement_view_from_the_store(db_url):

@@ -11,25 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..store.judgements import JUDGE_PREFIX, is_judge
+from ..store.judgements import BOTH, HUMANS, JUDGE_PREFIX, parse_source
 
-HUMANS = "humans"
-BOTH = "humans+"
 RESULT = {"first": 1.0, "second": 0.0, "tie": 0.5}
-
-
-def parse_source(source: str) -> tuple[bool, str | None]:
-    """(people included, judge voter id or None) of a source string; ValueError when malformed."""
-    text = (source or HUMANS).strip()
-    if text == HUMANS:
-        return True, None
-    humans = text.startswith(BOTH)
-    judge = text[len(BOTH) :] if humans else text
-    if not is_judge(judge) or len(judge) <= len(JUDGE_PREFIX):
-        raise ValueError(
-            f"unknown source {source!r}: use {HUMANS!r}, '{JUDGE_PREFIX}<model>' or '{BOTH}{JUDGE_PREFIX}<model>'"
-        )
-    return humans, judge
+__all__ = ["BOTH", "HUMANS", "judge_outcomes", "parse_source", "resolve_source", "source_options"]
 
 
 def source_options(judges: list[str]) -> list[str]:

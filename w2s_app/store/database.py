@@ -21,8 +21,8 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from ..twins import twin_column
 from .export import normalize, write_frame
-from .judgements import JUDGE_PREFIX, JudgeRecords, is_judge
-from .models import Comparison, Generation, Vote
+from .judgements import HUMANS, JUDGE_PREFIX, JudgeRecords, is_judge, votes_of_source
+from .models import Comparison, Generation, Judgement, Vote
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -325,10 +325,11 @@ class Store(JudgeRecords):
     # -- reading -----------------------------------------------------------------------------
 
     def frame(self, what: str) -> pd.DataFrame:
-        """A whole table as a DataFrame: 'comparisons', 'generations' or 'votes'."""
-        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote}.get(what)
+        """A whole table as a DataFrame: 'comparisons', 'generations', 'votes' or 'judgements'."""
+        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote,
+                 "judgements": Judgement}.get(what)  # fmt: skip
         if table is None:
-            raise ValueError(f"unknown table {what!r}; choose comparisons, generations or votes")
+            raise ValueError(f"unknown table {what!r}; choose comparisons, generations, votes or judgements")
         with self.sessions() as s:
             rows = [_row_dict(r) for r in s.scalars(select(table).order_by(table.id))]
         columns = [c.name for c in table.__table__.columns]
@@ -389,20 +390,26 @@ class Store(JudgeRecords):
             top, n = conn.execute(select(func.max(Vote.id), func.count(Vote.id))).one()
         return int(top or 0), int(n or 0)
 
-    def export_frame(self, what: str, voter_id: str | None = None, salt: str = "") -> pd.DataFrame:
+    def export_frame(
+        self, what: str, voter_id: str | None = None, salt: str = "", source: str = HUMANS
+    ) -> pd.DataFrame:
         """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects.
 
         With `voter_id`, only that voter's part: their comparisons, the answers of those they voted
-        on (nothing that names a column's method before the vote), and their votes.
+        on (nothing that names a column's method before the vote), and their votes. `source` picks
+        whose votes a votes export holds: 'humans' (people, the default), 'judge:<model>',
+        'humans+judge:<model>' or 'all'. Judgements (a judge's replies) follow the generations' rule.
         """
         df = self.frame(what)
+        if what == "votes":
+            df = votes_of_source(df, source).reset_index(drop=True)
         if voter_id is not None:
             with self.sessions() as s:
                 mine = set(s.scalars(select(Comparison.id).where(Comparison.voter_id == voter_id)))
                 voted = set(s.scalars(select(Vote.comparison_id).where(Vote.voter_id == voter_id)))
             if what == "comparisons":
                 df = df[df["id"].isin(mine)]
-            elif what == "generations":
+            elif what in ("generations", "judgements"):
                 df = df[df["comparison_id"].isin(mine & voted)]
             else:
                 df = df[df["voter_id"] == voter_id]
@@ -421,10 +428,16 @@ class Store(JudgeRecords):
         return normalize(df, what)
 
     def export(
-        self, what: str, fmt: str, path: str | Path, voter_id: str | None = None, salt: str = ""
+        self,
+        what: str,
+        fmt: str,
+        path: str | Path,
+        voter_id: str | None = None,
+        salt: str = "",
+        source: str = HUMANS,
     ) -> Path:
         """Write a table to CSV, JSONL or Parquet; export.read_frame reads it back equal."""
-        return write_frame(self.export_frame(what, voter_id, salt), what, fmt, Path(path))
+        return write_frame(self.export_frame(what, voter_id, salt, source), what, fmt, Path(path))
 
     def list_comparisons(
         self, limit: int = 50, offset: int = 0, preset: str | None = None, voter_id: str | None = None
@@ -467,7 +480,8 @@ class Store(JudgeRecords):
 
     def count(self, what: str) -> int:
         """Number of rows in a table."""
-        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote}[what]
+        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote,
+                 "judgements": Judgement}[what]  # fmt: skip
         with self.sessions() as s:
             return int(s.scalar(select(func.count()).select_from(table)) or 0)
 

@@ -19,6 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from .models import Comparison, Generation, Judgement, Vote
 
 JUDGE_PREFIX = "judge:"
+HUMANS = "humans"  # sources: whose votes a board or an export holds (see parse_source)
+BOTH = "humans+"
+ALL = "all"
 JUDGEMENT_COLUMNS = [
     "id", "comparison_id", "vote_id", "judge", "prompt_version", "first_id", "second_id", "verdict",
     "status", "prompt_tokens", "completion_tokens", "seconds", "created_at",
@@ -40,6 +43,34 @@ def human_votes(votes: pd.DataFrame) -> pd.DataFrame:
     if "voter_id" not in votes or votes.empty:
         return votes
     return votes[~votes["voter_id"].map(is_judge)]
+
+
+def parse_source(source: str | None) -> tuple[bool, str | None]:
+    """(people included, judge voter id or None) of a source; ValueError when malformed.
+
+    A source is `humans`, a judge's voter id `judge:<model>`, or `humans+judge:<model>`.
+    """
+    text = (source or HUMANS).strip()
+    if text == HUMANS:
+        return True, None
+    humans = text.startswith(BOTH)
+    judge = text[len(BOTH) :] if humans else text
+    if not is_judge(judge) or len(judge) <= len(JUDGE_PREFIX):
+        raise ValueError(
+            f"unknown source {source!r}: use {HUMANS!r}, '{JUDGE_PREFIX}<model>' or '{BOTH}{JUDGE_PREFIX}<model>'"
+        )
+    return humans, judge
+
+
+def votes_of_source(votes: pd.DataFrame, source: str | None = HUMANS) -> pd.DataFrame:
+    """The votes of a source (`all`: every vote, people's and every judge's)."""
+    if source == ALL or votes.empty:
+        return votes
+    humans, judge = parse_source(source)
+    keep = ~votes["voter_id"].map(is_judge) if humans else pd.Series(False, index=votes.index)
+    if judge is not None:
+        keep |= votes["voter_id"] == judge
+    return votes[keep]
 
 
 @dataclass(frozen=True)
