@@ -163,3 +163,27 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert (
         message in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     )
+
+
+def test_the_history_tab_call_judges_and_reports_in_one_message(llama, tmp_path, monkeypatch):
+    from w2s_app.config import Settings
+    from w2s_app.judge import judge_now
+
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path))
+    store, _ = stored_arena(tmp_path, n=2)
+    seen = []
+    message = judge_now(
+        store,
+        Settings.from_env(),
+        "offline",
+        llama,
+        MODEL,
+        limit=1,
+        on_progress=lambda d, t: seen.append((d, t)),
+    )
+    assert message.startswith(f"{JUDGE} (prompt {PROMPT_VERSION}): judged 1 of 1") and seen == [(1, 1)]
+    assert judge_now(store, Settings.from_env(), "nope", llama, MODEL).startswith(
+        "error: unknown preset 'nope'"
+    )
+    down = judge_now(store, Settings.from_env(), "offline", f"http://127.0.0.1:{free_port()}/v1", MODEL)
+    assert down.startswith("error: cannot reach the judge server")

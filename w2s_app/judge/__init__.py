@@ -7,7 +7,9 @@ people's leaderboard; see leaderboard/sources.py for judge and mixed boards and
 leaderboard/agreement.py for how often a judge agrees with people.
 """
 
+from .client import JudgeSetupError, OpenAIJudge, make_judge
 from .command import add_agreement_parser, add_judge_parser, cmd_agreement, cmd_judge, parse_since
+from .page import judge_now
 from .prompt import PROMPT_VERSION, Rubric, load_rubric
 from .protocol import Judge, Reply, judge_comparison
 from .run import JudgeReport, run_judge
@@ -16,6 +18,8 @@ __all__ = [
     "PROMPT_VERSION",
     "Judge",
     "JudgeReport",
+    "JudgeSetupError",
+    "OpenAIJudge",
     "Reply",
     "Rubric",
     "add_agreement_parser",
@@ -23,7 +27,9 @@ __all__ = [
     "cmd_agreement",
     "cmd_judge",
     "judge_comparison",
+    "judge_now",
     "load_rubric",
+    "make_judge",
     "parse_since",
     "run_judge",
 ]

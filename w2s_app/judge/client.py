@@ -11,9 +11,11 @@ into one clear error before any work starts.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..backends.openai_api import ApiClient, ApiConfig, Usage, public_url, redact
 from .prompt import VERDICT_SCHEMA
@@ -154,3 +156,37 @@ class OpenAIJudge:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def make_judge(
+    base_url: str | None,
+    model: str,
+    key_env: str = "OPENAI_API_KEY",
+    max_tokens: int = 256,
+    response_format: str = "auto",
+    timeout: float = 120.0,
+) -> OpenAIJudge:
+    """A judge checked against its server (JudgeSetupError, safe to show, when it cannot work).
+
+    `base_url` defaults to OPENAI_BASE_URL; the key is read from the environment variable
+    `key_env` and lives only in the client, never in the database or a message.
+    """
+    base = (base_url or os.environ.get("OPENAI_BASE_URL") or "").strip().rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JudgeSetupError(
+            f"--judge-base must be an http(s) URL such as http://127.0.0.1:8080/v1, got {base!r}"
+        )
+    model = (model or "").strip()
+    if not model or len(model) > 180 or any(c.isspace() or not c.isprintable() for c in model):
+        raise JudgeSetupError("--judge-model must be a model name without spaces, at most 180 characters")
+    key = os.environ.get(key_env, "") if key_env else ""
+    if not key and parts.hostname == "api.openai.com":
+        raise JudgeSetupError(f"OpenAI needs a key: set {key_env}")
+    # The whole of one request, retries and waits included, is bounded (backends/openai_api.py).
+    config = ApiConfig(
+        base_url=base, model=model, api_key=key, timeout=timeout, max_seconds=max(300.0, 3 * timeout)
+    )
+    judge = OpenAIJudge(config, max_tokens=max_tokens, response_format=response_format)
+    judge.connect()
+    return judge

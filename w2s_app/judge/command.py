@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 EXIT_BAD_INPUT = 2
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd])$")
@@ -99,29 +97,11 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _check_base(base: str | None) -> str:
-    base = (base or os.environ.get("OPENAI_BASE_URL") or "").strip().rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise JudgeInputError(
-            f"--judge-base must be an http(s) URL such as http://127.0.0.1:8080/v1, got {base!r}"
-        )
-    return base
-
-
-def _check_model(model: str) -> str:
-    model = (model or "").strip()
-    if not model or len(model) > 180 or any(c.isspace() or not c.isprintable() for c in model):
-        raise JudgeInputError("--judge-model must be a model name without spaces, at most 180 characters")
-    return model
-
-
 def cmd_judge(args: argparse.Namespace) -> int:
     """Judge new comparisons of one preset; prints a summary (or JSON)."""
-    from ..backends.openai_api import ApiConfig
     from ..config import ConfigError, Settings
     from ..store import Store
-    from .client import JudgeSetupError, OpenAIJudge
+    from .client import JudgeSetupError, make_judge
     from .run import run_judge
 
     try:
@@ -136,14 +116,14 @@ def cmd_judge(args: argparse.Namespace) -> int:
         since = parse_since(args.since)
         settings = Settings.from_env()
         preset = settings.preset(args.preset)  # ConfigError names the known presets
-        base, model = _check_base(args.judge_base), _check_model(args.judge_model)
-        key = os.environ.get(args.judge_key_env, "")
-        if not key and urlsplit(base).hostname == "api.openai.com":
-            raise JudgeInputError(f"OpenAI needs a key: set {args.judge_key_env}")
-        config = ApiConfig(base_url=base, model=model, api_key=key, timeout=args.timeout,
-                           max_seconds=max(300.0, 3 * args.timeout))  # fmt: skip
-        judge = OpenAIJudge(config, max_tokens=args.max_tokens, response_format=args.response_format)
-        judge.connect()
+        judge = make_judge(
+            args.judge_base,
+            args.judge_model,
+            args.judge_key_env,
+            args.max_tokens,
+            args.response_format,
+            args.timeout,
+        )
         store = Store.from_settings(settings)
     except (JudgeInputError, JudgeSetupError, ConfigError) as exc:
         return _fail(str(exc))
