@@ -114,6 +114,7 @@ def test_peoples_board_never_sees_a_judge_and_the_judge_board_differs(db_url):
     after = build_board(store, BoardView("offline"))
     pd.testing.assert_frame_equal(before.table, after.table)
     assert after.counts["votes"] == 6 and after.source == "humans"
+    assert after.judges == [JUDGE] and after.agreement is None  # the switch's choices, from the cache
     pd.testing.assert_frame_equal(compute_leaderboard(store, "offline").table, before.table)
     judged = build_board(store, BoardView("offline", source=JUDGE))
     assert judged.table.iloc[0]["entity"] == "bon N4" and before.table.iloc[0]["entity"] == "w2s W2 K2 L30"
@@ -126,6 +127,9 @@ def test_peoples_board_never_sees_a_judge_and_the_judge_board_differs(db_url):
     )
     both = build_board(store, BoardView("offline", source="humans+" + JUDGE))
     assert both.counts["votes"] == 12
+    # A judge's board carries its agreement with people: here they never pick the same answer.
+    assert judged.agreement.items == 6 and judged.agreement.agree == 0 and both.agreement.items == 6
+    assert "agreed with people 0 times" in board_text(judged)
     styled = build_board(store, BoardView("offline", style_control=True, source=JUDGE))
     assert styled.style and len(styled.table) == 3
     assert "source: judge:fake-judge" in board_text(judged) and board_json(judged)["source"] == JUDGE

@@ -43,6 +43,8 @@ class Leaderboard:
     separation: dict[str, Any] = field(default_factory=dict)  # the top pair (pairs.separation)
     source: str = "humans"
     prior_elo: float = PRIOR_ELO
+    judges: list[str] = field(default_factory=list)  # judges that voted here: the source switch's choices
+    agreement: Any = None  # agreement.Agreement of the judge with people, on a judge's board
 
 
 def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:

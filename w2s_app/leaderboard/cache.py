@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..store.judgements import human_votes
+from ..store.judgements import human_votes, is_judge
+from .agreement import agreement
 from .board import OUTCOME_COLUMNS, Leaderboard, board_from_outcomes, in_preset, outcomes_from_votes
 from .quality import filter_votes
 from .sources import HUMANS, judge_outcomes, parse_source
@@ -44,29 +45,37 @@ class BoardView:
 def build_board(store: Any, view: BoardView, n_boot: int = 200) -> Leaderboard:
     """Fit one view from the database (what the cache keeps, and what the CLI prints).
 
-    `n_boot` is accepted for older callers and unused (the intervals are analytic, fit.py).
+    A board of a judge (alone or with people) also carries that judge's agreement with people
+    (agreement.py), so the page reads it from the cache too. `n_boot` is accepted for older
+    callers and unused (the intervals are analytic, fit.py).
     """
     humans, judge = parse_source(view.source)
     preset = view.preset or None
     votes, gens, comps = store.leaderboard_frames(preset)
     votes, gens = in_preset(votes, gens, comps, preset)
+    people = filter_votes(human_votes(votes), gens, view.min_vote_seconds, view.drop_one_position)
     used, outcomes = [], []
     if humans:
-        people = filter_votes(human_votes(votes), gens, view.min_vote_seconds, view.drop_one_position)
         used.append(people)
         outcomes.append(outcomes_from_votes(people, gens) if len(people) else None)
+    judgements = judge_votes = None
     if judge is not None:
-        mine = votes[votes["voter_id"] == judge] if len(votes) else votes
-        used.append(mine)
-        pairs = judge_outcomes(store.judgement_frame(preset, judge), gens, set(mine["id"].astype(int)))
-        outcomes.append(pairs[OUTCOME_COLUMNS])
+        judge_votes = votes[votes["voter_id"] == judge] if len(votes) else votes
+        judgements = store.judgement_frame(preset, judge)
+        used.append(judge_votes)
+        outcomes.append(judge_outcomes(judgements, gens, set(judge_votes["id"].astype(int)))[OUTCOME_COLUMNS])
     all_votes = pd.concat(used, ignore_index=True) if any(len(v) for v in used) else votes.iloc[:0]
     frames = [o for o in outcomes if o is not None and len(o)]
     joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTCOME_COLUMNS)
     if view.style_control and len(joined):
         ids = sorted(set(joined["ga"].astype(int)) | set(joined["gb"].astype(int)))
-        return style_board(joined, all_votes, gens, store.generation_texts(ids), view.source)
-    return board_from_outcomes(joined, all_votes, gens, source=view.source)
+        board = style_board(joined, all_votes, gens, store.generation_texts(ids), view.source)
+    else:
+        board = board_from_outcomes(joined, all_votes, gens, source=view.source)
+    board.judges = sorted({v for v in votes["voter_id"] if is_judge(v)}) if len(votes) else []
+    if judge is not None:
+        board.agreement = agreement(people, judge_votes, gens, judgements, judge)
+    return board
 
 
 class LeaderboardCache:

@@ -32,6 +32,8 @@ def board_json(board: Leaderboard, preset: str | None = None) -> dict[str, Any]:
         "winrate": json.loads(board.winrate.to_json(orient="index")) if len(board.winrate) else {},
         "pairs": json.loads(board.pairs.to_json(orient="records")) if len(board.pairs) else [],
         "separation": board.separation,
+        "judges": board.judges,
+        "agreement": board.agreement.to_dict() if board.agreement is not None else None,
     }
 
 
@@ -54,4 +56,6 @@ def board_text(board: Leaderboard, preset: str | None = None) -> str:
                   pairs.to_string(index=False)]  # fmt: skip
     if board.separation:
         lines.append("\n" + separation_text(board.separation))
+    if board.agreement is not None:
+        lines.append("\n" + board.agreement.summary())
     return "\n".join(lines)
