@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..store.judgements import human_votes
-from .board import _twin_ids, in_preset, outcomes_from_votes, winning_ids
+from .board import in_preset, outcomes_from_votes, twin_ids, winning_ids
 from .pairs import wilson
 from .quality import filter_votes
 from .sources import judge_outcomes
@@ -103,7 +103,7 @@ def vote_choices(votes: pd.DataFrame, gens: pd.DataFrame) -> pd.Series:
     """Each vote's choice as a category: the chosen label (twins joined by ' = ') or 'tie'; by vote id."""
     done = gens[gens["status"] == "done"]
     by_comp = {cid: dict(zip(g["id"], g["label"], strict=True)) for cid, g in done.groupby("comparison_id")}
-    twin = _twin_ids(done)
+    twin = twin_ids(done)
     out = {}
     for v in votes.itertuples():
         if v.choice != "generation":

@@ -51,7 +51,7 @@ def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
     """Pairwise outcomes (vote id, labels a and b, generation ids ga and gb, result for a: 1, 0.5, 0)."""
     done = generations[generations["status"] == "done"]
     by_comp = {cid: g for cid, g in done.groupby("comparison_id")}
-    twin = _twin_ids(done)
+    twin = twin_ids(done)
     rows = []
     for v in votes.itertuples():
         gens = by_comp.get(v.comparison_id)
@@ -81,7 +81,7 @@ def _ties(vote: Any, labels: dict[int, str]) -> list[tuple]:
     return [(vote, a, b, first[a], first[b], 0.5) for a, b in combinations(sorted(first), 2)]
 
 
-def _twin_ids(generations: pd.DataFrame) -> dict[int, int]:
+def twin_ids(generations: pd.DataFrame) -> dict[int, int]:
     """Generation id -> first id of its twin group: from a `twin_of` column, else from `text`, else none."""
     if "twin_of" in generations:
         known = generations[generations["twin_of"].notna()]
@@ -235,7 +235,7 @@ def _won(votes: pd.DataFrame, gens: pd.DataFrame) -> list[int]:
     if not len(votes) or not len(gens):
         return []
     groups: dict[int, list[int]] = {}  # generation ids are unique across comparisons
-    for gid, first in _twin_ids(gens[gens["status"] == "done"]).items():
+    for gid, first in twin_ids(gens[gens["status"] == "done"]).items():
         groups.setdefault(first, []).append(gid)
     twin = {gid: group for group in groups.values() for gid in group}
     out = []
