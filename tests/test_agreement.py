@@ -27,8 +27,12 @@ def people_and_judge(n: int, judge_rule, seed: int = 0):
     gens, votes, judgements = [], [], []
     for c in range(n):
         ids = [c * 10 + j for j in range(3)]
-        gens += [{"id": g, "comparison_id": c, "label": LABELS[j], "status": "done"} for j, g in enumerate(ids)]
-        human = "tie" if rng.random() < 0.15 else int(rng.choice(3, p=np.exp(strength) / np.exp(strength).sum()))
+        gens += [
+            {"id": g, "comparison_id": c, "label": LABELS[j], "status": "done"} for j, g in enumerate(ids)
+        ]
+        human = (
+            "tie" if rng.random() < 0.15 else int(rng.choice(3, p=np.exp(strength) / np.exp(strength).sum()))
+        )
         judge = judge_rule(rng, human)
         for vid, voter, choice in ((c, "person", human), (n + c, JUDGE, judge)):
             votes.append({"id": vid, "comparison_id": c, "voter_id": voter, "blind": True, "seconds_shown": 9.0,
@@ -39,7 +43,12 @@ def people_and_judge(n: int, judge_rule, seed: int = 0):
             judgements.append({"comparison_id": c, "vote_id": n + c, "first_id": ids[x], "second_id": ids[y],
                                "verdict": verdict})  # fmt: skip
     v = pd.DataFrame(votes)
-    return v[v["voter_id"] == "person"], v[v["voter_id"] == JUDGE], pd.DataFrame(gens), pd.DataFrame(judgements)
+    return (
+        v[v["voter_id"] == "person"],
+        v[v["voter_id"] == JUDGE],
+        pd.DataFrame(gens),
+        pd.DataFrame(judgements),
+    )
 
 
 def copy(rng, human):
@@ -120,5 +129,7 @@ def test_who_wins_by_whom_per_method_pair():
 
 def test_no_shared_comparisons_says_so():
     people, judge, gens, judgements = people_and_judge(5, copy)
-    view = agreement(people[people["comparison_id"] < 2], judge[judge["comparison_id"] >= 2], gens, judgements, JUDGE)
+    view = agreement(
+        people[people["comparison_id"] < 2], judge[judge["comparison_id"] >= 2], gens, judgements, JUDGE
+    )
     assert view.items == 0 and "No comparison has votes from both" in view.summary()
