@@ -1,43 +1,57 @@
-"""Leaderboard: Bradley-Terry strengths from blind votes, with bootstrap intervals and win rates.
+"""Leaderboard: Bradley-Terry strengths from blind votes, with intervals, win rates and head-to-heads.
 
 A vote for one answer makes it beat every other answer of the comparison; `tie` and `all_bad` make
 every pair tie (all_bad is also counted on its own). A tie counts as half a win for each side.
 Twins (answers with the same text, see twins.py) win or lose together and tie each other, so the
 fit does not depend on which twin was clicked.
-Scores are on the Elo scale: 1000 + 400 * log10(strength), strengths normalised to mean zero.
+Scores are on the Elo scale: 1000 + 400 * log10(strength), strengths with mean zero. The fit has a
+prior that pulls scores toward equal while votes are few, and intervals that follow the sample
+size (both in fit.py). `compute_leaderboard` reads people's votes only: a judge's (voter
+`judge:<model>`) never enters it; judge and mixed boards are built in cache.build_board.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
+from ..store.judgements import human_votes
 from ..twins import twin_column
+from . import fit as bt
+from .fit import ELO, PRIOR_ELO, PRIOR_SD
+from .pairs import head_to_head, separation
 
-ELO = 400 / math.log(10)
+OUTCOME_COLUMNS = ["vote", "a", "b", "ga", "gb", "result"]
+TABLE_COLUMNS = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
+
+__all__ = ["ELO", "Leaderboard", "compute_leaderboard", "fit_bradley_terry", "outcomes_from_votes"]
 
 
 @dataclass
 class Leaderboard:
-    """The fitted table, the pairwise win-rate matrix, and vote counts."""
+    """The fitted table, win rates, head-to-head records, vote counts and the top pair's separation."""
 
     table: pd.DataFrame
     winrate: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
     style: dict[str, float] = field(default_factory=dict)  # style coefficients, when style-controlled
+    pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # head-to-head per method pair
+    separation: dict[str, Any] = field(default_factory=dict)  # the top pair (pairs.separation)
+    source: str = "humans"
+    prior_elo: float = PRIOR_ELO
+    judges: list[str] = field(default_factory=list)  # judges that voted here: the source switch's choices
+    agreement: Any = None  # agreement.Agreement of the judge with people, on a judge's board
 
 
 def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
-    """Pairwise outcomes (vote id, a, b, result for a: 1 win, 0.5 tie, 0 loss) from votes."""
+    """Pairwise outcomes (vote id, labels a and b, generation ids ga and gb, result for a: 1, 0.5, 0)."""
     done = generations[generations["status"] == "done"]
     by_comp = {cid: g for cid, g in done.groupby("comparison_id")}
-    twin = _twin_ids(done)
+    twin = twin_ids(done)
     rows = []
     for v in votes.itertuples():
         gens = by_comp.get(v.comparison_id)
@@ -51,16 +65,23 @@ def outcomes_from_votes(votes: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
             for w in won:
                 for gid, label in labels.items():
                     if gid not in won and label != labels[w]:
-                        rows.append((v.id, labels[w], label, 1.0))
-            for a, b in combinations(sorted({labels[w] for w in won}), 2):
-                rows.append((v.id, a, b, 0.5))
+                        rows.append((v.id, labels[w], label, w, gid, 1.0))
+            rows += _ties(v.id, {gid: labels[gid] for gid in won})
         else:
-            for a, b in combinations(sorted(set(labels.values())), 2):
-                rows.append((v.id, a, b, 0.5))
-    return pd.DataFrame(rows, columns=["vote", "a", "b", "result"])
+            rows += _ties(v.id, labels)
+    out = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+    return out.astype({"ga": "int64", "gb": "int64"}) if len(out) else out
 
 
-def _twin_ids(generations: pd.DataFrame) -> dict[int, int]:
+def _ties(vote: Any, labels: dict[int, str]) -> list[tuple]:
+    """Every pair of distinct labels ties (one row per pair, the first answer of each label)."""
+    first: dict[str, int] = {}
+    for gid, label in sorted(labels.items()):
+        first.setdefault(label, gid)
+    return [(vote, a, b, first[a], first[b], 0.5) for a, b in combinations(sorted(first), 2)]
+
+
+def twin_ids(generations: pd.DataFrame) -> dict[int, int]:
     """Generation id -> first id of its twin group: from a `twin_of` column, else from `text`, else none."""
     if "twin_of" in generations:
         known = generations[generations["twin_of"].notna()]
@@ -81,10 +102,14 @@ def winning_ids(chosen: int, labels: dict[int, str], twin: dict[int, int]) -> li
 
 
 def fit_bradley_terry(
-    outcomes: pd.DataFrame, entities: list[str], weights: np.ndarray | None = None
+    outcomes: pd.DataFrame,
+    entities: list[str],
+    weights: np.ndarray | None = None,
+    prior_sd: float | None = None,
 ) -> np.ndarray:
-    """Maximum-likelihood log-strengths (mean zero) for the entities from (weighted) pairwise outcomes."""
-    return _fit(*_encode(outcomes, entities), weights, len(entities))
+    """Log-strengths (mean zero): maximum likelihood, or the posterior mode with a N(0, prior_sd^2) prior."""
+    a, b, y = _encode(outcomes, entities)
+    return bt.fit(a, b, y, len(entities), weights=weights, prior_sd=prior_sd, with_cov=False).theta
 
 
 def _encode(outcomes: pd.DataFrame, entities: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,44 +120,6 @@ def _encode(outcomes: pd.DataFrame, entities: list[str]) -> tuple[np.ndarray, np
     return a, b, outcomes["result"].to_numpy(dtype=float)
 
 
-def _fit(a: np.ndarray, b: np.ndarray, y: np.ndarray, weights: np.ndarray | None, n: int) -> np.ndarray:
-    """Newton-type BT fit on per-pair totals: the likelihood only needs points won and games per pair."""
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    pair = a * n + b
-    games = np.bincount(pair, w, minlength=n * n)
-    points = np.bincount(pair, w * y, minlength=n * n)
-    keep = games > 0
-    pa, pb = np.divmod(np.flatnonzero(keep), n)
-    games, points = games[keep], points[keep]
-    ridge = 1e-4  # keeps the optimum finite when an entity never loses (or never wins)
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        d = theta[pa] - theta[pb]
-        # log p = -log(1 + e^-d), log(1 - p) = -log(1 + e^d), computed without overflow.
-        nll = np.sum(points * np.logaddexp(0, -d) + (games - points) * np.logaddexp(0, d))
-        r = games * _sigmoid(d) - points
-        g = np.bincount(pa, r, minlength=n) - np.bincount(pb, r, minlength=n)
-        return float(nll + ridge * theta @ theta), g + 2 * ridge * theta
-
-    def hess(theta: np.ndarray) -> np.ndarray:
-        p = _sigmoid(theta[pa] - theta[pb])
-        v = games * p * (1 - p)
-        h = np.zeros((n, n))
-        np.add.at(h, (pa, pa), v)
-        np.add.at(h, (pb, pb), v)
-        np.add.at(h, (pa, pb), -v)
-        np.add.at(h, (pb, pa), -v)
-        return h + 2 * ridge * np.eye(n)
-
-    theta = minimize(loss, np.zeros(n), jac=True, hess=hess, method="trust-exact").x
-    return theta - theta.mean()
-
-
-def _sigmoid(d: np.ndarray) -> np.ndarray:
-    """Logistic function."""
-    return 0.5 * (1 + np.tanh(0.5 * d))
-
-
 def _votes_frames(source: Any, preset: str | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(votes, generations, comparisons) from a Store or a tuple of frames."""
     if isinstance(source, tuple):
@@ -140,51 +127,72 @@ def _votes_frames(source: Any, preset: str | None) -> tuple[pd.DataFrame, pd.Dat
     return source.leaderboard_frames(preset)
 
 
-def compute_leaderboard(
-    source: Any, preset: str | None = None, n_boot: int = 200, seed: int = 0
-) -> Leaderboard:
-    """Bradley-Terry table with 95% bootstrap intervals, ranks, win-rate matrix and counts.
-
-    `source` is a Store, or a tuple of (votes, generations, comparisons) frames shaped like its tables.
-    """
-    votes, gens, comps = _votes_frames(source, preset)
+def in_preset(
+    votes: pd.DataFrame, gens: pd.DataFrame, comps: pd.DataFrame, preset: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Blind votes and the generations of one preset's comparisons (all presets when None)."""
     votes = votes[votes["blind"].astype(bool)] if len(votes) else votes
     if preset:
         keep = set(comps.loc[comps["preset"] == preset, "id"])
         votes = votes[votes["comparison_id"].isin(keep)]
         gens = gens[gens["comparison_id"].isin(keep)]
-    counts = {
+    return votes, gens
+
+
+def compute_leaderboard(
+    source: Any, preset: str | None = None, n_boot: int = 200, seed: int = 0, prior_sd: float = PRIOR_SD
+) -> Leaderboard:
+    """People's board: Bradley-Terry table with 95% intervals, ranks, win rates, head-to-heads, counts.
+
+    `source` is a Store, or a tuple of (votes, generations, comparisons) frames shaped like its
+    tables. Judge votes are dropped here whatever the caller passes. `n_boot` and `seed` are
+    accepted for older callers and unused: the intervals are analytic (fit.py).
+    """
+    votes, gens, comps = _votes_frames(source, preset)
+    votes, gens = in_preset(human_votes(votes), gens, comps, preset)
+    outcomes = outcomes_from_votes(votes, gens) if len(votes) else pd.DataFrame(columns=OUTCOME_COLUMNS)
+    return board_from_outcomes(outcomes, votes, gens, prior_sd=prior_sd)
+
+
+def vote_counts(votes: pd.DataFrame) -> dict[str, int]:
+    """Votes, comparisons voted on, ties and all-bad votes."""
+    if not len(votes):
+        return {"votes": 0, "comparisons": 0, "ties": 0, "all_bad": 0}
+    return {
         "votes": len(votes),
-        "comparisons": int(votes["comparison_id"].nunique()) if len(votes) else 0,
-        "ties": int((votes["choice"] == "tie").sum()) if len(votes) else 0,
-        "all_bad": int((votes["choice"] == "all_bad").sum()) if len(votes) else 0,
+        "comparisons": int(votes["comparison_id"].nunique()),
+        "ties": int((votes["choice"] == "tie").sum()),
+        "all_bad": int((votes["choice"] == "all_bad").sum()),
     }
-    cols = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
-    outcomes = (
-        outcomes_from_votes(votes, gens) if len(votes) else pd.DataFrame(columns=["vote", "a", "b", "result"])
-    )
+
+
+def board_from_outcomes(
+    outcomes: pd.DataFrame,
+    votes: pd.DataFrame,
+    gens: pd.DataFrame,
+    z: np.ndarray | None = None,
+    prior_sd: float = PRIOR_SD,
+    source: str = "humans",
+) -> Leaderboard:
+    """The board of some pairwise outcomes (`vote` groups the outcomes of one vote) and their votes.
+
+    `votes` give the counts and each entity's wins (the votes that picked it); `z`, when given, are
+    per-outcome covariates (style control), fitted with the strengths and reported in `style`.
+    """
+    counts = vote_counts(votes)
     if outcomes.empty:
-        return Leaderboard(pd.DataFrame(columns=cols), pd.DataFrame(), counts)
+        return Leaderboard(pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(), counts, source=source)
     entities = sorted(set(outcomes["a"]) | set(outcomes["b"]))
-    theta = fit_bradley_terry(outcomes, entities)
-    # Bootstrap over votes (not pairs): the pairs of one vote are not independent. Drawing votes
-    # with replacement is the same as weighting each vote's pairs by how often it was drawn.
-    rng = np.random.default_rng(seed)
-    vote_codes, vote_ids = pd.factorize(outcomes["vote"])
-    encoded = _encode(outcomes, entities)
-    boots = []
-    for _ in range(n_boot):
-        drawn = np.bincount(rng.integers(0, len(vote_ids), len(vote_ids)), minlength=len(vote_ids))
-        boots.append(_fit(*encoded, drawn[vote_codes], len(entities)))
-    boot = np.array(boots) if boots else theta[None, :]
-    lo, hi = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
+    a, b, y = _encode(outcomes, entities)
+    result = bt.fit(a, b, y, len(entities), z=z, clusters=outcomes["vote"].to_numpy(), prior_sd=prior_sd)
+    lo, hi = result.interval()
     table = pd.DataFrame(
         {
             "entity": entities,
-            "strength": theta,
+            "strength": result.theta,
             "strength_lo": lo,
             "strength_hi": hi,
-            "score": 1000 + ELO * theta,
+            "score": 1000 + ELO * result.theta,
             "lo": 1000 + ELO * lo,
             "hi": 1000 + ELO * hi,
         }
@@ -201,25 +209,33 @@ def compute_leaderboard(
     chosen = gens.set_index("id")["label"].to_dict() if len(gens) else {}
     picked = pd.Series([chosen.get(g) for g in _won(votes, gens)], dtype=object)
     table["wins"] = [int((picked == e).sum()) for e in entities]
-    table["ties"] = [
-        int(
-            outcomes.loc[
-                (outcomes["result"] == 0.5) & ((outcomes["a"] == e) | (outcomes["b"] == e)), "vote"
-            ].nunique()
-        )
-        for e in entities
-    ]
+    tied = outcomes[outcomes["result"] == 0.5]
+    table["ties"] = [int(tied.loc[(tied["a"] == e) | (tied["b"] == e), "vote"].nunique()) for e in entities]
     table = table.sort_values(["rank", "score"], ascending=[True, False]).reset_index(drop=True)
     table[["score", "lo", "hi"]] = table[["score", "lo", "hi"]].round(1)
+    style = {}
+    if z is not None:
+        from .style import FEATURES
+
+        style = {f: float(c) for f, c in zip(FEATURES, result.beta, strict=True)}
     return Leaderboard(
-        table[[*cols, "strength", "strength_lo", "strength_hi"]], win_rates(outcomes, entities), counts
+        table[[*TABLE_COLUMNS, "strength", "strength_lo", "strength_hi"]],
+        win_rates(outcomes, entities),
+        counts,
+        style=style,
+        pairs=head_to_head(outcomes),
+        separation=separation(table, entities, result, int(outcomes["vote"].nunique())),
+        source=source,
+        prior_elo=float(prior_sd * ELO),
     )
 
 
 def _won(votes: pd.DataFrame, gens: pd.DataFrame) -> list[int]:
     """The answers each vote chose: the clicked one and its twins (one entry per vote and answer)."""
+    if not len(votes) or not len(gens):
+        return []
     groups: dict[int, list[int]] = {}  # generation ids are unique across comparisons
-    for gid, first in _twin_ids(gens[gens["status"] == "done"]).items():
+    for gid, first in twin_ids(gens[gens["status"] == "done"]).items():
         groups.setdefault(first, []).append(gid)
     twin = {gid: group for group in groups.values() for gid in group}
     out = []

@@ -14,9 +14,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .board import Leaderboard, compute_leaderboard
+import pandas as pd
+
+from ..store.judgements import human_votes, is_judge
+from .agreement import agreement
+from .board import OUTCOME_COLUMNS, Leaderboard, board_from_outcomes, in_preset, outcomes_from_votes
 from .quality import filter_votes
-from .style import apply_style_control
+from .sources import HUMANS, judge_outcomes, parse_source
+from .style import style_board
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 32
@@ -24,22 +29,52 @@ MAX_VIEWS = 32
 
 @dataclass(frozen=True)
 class BoardView:
-    """One way of looking at the votes: preset ('' = all), filters, style control."""
+    """One way of looking at the votes: preset ('' = all), filters, style control, and whose votes.
+
+    `source`: 'humans' (people only, the default), 'judge:<model>' (one automatic judge) or
+    'humans+judge:<model>' (both); see sources.py. The filters apply to people's votes.
+    """
 
     preset: str = ""
     min_vote_seconds: float = 0.0
     drop_one_position: bool = False
     style_control: bool = False
+    source: str = HUMANS
 
 
 def build_board(store: Any, view: BoardView, n_boot: int = 200) -> Leaderboard:
-    """Fit one view from the database (what the cache keeps, and what the CLI prints)."""
-    votes, gens, comps = store.leaderboard_frames(view.preset or None)
-    votes = filter_votes(votes, gens, view.min_vote_seconds, view.drop_one_position)
-    board = compute_leaderboard((votes, gens, comps), view.preset or None, n_boot=n_boot)
-    if view.style_control and not board.table.empty:
-        voted = gens[gens["comparison_id"].isin(set(votes["comparison_id"]))]
-        board = apply_style_control(board, votes, gens, store.generation_texts(list(voted["id"])), n_boot)
+    """Fit one view from the database (what the cache keeps, and what the CLI prints).
+
+    A board of a judge (alone or with people) also carries that judge's agreement with people
+    (agreement.py), so the page reads it from the cache too. `n_boot` is accepted for older
+    callers and unused (the intervals are analytic, fit.py).
+    """
+    humans, judge = parse_source(view.source)
+    preset = view.preset or None
+    votes, gens, comps = store.leaderboard_frames(preset)
+    votes, gens = in_preset(votes, gens, comps, preset)
+    people = filter_votes(human_votes(votes), gens, view.min_vote_seconds, view.drop_one_position)
+    used, outcomes = [], []
+    if humans:
+        used.append(people)
+        outcomes.append(outcomes_from_votes(people, gens) if len(people) else None)
+    judgements = judge_votes = None
+    if judge is not None:
+        judge_votes = votes[votes["voter_id"] == judge] if len(votes) else votes
+        judgements = store.judgement_frame(preset, judge)
+        used.append(judge_votes)
+        outcomes.append(judge_outcomes(judgements, gens, set(judge_votes["id"].astype(int)))[OUTCOME_COLUMNS])
+    all_votes = pd.concat(used, ignore_index=True) if any(len(v) for v in used) else votes.iloc[:0]
+    frames = [o for o in outcomes if o is not None and len(o)]
+    joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTCOME_COLUMNS)
+    if view.style_control and len(joined):
+        ids = sorted(set(joined["ga"].astype(int)) | set(joined["gb"].astype(int)))
+        board = style_board(joined, all_votes, gens, store.generation_texts(ids), view.source)
+    else:
+        board = board_from_outcomes(joined, all_votes, gens, source=view.source)
+    board.judges = sorted({v for v in votes["voter_id"] if is_judge(v)}) if len(votes) else []
+    if judge is not None:
+        board.agreement = agreement(people, judge_votes, gens, judgements, judge)
     return board
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..store.judgements import human_votes
+
 LETTERS = "ABCDEFGH"  # display positions, as on the page
 
 MIN_PICKS = 3
@@ -51,6 +53,7 @@ def voter_table(votes: pd.DataFrame, gens: pd.DataFrame, hash_id=lambda v: v) ->
     at their most-picked position (1/3 is no bias with three columns), and that position.
     """
     cols = ["voter", "votes", "picks", "agreement", "top_position", "position_share", "median_seconds"]
+    votes = human_votes(votes)  # judges are not raters (see leaderboard.agreement for them)
     if votes.empty:
         return pd.DataFrame(columns=cols)
     p = picks(votes, gens)

@@ -21,7 +21,8 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from ..twins import twin_column
 from .export import normalize, write_frame
-from .models import Comparison, Generation, Vote
+from .judgements import HUMANS, JUDGE_PREFIX, JudgeRecords, is_judge, votes_of_source
+from .models import Comparison, Generation, Judgement, Vote
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -88,6 +89,8 @@ def hash_voter(voter_id: str | None, salt: str = "") -> str | None:
     """Voter ids leave the database only hashed (with the deployment's secret salt in the app)."""
     if voter_id is None or (isinstance(voter_id, float) and pd.isna(voter_id)):
         return None
+    if is_judge(voter_id):
+        return voter_id  # a judge is a model, not a person: its name stays readable
     return hashlib.sha256(f"w2s-voter:{salt}:{voter_id}".encode()).hexdigest()[:16]
 
 
@@ -96,7 +99,7 @@ def hash_voter(voter_id: str | None, salt: str = "") -> str | None:
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-class Store:
+class Store(JudgeRecords):
     """Persists comparisons, generations and votes; any SQLAlchemy URL, SQLite by default.
 
     Life of a comparison: `create_comparison` (status 'running') before the methods run, then
@@ -104,6 +107,7 @@ class Store:
     `record_vote` accepts one vote per voter on a 'done' comparison and raises VoteError otherwise.
     Reading: `get_comparison`, `list_comparisons` (history), `frame` (a whole table),
     `leaderboard_frames` (what leaderboard.compute_leaderboard needs), `export` (CSV/JSONL/Parquet).
+    Automatic judges: see judgements.JudgeRecords (judge_todo, record_judgement, judgement_frame).
     The constructor applies the Alembic migrations (upgrade head) unless `migrate_on_start=False`.
     """
 
@@ -267,6 +271,9 @@ class Store:
         """
         if not voter_id or not str(voter_id).strip():
             raise VoteError("a vote needs a voter id")
+        if is_judge(str(voter_id)):
+            # Judge votes come only through record_judgement, so the human board can trust the prefix.
+            raise VoteError(f"voter ids starting with {JUDGE_PREFIX!r} are reserved for automatic judges")
         try:
             comparison_id = int(comparison_id)
         except (TypeError, ValueError) as exc:
@@ -326,10 +333,11 @@ class Store:
     # -- reading -----------------------------------------------------------------------------
 
     def frame(self, what: str) -> pd.DataFrame:
-        """A whole table as a DataFrame: 'comparisons', 'generations' or 'votes'."""
-        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote}.get(what)
+        """A whole table as a DataFrame: 'comparisons', 'generations', 'votes' or 'judgements'."""
+        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote,
+                 "judgements": Judgement}.get(what)  # fmt: skip
         if table is None:
-            raise ValueError(f"unknown table {what!r}; choose comparisons, generations or votes")
+            raise ValueError(f"unknown table {what!r}; choose comparisons, generations, votes or judgements")
         with self.sessions() as s:
             rows = [_row_dict(r) for r in s.scalars(select(table).order_by(table.id))]
         columns = [c.name for c in table.__table__.columns]
@@ -390,20 +398,26 @@ class Store:
             top, n = conn.execute(select(func.max(Vote.id), func.count(Vote.id))).one()
         return int(top or 0), int(n or 0)
 
-    def export_frame(self, what: str, voter_id: str | None = None, salt: str = "") -> pd.DataFrame:
+    def export_frame(
+        self, what: str, voter_id: str | None = None, salt: str = "", source: str = HUMANS
+    ) -> pd.DataFrame:
         """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects.
 
         With `voter_id`, only that voter's part: their comparisons, the answers of those they voted
-        on (nothing that names a column's method before the vote), and their votes.
+        on (nothing that names a column's method before the vote), and their votes. `source` picks
+        whose votes a votes export holds: 'humans' (people, the default), 'judge:<model>',
+        'humans+judge:<model>' or 'all'. Judgements (a judge's replies) follow the generations' rule.
         """
         df = self.frame(what)
+        if what == "votes":
+            df = votes_of_source(df, source).reset_index(drop=True)
         if voter_id is not None:
             with self.sessions() as s:
                 mine = set(s.scalars(select(Comparison.id).where(Comparison.voter_id == voter_id)))
                 voted = set(s.scalars(select(Vote.comparison_id).where(Vote.voter_id == voter_id)))
             if what == "comparisons":
                 df = df[df["id"].isin(mine)]
-            elif what == "generations":
+            elif what in ("generations", "judgements"):
                 df = df[df["comparison_id"].isin(mine & voted)]
             else:
                 df = df[df["voter_id"] == voter_id]
@@ -422,10 +436,16 @@ class Store:
         return normalize(df, what)
 
     def export(
-        self, what: str, fmt: str, path: str | Path, voter_id: str | None = None, salt: str = ""
+        self,
+        what: str,
+        fmt: str,
+        path: str | Path,
+        voter_id: str | None = None,
+        salt: str = "",
+        source: str = HUMANS,
     ) -> Path:
         """Write a table to CSV, JSONL or Parquet; export.read_frame reads it back equal."""
-        return write_frame(self.export_frame(what, voter_id, salt), what, fmt, Path(path))
+        return write_frame(self.export_frame(what, voter_id, salt, source), what, fmt, Path(path))
 
     def list_comparisons(
         self, limit: int = 50, offset: int = 0, preset: str | None = None, voter_id: str | None = None
@@ -468,7 +488,8 @@ class Store:
 
     def count(self, what: str) -> int:
         """Number of rows in a table."""
-        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote}[what]
+        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote,
+                 "judgements": Judgement}[what]  # fmt: skip
         with self.sessions() as s:
             return int(s.scalar(select(func.count()).select_from(table)) or 0)
 

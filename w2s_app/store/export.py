@@ -9,12 +9,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String
 
-from .models import Comparison, Generation, Vote
+from .models import Comparison, Generation, Judgement, Vote
 
 FORMATS = ("csv", "jsonl", "parquet")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-TABLES = {"comparisons": Comparison, "generations": Generation, "votes": Vote}
+TABLES = {"comparisons": Comparison, "generations": Generation, "votes": Vote, "judgements": Judgement}
 # Columns an export adds to a table's own: twin_of, the first generation id of an answer's twin group.
 COMPUTED = {"generations": [Column("twin_of", Integer, nullable=True)]}
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed tables: comparison, generation, vote, rate_event."""
+"""SQLAlchemy 2 typed tables: comparison, generation, vote, rate_event, judgement."""
 
 from __future__ import annotations
 
@@ -117,3 +117,32 @@ class RateEvent(Base):
     key: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     at: Mapped[float] = mapped_column(Float)
+
+
+class Judgement(Base):
+    """One pair of answers of a comparison as an automatic judge saw it (migration 0003).
+
+    Each pair is shown in both orders; `first_id` is the answer shown as A in the first order.
+    `verdict` is the pair's result (first, second or tie; None when the judge's reply could not be
+    read), `calls` holds each order's parsed verdict, reason and raw replies, and the token and
+    second columns what both orders cost together. `vote_id` is the judge's vote on the comparison,
+    written in the same transaction; rows without a vote record a failure.
+    """
+
+    __tablename__ = "judgement"
+    __table_args__ = (Index("ix_judgement_judge_comparison", "judge", "comparison_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparison.id", ondelete="CASCADE"), index=True)
+    vote_id: Mapped[int | None] = mapped_column(ForeignKey("vote.id", ondelete="CASCADE"), nullable=True)
+    judge: Mapped[str] = mapped_column(String(200))  # the voter id, judge:<model>
+    prompt_version: Mapped[str] = mapped_column(String(40))
+    first_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"))
+    second_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"))
+    verdict: Mapped[str | None] = mapped_column(String(10), nullable=True)  # first | second | tie
+    status: Mapped[str] = mapped_column(String(20))  # judged | identical | copied | unparsable
+    calls: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

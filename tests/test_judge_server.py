@@ -1,0 +1,194 @@
+"""The judge end to end against a real llama.cpp server (the offline SmolLM2 GGUF) through the command line.
+
+SmolLM2-135M judges poorly (it tends to name one position whatever the answers), which is what
+these tests need: they check plumbing, the both-orders rule on a real model, strict parsing of
+real replies, resumption, storage, and that no judge vote reaches people's board.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.api_support import free_port, start_llama_server, stop
+from tests.test_store import comparison
+from w2s_app.judge.prompt import PROMPT_VERSION
+from w2s_app.leaderboard.cache import BoardView, build_board
+from w2s_app.store import Store
+
+pytestmark = pytest.mark.slow  # a real llama.cpp server (still runs in CI)
+
+MODEL = "smollm2-135m"
+JUDGE = f"judge:{MODEL}"
+ROOT = Path(__file__).resolve().parents[1]
+TOPICS = ["staying healthy", "saving money", "learning a language", "sleeping well", "writing clearly"]
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory) -> str:
+    """The llama.cpp OpenAI-compatible server with SmolLM2 (stopped at the end)."""
+    url, proc = start_llama_server(tmp_path_factory.mktemp("llama") / "server.log")
+    yield url + "/v1"
+    stop(proc)
+
+
+def judge_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m w2s_app.judge ...` on the data dir `data` (the same command as `python -m w2s_app judge`)."""
+    env = {**os.environ, "W2S_DATA_DIR": str(data), "OPENAI_API_KEY": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "w2s_app.judge", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def stored_arena(data: Path, n: int = 20) -> tuple[Store, list[list[int]]]:
+    """n comparisons of the offline preset with three answers each; a person always picks the w2s one.
+
+    In every other comparison baseline and w2s wrote the same text (twins): the judge sees two answers.
+    """
+    store = Store(f"sqlite:///{data / 'w2s.sqlite3'}")
+    gids = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        cid = store.create_comparison(f"Give three tips for {topic}.", "offline", {}, "alice", {})
+        texts = (
+            f"Tips for {topic}: be patient.",
+            f"1. Plan ahead for {topic}. 2. Practise a little every day. 3. Ask for help.",
+            f"{topic.capitalize()} is a thing people do." if i % 2 == 0 else f"Tips for {topic}: be patient.",
+        )
+        ids = store.finish_comparison(cid, comparison(texts), [i % 3, (i + 1) % 3, (i + 2) % 3])
+        store.record_vote(cid, "person", ids[2])
+        gids.append(ids)
+    return store, gids
+
+
+def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp_path):
+    store, _ = stored_arena(tmp_path)
+    people_before = build_board(store, BoardView("offline"))
+    args = [
+        "judge",
+        "--preset",
+        "offline",
+        "--judge-base",
+        llama,
+        "--judge-model",
+        MODEL,
+        "--no-progress",
+        "--json",
+    ]
+    first = judge_cli(tmp_path, *args, "--limit", "12", "--concurrency", "2")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["todo"] == 12 and report["judged"] + report["failed"] == 12 and report["errors"] == 0
+    assert report["per_comparison"]["calls"] >= 4  # (6 + 2) / 2: three pairs or one, both orders each
+    second = judge_cli(tmp_path, *args)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["todo"] == 8  # only what the first run left
+    third = judge_cli(tmp_path, *args)
+    assert json.loads(third.stdout)["todo"] == 0
+
+    votes = store.frame("votes")
+    judge_votes = votes[votes["voter_id"] == JUDGE]
+    rows = store.judgement_frame(judge=JUDGE, with_calls=True)
+    judged = rows[rows["vote_id"].notna()]
+    assert len(judge_votes) == judged["comparison_id"].nunique() >= 15
+    assert (judged.groupby("comparison_id").size() == 3).all()  # every pair of every judged comparison
+    assert {"judged", "identical", "copied"} <= set(judged["status"])
+    judged = judged[judged["status"] == "judged"]  # asked, not copied from a twin
+    assert set(rows["prompt_version"]) == {PROMPT_VERSION}
+    assert (judged["prompt_tokens"] > 0).all() and (judged["completion_tokens"] > 0).all()
+    assert (judged["seconds"] > 0).all()
+    for calls, verdict in zip(judged["calls"], judged["verdict"], strict=True):
+        assert len(calls) == 2 and all(c["replies"] for c in calls)
+        assert calls[0]["shown"] == calls[1]["shown"][::-1]
+        json.loads(calls[0]["replies"][-1])  # the raw reply is kept as the server sent it
+        if calls[0]["verdict"] == calls[1]["verdict"] != "tie":
+            assert verdict == "tie"  # the same position both times is a position preference, not a win
+
+    people_after = build_board(store, BoardView("offline"))
+    pd.testing.assert_frame_equal(people_before.table, people_after.table)
+    judge_board = build_board(store, BoardView("offline", source=JUDGE))
+    assert judge_board.counts["votes"] == len(judge_votes)
+    merged = people_after.table.merge(judge_board.table, on="entity", suffixes=("_people", "_judge"))
+    assert len(merged) == 3 and not (merged["score_people"] == merged["score_judge"]).all()
+
+    agreement = judge_cli(tmp_path, "agreement", "--preset", "offline", "--json")
+    assert agreement.returncode == 0, agreement.stderr
+    assert json.loads(agreement.stdout)["items"] == len(judge_votes)
+
+
+def test_unreadable_replies_are_recorded_as_failures_with_the_raw_replies(llama, tmp_path):
+    store, _ = stored_arena(tmp_path, n=2)
+    # Without an enforced JSON schema this small model answers in prose: nothing can be read.
+    out = judge_cli(tmp_path, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model", "plain-smol",
+                    "--response-format", "none", "--max-tokens", "48", "--no-progress", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["failed"] == 2 and report["judged"] == 0
+    rows = store.judgement_frame(judge="judge:plain-smol", with_calls=True)
+    assert len(rows) == 2 and set(rows["status"]) == {"unparsable"} and rows["verdict"].isna().all()
+    for calls in rows["calls"]:
+        assert len(calls) == 1 and len(calls[0]["replies"]) == 2 and len(calls[0]["errors"]) == 2
+    assert not (store.frame("votes")["voter_id"] == "judge:plain-smol").any()
+    again = judge_cli(tmp_path, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model", "plain-smol",
+                      "--response-format", "none", "--no-progress", "--json")  # fmt: skip
+    assert (
+        json.loads(again.stdout)["todo"] == 0
+    )  # recorded failures are not asked again without --retry-failed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--preset", "offline", "--since", "last tuesday"], "--since must be"),
+        (["--preset", "offline", "--judge-base", "ftp://x"], "--judge-base must be an http(s) URL"),
+        (["--preset", "offline", "--limit", "0"], "--limit must be at least 1"),
+        (
+            ["--preset", "offline", "--judge-base", "http://127.0.0.1:{port}/v1"],
+            "cannot reach the judge server",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    args = [a.replace("{port}", str(free_port())) for a in args]
+    base = [] if "--judge-base" in args else ["--judge-base", "http://127.0.0.1:9/v1"]
+    out = judge_cli(tmp_path, "judge", "--judge-model", MODEL, *base, *args)
+    assert out.returncode == 2, out.stderr
+    assert (
+        message in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    )
+
+
+def test_the_history_tab_call_judges_and_reports_in_one_message(llama, tmp_path, monkeypatch):
+    from w2s_app.config import Settings
+    from w2s_app.judge import judge_now
+
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path))
+    store, _ = stored_arena(tmp_path, n=2)
+    seen = []
+    message = judge_now(
+        store,
+        Settings.from_env(),
+        "offline",
+        llama,
+        MODEL,
+        limit=1,
+        on_progress=lambda d, t: seen.append((d, t)),
+    )
+    assert message.startswith(f"{JUDGE} (prompt {PROMPT_VERSION}): judged 1 of 1") and seen == [(1, 1)]
+    assert judge_now(store, Settings.from_env(), "nope", llama, MODEL).startswith(
+        "error: unknown preset 'nope'"
+    )
+    down = judge_now(store, Settings.from_env(), "offline", f"http://127.0.0.1:{free_port()}/v1", MODEL)
+    assert down.startswith("error: cannot reach the judge server")

@@ -1,0 +1,194 @@
+"""`python -m w2s_app judge` and `python -m w2s_app agreement`: argument parsing and the commands.
+
+Bad input (unknown preset, unreachable server, bad --since, ...) prints one line and exits 2; a
+run that hit server failures exits 1 after its summary; otherwise 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+EXIT_BAD_INPUT = 2
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+class JudgeInputError(ValueError):
+    """Bad input to the judge command; printed as one line, exit code 2."""
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """A UTC time from an ISO date or time (naive = UTC) or an age such as 30m, 12h, 7d."""
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+    age = _AGE.match(text)
+    if age:
+        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[age.group(2)]: float(age.group(1))})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise JudgeInputError(
+            f"--since must be a date (2026-01-31), a time (2026-01-31T14:00, UTC unless an offset is "
+            f"given) or an age (30m, 12h, 7d); got {text[:40]!r}"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def add_judge_parser(subparsers: Any) -> Callable[[argparse.Namespace], int]:
+    """Register the `judge` subcommand; returns its handler (also set as the `handler` default)."""
+    p = subparsers.add_parser(
+        "judge", help="judge stored comparisons with a model on any OpenAI-compatible server (resumes)"
+    )
+    p.add_argument("--preset", required=True, help="judge this preset's comparisons")
+    p.add_argument(
+        "--judge-base",
+        default=None,
+        help="the judge's server, e.g. http://127.0.0.1:8080/v1 (default: OPENAI_BASE_URL)",
+    )
+    p.add_argument("--judge-model", required=True, help="model name on that server; votes as judge:<model>")
+    p.add_argument(
+        "--judge-key-env", default="OPENAI_API_KEY", help="environment variable holding the server's key"
+    )
+    p.add_argument("--limit", type=int, default=None, help="judge at most N comparisons (oldest first)")
+    p.add_argument(
+        "--since", default=None, help="only comparisons created since: 2026-01-31, ...T14:00, or 7d"
+    )
+    p.add_argument("--concurrency", type=int, default=4, help="comparisons judged at once (default 4)")
+    p.add_argument("--max-tokens", type=int, default=256, help="token limit of one judge reply")
+    p.add_argument(
+        "--response-format",
+        choices=("auto", "json_schema", "json_object", "none"),
+        default="auto",
+        help="how the JSON reply is enforced (auto: probe the server)",
+    )
+    p.add_argument(
+        "--retry-failed", action="store_true", help="judge again comparisons whose replies were unreadable"
+    )
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds for one request (default 120)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_judge)
+    return cmd_judge
+
+
+def add_agreement_parser(subparsers: Any) -> Callable[[argparse.Namespace], int]:
+    """Register the `agreement` subcommand; returns its handler (also set as the `handler` default)."""
+    p = subparsers.add_parser("agreement", help="how often a judge agrees with people (share, Cohen's kappa)")
+    p.add_argument("--preset", default=None, help="only this preset's comparisons")
+    p.add_argument("--judge", default=None, help="judge:<model> or the model (default: the only judge)")
+    p.add_argument("--min-vote-seconds", type=float, default=0.0, help="drop people's votes faster than this")
+    p.add_argument(
+        "--drop-one-position", action="store_true", help="drop voters whose picks are one position"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_agreement)
+    return cmd_agreement
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    """Judge new comparisons of one preset; prints a summary (or JSON)."""
+    from ..config import ConfigError, Settings
+    from ..store import Store
+    from .client import JudgeSetupError, make_judge
+    from .run import run_judge
+
+    try:
+        if args.limit is not None and args.limit < 1:
+            raise JudgeInputError("--limit must be at least 1")
+        if not 1 <= args.concurrency <= 64:
+            raise JudgeInputError("--concurrency must be between 1 and 64")
+        if not 16 <= args.max_tokens <= 8192:
+            raise JudgeInputError("--max-tokens must be between 16 and 8192")
+        if not 1 <= args.timeout <= 3600:
+            raise JudgeInputError("--timeout must be between 1 and 3600 seconds")
+        since = parse_since(args.since)
+        settings = Settings.from_env()
+        preset = settings.preset(args.preset)  # ConfigError names the known presets
+        judge = make_judge(
+            args.judge_base,
+            args.judge_model,
+            args.judge_key_env,
+            args.max_tokens,
+            args.response_format,
+            args.timeout,
+        )
+        store = Store.from_settings(settings)
+    except (JudgeInputError, JudgeSetupError, ConfigError) as exc:
+        return _fail(str(exc))
+    try:
+        report = run_judge(
+            store,
+            judge,
+            preset=preset.name,
+            purposes={preset.name: preset.purpose},
+            limit=args.limit,
+            since=since,
+            concurrency=args.concurrency,
+            retry_failed=args.retry_failed,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to judge the rest", file=sys.stderr)
+        return 130
+    finally:
+        judge.close()
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 1 if report.errors else 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    """Print the agreement of people's votes with one judge."""
+    from ..config import ConfigError, Settings
+    from ..leaderboard.agreement import agreement_view
+    from ..leaderboard.sources import parse_source, resolve_source
+    from ..store import Store
+
+    try:
+        settings = Settings.from_env()
+        preset = settings.preset(args.preset).name if args.preset else ""
+        if not 0 <= args.min_vote_seconds <= 3600:
+            raise JudgeInputError("--min-vote-seconds must be between 0 and 3600")
+        store = Store.from_settings(settings)
+        _, judge = parse_source(resolve_source(args.judge or "judge", store.judges(preset or None)))
+        if judge is None:
+            raise JudgeInputError("--judge must name a judge: judge:<model> or the model")
+    except (JudgeInputError, ConfigError, ValueError) as exc:
+        return _fail(str(exc).replace("--source judge", "--judge"))
+    view = agreement_view(store, judge, preset, args.min_vote_seconds, args.drop_one_position)
+    if args.json:
+        print(json.dumps(view.to_dict(), indent=2))
+    else:
+        print(view.summary())
+        if len(view.pairs):
+            print("\n" + view.pairs.to_string(index=False))
+    return 0
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad arguments print one line and exit 2, as the main CLI does."""
+
+    def error(self, message: str) -> Any:
+        """Print one line and exit 2."""
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m w2s_app.judge judge|agreement ...`: the commands before they join the main CLI."""
+    parser = _OneLineParser(prog="python -m w2s_app.judge")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    add_judge_parser(sub)
+    add_agreement_parser(sub)
+    args = parser.parse_args(argv)
+    return args.handler(args)
