@@ -82,7 +82,21 @@ def test_processes_starting_together_on_a_fresh_database(db_url):
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     store = Store(db_url, migrate_on_start=False)
     with store.engine.connect() as c:
-        assert c.execute(sa.text("select version_num from alembic_version")).scalars().all() == ["0003"]
+        assert c.execute(sa.text("select version_num from alembic_version")).scalars().all() == ["0004"]
+    store.close()
+
+
+def test_seeds_up_to_two_to_the_32_fit_every_database(db_url):
+    """The page draws a fresh seed in [0, 2**32) for every comparison: PostgreSQL's INTEGER refused
+    the upper half (migration 0004 made the column BIGINT)."""
+    from dataclasses import replace
+
+    store = Store(db_url)
+    comp = comparison()
+    comp.sampling = replace(comp.sampling, seed=2**32 - 1)
+    cid = store.create_comparison("Say hi", "offline", {"seed": 2**32 - 1}, "alice", {})
+    store.finish_comparison(cid, comp, [0, 1, 2])
+    assert {g["seed"] for g in store.get_comparison(cid)["generations"]} == {2**32 - 1}
     store.close()
 
 

@@ -173,11 +173,13 @@ def board_from_outcomes(
     z: np.ndarray | None = None,
     prior_sd: float = PRIOR_SD,
     source: str = "humans",
+    z_names: tuple[str, ...] = (),
 ) -> Leaderboard:
     """The board of some pairwise outcomes (`vote` groups the outcomes of one vote) and their votes.
 
     `votes` give the counts and each entity's wins (the votes that picked it); `z`, when given, are
-    per-outcome covariates (style control), fitted with the strengths and reported in `style`.
+    per-outcome covariates (style control) named by `z_names`, fitted with the strengths and
+    reported in `style`.
     """
     counts = vote_counts(votes)
     if outcomes.empty:
@@ -215,9 +217,7 @@ def board_from_outcomes(
     table[["score", "lo", "hi"]] = table[["score", "lo", "hi"]].round(1)
     style = {}
     if z is not None:
-        from .style import FEATURES
-
-        style = {f: float(c) for f, c in zip(FEATURES, result.beta, strict=True)}
+        style = {f: float(c) for f, c in zip(z_names, result.beta, strict=True)}
     return Leaderboard(
         table[[*TABLE_COLUMNS, "strength", "strength_lo", "strength_hi"]],
         win_rates(outcomes, entities),

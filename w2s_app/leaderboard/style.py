@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..store.judgements import human_votes
 from . import fit as bt
+from .board import board_from_outcomes, outcomes_from_votes
 from .fit import PRIOR_SD
 
 FEATURES = ("length", "headers", "list_items", "bold")
@@ -38,7 +39,6 @@ def style_features(text: str) -> np.ndarray:
 
 def style_outcomes(votes: pd.DataFrame, gens: pd.DataFrame, texts: dict[int, str]) -> pd.DataFrame:
     """Pairwise outcomes of the votes with the style differences of both sides (vote, a, b, ga, gb, result, ...)."""
-    from .board import outcomes_from_votes
 
     return with_style_differences(outcomes_from_votes(votes, gens), texts)
 
@@ -99,18 +99,15 @@ def style_strengths(
 def style_board(outcomes: pd.DataFrame, votes: pd.DataFrame, gens: pd.DataFrame, texts: dict[int, str],
                 source: str = "humans") -> Any:  # fmt: skip
     """The board of some outcomes fitted net of style (board.board_from_outcomes with covariates)."""
-    from .board import board_from_outcomes
-
     with_style = with_style_differences(outcomes, texts)
-    return board_from_outcomes(with_style, votes, gens, z=style_covariates(with_style), source=source)
+    z = style_covariates(with_style)
+    return board_from_outcomes(with_style, votes, gens, z=z, source=source, z_names=FEATURES)
 
 
 def apply_style_control(
     board: Any, votes: pd.DataFrame, gens: pd.DataFrame, texts: dict[int, str], n_boot: int = 200
 ) -> Any:
     """People's board fitted net of style (blind, non-judge votes); n_boot is unused (analytic intervals)."""
-    from .board import outcomes_from_votes
-
     if board.table.empty:
         return board
     votes = human_votes(votes)

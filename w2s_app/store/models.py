@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -67,7 +68,7 @@ class Generation(Base):
     label: Mapped[str] = mapped_column(String(200), index=True)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     models: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    seed: Mapped[int] = mapped_column(Integer, default=0)
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)  # up to 2**32 - 1 (migration 0004)
     text: Mapped[str] = mapped_column(Text, default="")
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     eos: Mapped[bool] = mapped_column(Boolean, default=False)
