@@ -39,10 +39,10 @@ def llama(tmp_path_factory) -> str:
 
 
 def judge_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python -m w2s_app.judge ...` on the data dir `data` (the same command as `python -m w2s_app judge`)."""
+    """`python -m w2s_app judge|agreement ...` on the data dir `data`."""
     env = {**os.environ, "W2S_DATA_DIR": str(data), "OPENAI_API_KEY": ""}
     return subprocess.run(
-        [sys.executable, "-m", "w2s_app.judge", *args],
+        [sys.executable, "-m", "w2s_app", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -151,20 +151,11 @@ def test_since_takes_dates_times_and_ages():
             parse_since(bad)
 
 
-def test_the_commands_plug_into_the_main_cli_parser(capsys):
-    import argparse
-
-    from w2s_app.cli import build_parser
-    from w2s_app.judge import add_agreement_parser, add_judge_parser
-    from w2s_app.leaderboard import add_source_argument
+def test_the_commands_are_part_of_the_main_cli(tiny_env, capsys):
+    from w2s_app.cli import build_parser, main
 
     parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    handler = add_judge_parser(sub)
-    add_agreement_parser(sub)
-    add_source_argument(sub.choices["leaderboard"])
-    args = parser.parse_args(["judge", "--preset", "offline", "--judge-model", "m", "--limit", "0"])
-    assert args.handler is handler and handler(args) == 2
+    assert main(["judge", "--preset", "offline", "--judge-model", "m", "--limit", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --limit must be at least 1"
     assert parser.parse_args(["leaderboard", "--source", "judge:m"]).source == "judge:m"
-    assert parser.parse_args(["agreement", "--judge", "m"]).handler.__name__ == "cmd_agreement"
+    assert parser.parse_args(["agreement", "--judge", "m"]).judge == "m"

@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import options
+from . import judge, options
 from .backends.local import ModelLoadError
 from .config import ENGINE_NAMES, PRECISIONS, ConfigError, Settings
 from .errors import RequestError
+from .judge import add_agreement_parser, add_judge_parser
+from .leaderboard import BoardView, add_source_argument, board_json, board_text, build_board, resolve_source
 from .runner import CompareRequest, ComparisonResult
+from .store.judgements import parse_source
 from .wiring import Services, build_services, startup_message
 
 EXIT_BAD_INPUT = 2
@@ -81,15 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     _add_run_options(bat)
 
-    exp = sub.add_parser("export", help="write comparisons, generations or votes to a file")
-    exp.add_argument("--what", choices=["comparisons", "generations", "votes"], required=True)
+    exp = sub.add_parser("export", help="write comparisons, generations, votes or judgements to a file")
+    exp.add_argument("--what", choices=["comparisons", "generations", "votes", "judgements"], required=True)
     exp.add_argument("--format", choices=["csv", "jsonl", "parquet"], required=True)
     exp.add_argument("--out", required=True, type=Path)
+    exp.add_argument(
+        "--source",
+        default="humans",
+        help="whose votes an export of votes holds: humans (default), judge:<model>, humans+judge:<model>, all",
+    )
 
-    lb = sub.add_parser("leaderboard", help="Bradley-Terry leaderboard from blind votes")
+    lb = sub.add_parser(
+        "leaderboard", help="Bradley-Terry leaderboard from blind votes (people's by default)"
+    )
     lb.add_argument("--preset", default=None, help="only comparisons of this preset")
     lb.add_argument("--json", action="store_true")
-    lb.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
+    add_source_argument(lb)
     lb.add_argument(
         "--style-control", action="store_true", help="strengths net of answer length and markdown"
     )
@@ -148,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
     prep.add_argument("--preset", default=None)
+
+    add_judge_parser(sub)  # judge/command.py declares its own options
+    add_agreement_parser(sub)
 
     srv = sub.add_parser("serve", help="OpenAI-compatible API: every preset x method is a model")
     srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
@@ -363,7 +376,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = services.store
     salt = services.identity.export_salt()
     try:
-        path = store.export(args.what, args.format, args.out, salt=salt)
+        parse_source(args.source if args.source != "all" else "humans")
+        path = store.export(args.what, args.format, args.out, salt=salt, source=args.source)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     except OSError as exc:
         raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     print(f"wrote {store.count(args.what)} {args.what} to {path}")
@@ -371,38 +387,33 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Print the leaderboard as a table or JSON."""
-    from .leaderboard.cache import BoardView, build_board
-
-    if args.bootstrap < 0 or args.bootstrap > 10_000:
-        raise CliError("--bootstrap must be between 0 and 10000")
+    """Print the leaderboard of one source (people's by default) as a table or JSON."""
     if not 0 <= args.min_vote_seconds <= 3600:
         raise CliError("--min-vote-seconds must be between 0 and 3600")
     services = build_services(Settings.from_env())
-    if args.preset:
-        services.runner.preset(args.preset)  # an unknown preset is an error, not an empty board
-    view = BoardView(args.preset or "", args.min_vote_seconds, args.drop_one_position, args.style_control)
-    board = build_board(services.store, view, n_boot=args.bootstrap)
-    if args.json:
-        out = {
-            "preset": args.preset,
-            "style": board.style,
-            "counts": board.counts,
-            "table": board.table.to_dict(orient="records"),
-            "winrate": json.loads(board.winrate.to_json(orient="index")),
-        }
-        print(json.dumps(out, indent=2))
-    elif board.table.empty:
-        print("no blind votes yet" + (f" for preset {args.preset!r}" if args.preset else ""))
-    else:
-        cols = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
-        print(board.table[cols].to_string(index=False))
-        print(
-            f"\n{board.counts['votes']} votes ({board.counts['ties']} ties, {board.counts['all_bad']} all bad)"
-        )
-        if board.style:
-            print("style coefficients: " + ", ".join(f"{k} {v:+.3f}" for k, v in board.style.items()))
+    preset = services.runner.preset(args.preset).name if args.preset else ""  # unknown: an error
+    try:
+        source = resolve_source(args.source, services.store.judges(preset or None))
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    view = BoardView(preset, args.min_vote_seconds, args.drop_one_position, args.style_control, source)
+    board = build_board(services.store, view)
+    print(
+        json.dumps(board_json(board, args.preset), indent=2) if args.json else board_text(board, args.preset)
+    )
     return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    """Judge a preset's stored comparisons with a model on an OpenAI-compatible server."""
+    settings = Settings.from_env()
+    return judge.cmd_judge(args, settings, build_services(settings).store)
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    """How often a judge agrees with people."""
+    settings = Settings.from_env()
+    return judge.cmd_agreement(args, settings, build_services(settings).store)
 
 
 def cmd_tune_guide(args: argparse.Namespace) -> int:
@@ -490,6 +501,8 @@ COMMANDS = {
     "export": cmd_export,
     "leaderboard": cmd_leaderboard,
     "serve": cmd_serve,
+    "judge": cmd_judge,
+    "agreement": cmd_agreement,
 }
 
 

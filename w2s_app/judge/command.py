@@ -42,7 +42,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 
 
 def add_judge_parser(subparsers: Any) -> Callable[[argparse.Namespace], int]:
-    """Register the `judge` subcommand; returns its handler (also set as the `handler` default)."""
+    """Register the `judge` subcommand; returns its handler, `handler(args, settings, store)`."""
     p = subparsers.add_parser(
         "judge", help="judge stored comparisons with a model on any OpenAI-compatible server (resumes)"
     )
@@ -74,12 +74,11 @@ def add_judge_parser(subparsers: Any) -> Callable[[argparse.Namespace], int]:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds for one request (default 120)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(handler=cmd_judge)
     return cmd_judge
 
 
 def add_agreement_parser(subparsers: Any) -> Callable[[argparse.Namespace], int]:
-    """Register the `agreement` subcommand; returns its handler (also set as the `handler` default)."""
+    """Register the `agreement` subcommand; returns its handler, `handler(args, settings, store)`."""
     p = subparsers.add_parser("agreement", help="how often a judge agrees with people (share, Cohen's kappa)")
     p.add_argument("--preset", default=None, help="only this preset's comparisons")
     p.add_argument("--judge", default=None, help="judge:<model> or the model (default: the only judge)")
@@ -88,7 +87,6 @@ def add_agreement_parser(subparsers: Any) -> Callable[[argparse.Namespace], int]
         "--drop-one-position", action="store_true", help="drop voters whose picks are one position"
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_agreement)
     return cmd_agreement
 
 
@@ -97,10 +95,9 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def cmd_judge(args: argparse.Namespace) -> int:
-    """Judge new comparisons of one preset; prints a summary (or JSON)."""
-    from ..config import ConfigError, Settings
-    from ..store import Store
+def cmd_judge(args: argparse.Namespace, settings: Any, store: Any) -> int:
+    """Judge new comparisons of one preset; prints a summary (or JSON). The entry point wires the store."""
+    from ..config import ConfigError
     from .client import JudgeSetupError, make_judge
     from .run import run_judge
 
@@ -114,7 +111,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
         if not 1 <= args.timeout <= 3600:
             raise JudgeInputError("--timeout must be between 1 and 3600 seconds")
         since = parse_since(args.since)
-        settings = Settings.from_env()
         preset = settings.preset(args.preset)  # ConfigError names the known presets
         judge = make_judge(
             args.judge_base,
@@ -124,7 +120,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
             args.response_format,
             args.timeout,
         )
-        store = Store.from_settings(settings)
     except (JudgeInputError, JudgeSetupError, ConfigError) as exc:
         return _fail(str(exc))
     try:
@@ -148,19 +143,16 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def cmd_agreement(args: argparse.Namespace) -> int:
-    """Print the agreement of people's votes with one judge."""
-    from ..config import ConfigError, Settings
+def cmd_agreement(args: argparse.Namespace, settings: Any, store: Any) -> int:
+    """Print the agreement of people's votes with one judge. The entry point wires the store."""
+    from ..config import ConfigError
     from ..leaderboard.agreement import agreement_view
     from ..leaderboard.sources import parse_source, resolve_source
-    from ..store import Store
 
     try:
-        settings = Settings.from_env()
         preset = settings.preset(args.preset).name if args.preset else ""
         if not 0 <= args.min_vote_seconds <= 3600:
             raise JudgeInputError("--min-vote-seconds must be between 0 and 3600")
-        store = Store.from_settings(settings)
         _, judge = parse_source(resolve_source(args.judge or "judge", store.judges(preset or None)))
         if judge is None:
             raise JudgeInputError("--judge must name a judge: judge:<model> or the model")
@@ -174,21 +166,3 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         if len(view.pairs):
             print("\n" + view.pairs.to_string(index=False))
     return 0
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments print one line and exit 2, as the main CLI does."""
-
-    def error(self, message: str) -> Any:
-        """Print one line and exit 2."""
-        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see --help)\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m w2s_app.judge judge|agreement ...`: the commands before they join the main CLI."""
-    parser = _OneLineParser(prog="python -m w2s_app.judge")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
-    add_judge_parser(sub)
-    add_agreement_parser(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)

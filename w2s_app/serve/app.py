@@ -20,7 +20,7 @@ from ..model_queue import QueueFull
 from ..runner import CompareRequest, clean_prompt
 from ..search import METHODS
 from ..ui.caller import address_hash
-from ..ui.routes import add_json_routes
+from ..ui.routes import BoardPayloads, add_json_routes
 from ..wiring import Services
 from .auth import check_key, voter_id
 from .bodies import DONE, Chunks, chat_body, completion_body, sse
@@ -46,7 +46,7 @@ def param_of(exc: RequestError) -> str | None:
     return field
 
 
-def build_api(services: Services) -> FastAPI:
+def build_api(services: Services, payloads: BoardPayloads) -> FastAPI:
     """The OpenAI-compatible app over one runner and one model queue."""
     api = FastAPI(title="w2s-arena OpenAI-compatible service", docs_url="/docs", redoc_url=None)
     api.add_exception_handler(OpenAIError, api_error_handler)
@@ -90,7 +90,7 @@ def build_api(services: Services) -> FastAPI:
         """Chat completion: the messages are folded into one user turn (README: multi-turn)."""
         return await _serve(services, request, body, [body.prompt()], body.max_completion_tokens, chat=True)
 
-    add_json_routes(api, services)  # GET /w2s/leaderboard.json, as the page's process serves it
+    add_json_routes(api, services, payloads)  # GET /w2s/leaderboard.json, as the page's process serves it
     return api
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ..ui.routes import BoardPayloads
 from ..wiring import Services
 from .app import build_api
 
@@ -21,14 +22,17 @@ def serve(services: Services, host: str, port: int, with_app: bool = False) -> N
             host,
         )
     services.board.start()
-    api = build_api(services)
+    payloads = BoardPayloads(services)  # the JSON route and, with the page, its /leaderboard share it
+    api = build_api(services, payloads)
     if with_app:
         import gradio as gr
 
         from ..ui import build_app, launch_kwargs
 
         # The same services: one runner (models loaded once), one model queue, one set of limits.
-        api = gr.mount_gradio_app(api, build_app(services), path="/", show_error=False, **launch_kwargs())
+        api = gr.mount_gradio_app(
+            api, build_app(services, payloads), path="/", show_error=False, **launch_kwargs()
+        )
         print(f"w2s-arena page on http://{host}:{port}/", flush=True)
     print(
         f"w2s-arena OpenAI-compatible service on http://{host}:{port}/v1 (models: GET /v1/models)", flush=True

@@ -470,7 +470,8 @@ class Store(JudgeRecords):
             rows = []
             for c in s.scalars(q):
                 by_id = {g.id: g.label for g in c.generations}
-                votes = [by_id.get(v.generation_id, v.choice) for v in c.votes]
+                people = [v for v in c.votes if not is_judge(v.voter_id)]  # a judge's pick is not a person's
+                votes = [by_id.get(v.generation_id, v.choice) for v in people]
                 rows.append(
                     {
                         "id": c.public_id or str(c.id),
@@ -479,7 +480,7 @@ class Store(JudgeRecords):
                         "prompt": c.prompt,
                         "status": c.status,
                         "methods": ", ".join(sorted(g.label for g in c.generations)),
-                        "votes": len(c.votes),
+                        "votes": len(people),
                         "winners": ", ".join(votes),
                     }
                 )

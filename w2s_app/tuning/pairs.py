@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..store.judgements import human_votes
 from ..twins import normalize
 from .sampling import Sample
 
@@ -43,7 +44,11 @@ def from_jsonl(path: Path) -> list[Pair]:
 
 def from_votes(votes: pd.DataFrame, generations: pd.DataFrame, comparisons: pd.DataFrame,
                preset: str | None = None) -> list[Pair]:  # fmt: skip
-    """The chosen answer over each other finished answer of its comparison; ties and all_bad skipped."""
+    """The chosen answer over each other finished answer of its comparison; ties and all_bad skipped.
+
+    People's votes only: an automatic judge's picks (voter judge:<model>) are not training data here.
+    """
+    votes = human_votes(votes)
     votes = votes[(votes["choice"] == "generation") & votes["blind"].astype(bool)]
     comps = comparisons.set_index("id")
     if preset:

@@ -11,11 +11,11 @@ import sys
 from typing import Any
 
 
-def build_app(services: Any) -> Any:
+def build_app(services: Any, payloads: Any = None) -> Any:
     """The page's gr.Blocks (see ui/app.py)."""
     from .app import build_app as build
 
-    return build(services)
+    return build(services, payloads)
 
 
 def launch_kwargs() -> dict[str, Any]:
@@ -29,7 +29,7 @@ def main() -> None:
     """Serve the app on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default 0.0.0.0:7860)."""
     from ..config import Settings
     from ..wiring import build_services, startup_message
-    from .routes import add_json_routes
+    from .routes import BoardPayloads, add_json_routes
 
     try:
         services = build_services(Settings.from_env())
@@ -40,7 +40,8 @@ def main() -> None:
         print(f"w2s-arena: cannot start: {message}", file=sys.stderr)  # one line, no traceback
         raise SystemExit(2) from None
     services.board.start()
-    demo = build_app(services)
+    payloads = BoardPayloads(services)  # the Gradio /leaderboard and the JSON route share it
+    demo = build_app(services, payloads)
     # uvicorn (under Gradio) would believe X-Forwarded-For from any loopback peer and rewrite the
     # client address before the app sees it. Trust nothing there: the app believes the header only
     # from W2S_TRUSTED_PROXIES (limits.client_address).
@@ -52,5 +53,5 @@ def main() -> None:
         prevent_thread_lock=True,
         **launch_kwargs(),
     )
-    add_json_routes(demo.app, services)  # GET /w2s/leaderboard.json: cheap polling, no queue
+    add_json_routes(demo.app, services, payloads)  # GET /w2s/leaderboard.json: cheap polling, no queue
     demo.block_thread()

@@ -16,7 +16,6 @@ from .. import options
 from . import handlers, rater
 from .caller import UserError, caller, issue_token, owner
 from .page import Page
-from .routes import board_payload
 from .signature import param, with_signature
 
 
@@ -77,13 +76,18 @@ def register_api(page: Page) -> None:
         style_control: bool = False,
         min_vote_seconds: float = 0,
         drop_one_position: bool = False,
+        source: str = "humans",
+        request: gr.Request = None,
     ) -> dict:
-        """Bradley-Terry table with 95% intervals, win-rate matrix and vote counts (blind votes only; cached)."""
+        """Bradley-Terry scores with 95% intervals, head-to-head records, win rates and counts (people's
+        blind votes by default; source judge:<model> or humans+judge:<model>). Cached: poll freely."""
         try:
-            board = handlers.leaderboard(services, preset, style_control, min_vote_seconds, drop_one_position)
+            payload, _ = page.payloads.get(
+                request, preset, style_control, min_vote_seconds, drop_one_position, source
+            )
         except UserError as exc:
             raise _api_error(exc) from exc
-        return board_payload(board, services.board.fits)
+        return payload
 
     def history(page: int = 1, preset: str = "", token: str = "", admin_key: str = "") -> list[dict]:
         """Your past comparisons (everyone's with the admin key), newest first, 20 a page."""

@@ -16,17 +16,21 @@ from .compare_tab import build_compare
 from .history_tab import build_history
 from .leaderboard_tab import build_leaderboard
 from .page import Page
+from .routes import BoardPayloads
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 TITLE = "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."
 
 
-def build_app(services: Services) -> gr.Blocks:
-    """The whole app: Compare, Leaderboard, History & export, About; plus named API endpoints."""
+def build_app(services: Services, payloads: BoardPayloads | None = None) -> gr.Blocks:
+    """The whole app: Compare, Leaderboard, History & export, About; plus named API endpoints.
+
+    `payloads` serves pollers the cached leaderboard (shared with the JSON route when the caller
+    registers one; a new one otherwise)."""
     # Gradio's copies of export files go after export_ttl_seconds too (checked every 5 minutes).
     ttl = int(max(services.settings.export_ttl_seconds, 60))
     with gr.Blocks(title="w2s-arena", delete_cache=(300, ttl)) as demo:
-        page = Page.start(services)
+        page = Page.start(services, payloads or BoardPayloads(services))
         gr.Markdown(TITLE)
         if services.oauth:  # votes then count per Hugging Face user, not per browser
             gr.LoginButton()

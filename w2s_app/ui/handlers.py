@@ -28,6 +28,7 @@ from ..model_queue import QueueFull
 from ..options import SEED_MAX
 from ..runner import CompareRequest
 from ..store import VoteError
+from ..store.judgements import HUMANS, parse_source
 from ..wiring import Services
 from .caller import Caller, UserError
 from .rater import twin_letters, twin_note
@@ -271,16 +272,26 @@ def leaderboard(
     style_control: Any = False,
     min_vote_seconds: Any = 0,
     drop_one_position: Any = False,
+    source: Any = HUMANS,
 ) -> Leaderboard:
-    """The cached leaderboard of one preset (or all), optionally filtered or style-controlled."""
+    """The cached leaderboard of one preset (or all) and one source (people's by default), optionally
+    filtered or style-controlled; a judge's board carries its agreement with people."""
     for name, flag in (("style_control", style_control), ("drop_one_position", drop_one_position)):
         if not isinstance(flag, bool):
             raise UserError(f"{name} must be true or false, got {_short(flag)}")
+    source = source or HUMANS
+    try:
+        if not isinstance(source, str):
+            raise ValueError(f"source must be text, got {_short(source)}")
+        parse_source(source)  # no database call: a judge with no votes gives an empty board
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     view = BoardView(
         check_preset(services, preset),
         _number_arg(min_vote_seconds or 0, "min_vote_seconds", 0, 3600),
         drop_one_position,
         style_control,
+        source,
     )
     return services.board.get(view)
 
@@ -302,10 +313,13 @@ def clean_exports(ttl_seconds: float, now: float | None = None) -> int:
 def export(services: Services, what: Any, fmt: Any, voter_id: str | None) -> Path:
     """Write an export into a fresh temp folder and return the file (voter ids hashed with a secret salt).
 
-    `voter_id` None is the admin's export (everything); otherwise only that voter's part.
+    `voter_id` None is the admin's export (everything, judgements too); otherwise only that voter's
+    part. Exported votes are people's (a judge's are in the admin's judgements export).
     """
-    if what not in ("comparisons", "generations", "votes"):
-        raise UserError("export what: comparisons, generations or votes")
+    if what not in ("comparisons", "generations", "votes", "judgements"):
+        raise UserError("export what: comparisons, generations, votes or judgements")
+    if what == "judgements" and voter_id is not None:  # raw judge replies may quote anyone's prompt
+        raise UserError("the judgements export needs the admin key")
     if fmt not in ("csv", "jsonl", "parquet"):
         raise UserError("export format: csv, jsonl or parquet")
     clean_exports(services.settings.export_ttl_seconds)
@@ -341,3 +355,29 @@ def voters(services: Services, admin_key: Any) -> Any:
     votes, gens, _ = services.store.leaderboard_frames(None)
     salt = services.identity.export_salt()
     return voter_table(votes, gens, lambda v: hash_voter(v, salt))
+
+
+def judge(
+    services: Services, preset: str, base_url: Any, model: Any, limit: Any, on_progress: Any = None
+) -> str:
+    """Run the automatic judge on a preset's new comparisons (the caller checked the admin key)."""
+    from ..judge import judge_now
+
+    if (
+        not isinstance(base_url, str)
+        or not base_url.strip()
+        or not isinstance(model, str)
+        or not model.strip()
+    ):
+        return "error: give the judge's server (…/v1) and its model name"
+    said = judge_now(
+        services.store,
+        services.settings,
+        preset,
+        base_url.strip(),
+        model.strip(),
+        limit,
+        on_progress=on_progress,
+    )
+    services.board.changed()
+    return said

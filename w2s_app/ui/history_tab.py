@@ -25,13 +25,25 @@ def build_history(page: Page) -> None:
         status = gr.Markdown()
         table = gr.Dataframe(interactive=False, wrap=True, visible=False)
         with gr.Row():
-            what = gr.Dropdown(["comparisons", "generations", "votes"], value="generations", label="Table")
+            what = gr.Dropdown(
+                ["comparisons", "generations", "votes", "judgements"], value="generations",
+                label="Table (judgements: admin only)",
+            )  # fmt: skip
             fmt = gr.Dropdown(["csv", "jsonl", "parquet"], value="csv", label="Format")
             go = gr.Button("Export")
         file = gr.File(label="Download", interactive=False)
         with gr.Accordion("Admin: per-voter table (needs the admin key above)", open=False):
             voters_go = gr.Button("Show voters")
             voters_table = gr.Dataframe(interactive=False, label="Per voter: votes, agreement, position bias")
+        with gr.Accordion(
+            "Admin: judge new comparisons automatically (needs the admin key above)", open=False
+        ):
+            with gr.Row():
+                judge_base = gr.Textbox(label="Judge's server (OpenAI-compatible, .../v1)")
+                judge_model = gr.Textbox(label="Judge model")
+                judge_limit = gr.Number(value=20, precision=0, minimum=1, maximum=10_000, label="At most")
+            judge_go = gr.Button("Judge the preset's new comparisons")
+            judge_out = gr.Markdown()
 
     def show_history(p: str, page_number: float, vid: str | None, key: str, profile: gr.OAuthProfile | None):
         try:
@@ -66,6 +78,26 @@ def build_history(page: Page) -> None:
             return handlers.voters(services, key)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
+
+    def judge(
+        p: str,
+        base: str,
+        model: str,
+        limit: float,
+        key: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
+    ) -> str:
+        if not services.identity.is_admin(key):
+            return "**Error:** judging needs the admin key (W2S_ADMIN_KEY)"
+        if not p:
+            return "**Error:** choose a preset above"
+        said = handlers.judge(
+            services, p, base, model, limit, lambda done, total: progress(done / max(total, 1))
+        )
+        return f"```\n{said}\n```"
+
+    judge_go.click(judge, inputs=[preset, judge_base, judge_model, judge_limit, admin_key], outputs=judge_out,
+                   concurrency_limit=1, api_visibility="private")  # fmt: skip
 
     voters_go.click(
         show_voters, inputs=admin_key, outputs=voters_table, concurrency_limit=1, api_visibility="private"

@@ -1,22 +1,30 @@
-"""The Leaderboard tab: Bradley-Terry scores with intervals, the win-rate heatmap and vote counts."""
+"""The Leaderboard tab: Bradley-Terry scores with intervals, head-to-head records, how many votes the top
+pair still needs, the win-rate heatmap, and (for an automatic judge) its agreement with people."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
+from ..leaderboard import separation_text, source_options
 from . import handlers, rater
 from .caller import UserError
 from .page import Page
 from .render import leaderboard_svg, winrate_html
 
 COLUMNS = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
+PAIR_COLUMNS = ["a", "b", "wins", "losses", "ties", "share", "share_lo", "share_hi"]
+SOURCE_INFO = "people (the default), an automatic judge, or both; judges never enter the people's board"
 
 
 def build_leaderboard(page: Page) -> None:
-    """The tab's switches, table, chart and heatmap; refreshed on every switch and when the tab opens."""
+    """The tab's switches, tables, chart and heatmap; refreshed on every switch and when the tab opens."""
     services = page.services
     with gr.Tab("Leaderboard") as tab:
-        preset = gr.Dropdown(["", *page.presets], value=page.default_preset, label="Preset (empty: all)")
+        with gr.Row():
+            preset = gr.Dropdown(["", *page.presets], value=page.default_preset, label="Preset (empty: all)")
+            source = gr.Dropdown(["humans"], value="humans", label="Whose votes", info=SOURCE_INFO)
         with gr.Row():
             style = gr.Checkbox(False, label="Style control (net of answer length and markdown)")
             fast = gr.Number(0, minimum=0, maximum=3600, label="Drop votes faster than (s)")
@@ -24,31 +32,47 @@ def build_leaderboard(page: Page) -> None:
         refresh = gr.Button("Refresh")
         counts = gr.Markdown()
         table = gr.Dataframe(  # hidden while empty: an empty table shows bare headers 1 2 3
-            interactive=False,
-            label="Bradley-Terry scores (Elo scale) with 95% bootstrap intervals",
-            visible=False,
+            interactive=False, label="Bradley-Terry scores (Elo scale) with 95% intervals", visible=False
         )
         chart = gr.HTML()
+        pairs = gr.Dataframe(
+            interactive=False, visible=False,
+            label="Head to head: a's wins, losses and ties against b; a's share of decided votes, 95% Wilson interval",
+        )  # fmt: skip
+        agreement = gr.Markdown()
         heat = gr.HTML()
 
-    def show_board(p: str, styled: bool, seconds: float, one_position: bool):
+    def show_board(p: str, whose: str, styled: bool, seconds: float, one_position: bool) -> list[Any]:
         try:
-            board = handlers.leaderboard(services, p, bool(styled), seconds or 0, bool(one_position))
+            board = handlers.leaderboard(services, p, bool(styled), seconds or 0, bool(one_position), whose)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
+        choices = gr.update(choices=source_options(board.judges), value=whose or "humans")
         if board.table.empty:
-            return rater.LEADERBOARD_EMPTY, gr.update(value=None, visible=False), "", ""
+            hidden = gr.update(value=None, visible=False)
+            return [rater.LEADERBOARD_EMPTY, choices, hidden, "", hidden, "", ""]
         c = board.counts
-        said = f"{c['votes']} blind votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
+        said = (
+            f"{c['votes']} votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
+        )
+        said += f"; scores start level and spread with the votes (prior: {board.prior_elo:g} Elo)"
         if board.style:
             said += "; style coefficients: " + ", ".join(f"{k} {v:+.2f}" for k, v in board.style.items())
-        return (
+        if board.separation:
+            said += "  \n" + separation_text(board.separation)
+        pair_table = board.pairs[[c for c in PAIR_COLUMNS if c in board.pairs]] if len(board.pairs) else None
+        agree = board.agreement.summary() if board.agreement is not None else ""
+        return [
             said,
+            choices,
             gr.update(value=board.table[COLUMNS], visible=True),
             leaderboard_svg(board.table),
+            gr.update(value=pair_table, visible=pair_table is not None),
+            agree,
             winrate_html(board.winrate),
-        )
+        ]
 
-    for trigger in (refresh.click, preset.change, style.change, tab.select):
-        trigger(show_board, inputs=[preset, style, fast, onepos], outputs=[counts, table, chart, heat],
-                concurrency_limit=4, api_visibility="private")  # fmt: skip
+    inputs = [preset, source, style, fast, onepos]
+    outputs = [counts, source, table, chart, pairs, agreement, heat]
+    for trigger in (refresh.click, preset.change, source.input, style.change, tab.select):
+        trigger(show_board, inputs=inputs, outputs=outputs, concurrency_limit=4, api_visibility="private")

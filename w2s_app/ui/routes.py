@@ -1,63 +1,101 @@
-"""A plain JSON route for the leaderboard: what pollers should use (no Gradio queue, cached bytes).
+"""The leaderboard as pollers get it: the same cached fit, serialised once per fit, paced per address.
 
-GET /w2s/leaderboard.json?preset=&style_control=0&min_vote_seconds=0&drop_one_position=0 answers
-the same object as the /leaderboard API endpoint, serialised once per fit.
+GET /w2s/leaderboard.json?preset=&source=humans&style_control=0&min_vote_seconds=0&drop_one_position=0
+and the Gradio /leaderboard endpoint answer the same object from one `BoardPayloads`: nothing is
+fitted or serialised per request. A client address is answered at most once per `POLL_SECONDS`
+per view; a faster poller waits for its turn (a sleep, no work), so tight loops cost the models
+nothing (README: "Running a public arena").
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
+from ..leaderboard import board_json
 from ..wiring import Services
-from .caller import UserError
+from .caller import UserError, address_hash
 from .handlers import leaderboard
 
 PATH = "/w2s/leaderboard.json"
+POLL_SECONDS = 1.0  # one answer per address and view per second at most
+MAX_WAIT = 5.0  # a poller that would wait longer is refused (it is asking many times at once)
 
 
 def board_payload(board: Any, fits: int) -> dict[str, Any]:
-    """The leaderboard as JSON-ready data (the /leaderboard endpoint's answer)."""
-    rates = board.winrate.astype(object).where(board.winrate.notna(), None)
-    return {
-        "counts": board.counts,
-        "table": board.table.to_dict(orient="records"),
-        "winrate": rates.to_dict(orient="index"),
-        "style": board.style,
-        "fits": fits,  # fits since start: grows with votes, never with polls
-    }
+    """The leaderboard as JSON-ready data: table, win rates, head-to-head records, the top pair's
+    separation, style, counts, judges that voted and (a judge's board) its agreement with people."""
+    return {**board_json(board), "fits": fits}  # fits since start: grows with votes, never with polls
 
 
-def _flag(value: str | None) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
-def add_json_routes(app: Any, services: Services) -> None:
-    """Register GET /w2s/leaderboard.json on the running app's FastAPI instance."""
+class BoardPayloads:
+    """Cached payloads of the cached boards, and the pacing of pollers by address."""
+
+    def __init__(self, services: Services, poll_seconds: float = POLL_SECONDS) -> None:
+        self.services = services
+        self.poll_seconds = poll_seconds
+        self._payloads: OrderedDict[int, tuple[Any, dict[str, Any], bytes]] = OrderedDict()
+        self._next: OrderedDict[tuple[str, Any], float] = OrderedDict()  # (address, view) -> next turn
+        self._lock = threading.Lock()
+
+    def get(self, request: Any, *view: Any) -> tuple[dict[str, Any], bytes]:
+        """(payload, its JSON) of a view, after this address's turn comes (UserError when refused)."""
+        self._pace(address_hash(self.services, request), view)
+        board = leaderboard(self.services, *view)
+        with self._lock:
+            hit = self._payloads.get(id(board))
+            if hit is None or hit[0] is not board:  # a new fit is a new object
+                payload = board_payload(board, self.services.board.fits)
+                hit = (board, payload, json.dumps(payload).encode())
+                self._payloads[id(board)] = hit
+                while len(self._payloads) > 64:
+                    self._payloads.popitem(last=False)
+            return hit[1], hit[2]
+
+    def _pace(self, address: str | None, view: tuple[Any, ...]) -> None:
+        """Wait until this address may be answered again for this view."""
+        key = (address or "unknown", repr(view))
+        with self._lock:
+            now = time.monotonic()
+            turn = max(now, self._next.get(key, 0.0))
+            if turn - now > MAX_WAIT:
+                raise UserError(
+                    "too many leaderboard requests at once from this address; poll at most once a second"
+                )
+            self._next[key] = turn + self.poll_seconds
+            self._next.move_to_end(key)
+            while len(self._next) > 10_000:
+                self._next.popitem(last=False)
+        if turn > now:
+            time.sleep(turn - now)
+
+
+def add_json_routes(app: Any, services: Services, payloads: BoardPayloads) -> None:
+    """Register GET /w2s/leaderboard.json on a running app's FastAPI instance."""
+    from fastapi import Request
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import Response
 
-    cache: dict[int, tuple[Any, bytes]] = {}  # id(board) -> (board, its JSON): a new fit is a new object
-    lock = threading.Lock()
-
-    def get_leaderboard(
-        preset: str = "", style_control: str = "0", min_vote_seconds: str = "0", drop_one_position: str = "0"
+    async def get_leaderboard(
+        request: Request,
+        preset: str = "",
+        style_control: str = "0",
+        min_vote_seconds: str = "0",
+        drop_one_position: str = "0",
+        source: str = "humans",
     ) -> Response:
+        view = (preset, _flag(style_control), min_vote_seconds, _flag(drop_one_position), source)
         try:
-            board = leaderboard(
-                services, preset, _flag(style_control), min_vote_seconds, _flag(drop_one_position)
-            )
+            _, body = await run_in_threadpool(payloads.get, request, *view)
         except UserError as exc:
             return Response(json.dumps({"error": str(exc)}), status_code=400, media_type="application/json")
-        with lock:
-            hit = cache.get(id(board))
-            if hit is not None and hit[0] is board:
-                body = hit[1]
-            else:
-                body = json.dumps(board_payload(board, services.board.fits)).encode()
-                if len(cache) > 64:
-                    cache.clear()
-                cache[id(board)] = (board, body)
-        return Response(body, media_type="application/json", headers={"Cache-Control": "max-age=2"})
+        return Response(body, media_type="application/json", headers={"Cache-Control": "max-age=1"})
 
     app.add_api_route(PATH, get_leaderboard, methods=["GET"])
