@@ -64,7 +64,7 @@ def test_prompt_run_vote_reveal_leaderboard(page):
     page.screenshot(path=str(OUT / "2-reveal.png"), full_page=True)
     page.get_by_role("tab", name="Leaderboard").click()
     page.get_by_role("button", name="Refresh").click()
-    page.get_by_text("blind votes on").wait_for(timeout=60_000)
+    page.get_by_text("votes on").first.wait_for(timeout=60_000)
     page.screenshot(path=str(OUT / "3-leaderboard.png"), full_page=True)
     assert page.get_by_text("row beats column").is_visible()  # the win-rate heatmap
 
@@ -120,7 +120,7 @@ def test_preset_menu_switches_sliders_examples_and_says_the_wait(page):
     assert "Preset in use: tiny" in info.inner_text() and "Wait: " in info.inner_text()
     page.get_by_role("button", name="Settings ▼").click()
     temperature = page.get_by_label("number input for Temperature")
-    chunk = page.get_by_label("number input for L (chunk tokens)")
+    chunk = page.get_by_label("L (chunk tokens)")
     assert chunk.input_value() == "8"
     choose_preset(page, "sentiment-positive")
     page.get_by_text("Preset in use: sentiment-positive").wait_for(timeout=10_000)

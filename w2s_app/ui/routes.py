@@ -15,6 +15,10 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
 from ..leaderboard import board_json
 from ..wiring import Services
 from .caller import UserError, address_hash
@@ -79,9 +83,6 @@ class BoardPayloads:
 
 def add_json_routes(app: Any, services: Services, payloads: BoardPayloads) -> None:
     """Register GET /w2s/leaderboard.json on a running app's FastAPI instance."""
-    from fastapi import Request
-    from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import Response
 
     async def get_leaderboard(
         request: Request,
