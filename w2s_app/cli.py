@@ -14,7 +14,7 @@ from .backends.local import ModelLoadError
 from .config import ENGINE_NAMES, PRECISIONS, ConfigError, Settings
 from .errors import RequestError
 from .judge import add_agreement_parser, add_judge_parser
-from .leaderboard import BoardView, add_source_argument, board_json, board_text, build_board, resolve_source
+from .leaderboard import BoardView, add_source_argument, board_json, board_text, resolve_source
 from .runner import CompareRequest, ComparisonResult
 from .store.judgements import parse_source
 from .wiring import Services, build_services, startup_message
@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lb.add_argument(
         "--drop-one-position", action="store_true", help="drop voters whose picks are all one position"
+    )
+    lb.add_argument(
+        "--drop-followers",
+        action="store_true",
+        help="drop voters whose picks follow one method far above chance, voting fast",
     )
 
     tune = sub.add_parser("tune-guide", help="DPO-tune a LoRA adapter: the tuned side of a guide pair")
@@ -396,8 +401,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         source = resolve_source(args.source, services.store.judges(preset or None))
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    view = BoardView(preset, args.min_vote_seconds, args.drop_one_position, args.style_control, source)
-    board = build_board(services.store, view)
+    view = BoardView(
+        preset, args.min_vote_seconds, args.drop_one_position, args.style_control, source, args.drop_followers
+    )
+    board = services.board.get(view)  # the deployment's voter cap applies, as on the page
     print(
         json.dumps(board_json(board, args.preset), indent=2) if args.json else board_text(board, args.preset)
     )

@@ -19,6 +19,7 @@ import pandas as pd
 from ..store.judgements import human_votes, is_judge
 from .agreement import agreement
 from .board import OUTCOME_COLUMNS, Leaderboard, board_from_outcomes, in_preset, outcomes_from_votes
+from .influence import cap_votes
 from .quality import filter_votes
 from .sources import HUMANS, judge_outcomes, parse_source
 from .style import style_board
@@ -40,20 +41,23 @@ class BoardView:
     drop_one_position: bool = False
     style_control: bool = False
     source: str = HUMANS
+    drop_followers: bool = False  # voters whose picks follow one method far above chance, fast (influence.py)
 
 
-def build_board(store: Any, view: BoardView, n_boot: int = 200) -> Leaderboard:
+def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int = 0) -> Leaderboard:
     """Fit one view from the database (what the cache keeps, and what the CLI prints).
 
     A board of a judge (alone or with people) also carries that judge's agreement with people
     (agreement.py), so the page reads it from the cache too. `n_boot` is accepted for older
-    callers and unused (the intervals are analytic, fit.py).
+    callers and unused (the intervals are analytic, fit.py). People's votes count up to `voter_cap`
+    per voter and per address and preset (influence.py; 0: all).
     """
     humans, judge = parse_source(view.source)
     preset = view.preset or None
     votes, gens, comps = store.leaderboard_frames(preset)
     votes, gens = in_preset(votes, gens, comps, preset)
-    people = filter_votes(human_votes(votes), gens, view.min_vote_seconds, view.drop_one_position)
+    people = cap_votes(human_votes(votes), comps, voter_cap)
+    people = filter_votes(people, gens, view.min_vote_seconds, view.drop_one_position, view.drop_followers)
     used, outcomes = [], []
     if humans:
         used.append(people)
@@ -81,8 +85,11 @@ def build_board(store: Any, view: BoardView, n_boot: int = 200) -> Leaderboard:
 class LeaderboardCache:
     """Boards per view; `get` never fits twice for one version of the votes."""
 
-    def __init__(self, store: Any, min_interval: float = 5.0, poll: float = 10.0, n_boot: int = 200) -> None:
+    def __init__(
+        self, store: Any, min_interval: float = 5.0, poll: float = 10.0, n_boot: int = 200, voter_cap: int = 0
+    ) -> None:
         self.store = store
+        self.voter_cap = voter_cap  # counted votes per voter (and address) and preset; 0: all
         self.min_interval = min_interval
         self.poll = poll
         self.n_boot = n_boot
@@ -121,7 +128,7 @@ class LeaderboardCache:
                 if view in self._boards:
                     return self._boards[view][1]
             version = self.store.vote_version()
-            board = build_board(self.store, view, self.n_boot)
+            board = build_board(self.store, view, self.n_boot, self.voter_cap)
             self.fits += 1
             with self._lock:
                 self._boards[view] = (version, board)
@@ -136,7 +143,7 @@ class LeaderboardCache:
             views = [v for v, (ver, _) in self._boards.items() if ver != version]
         for view in views:
             with self._fit_lock:
-                board = build_board(self.store, view, self.n_boot)
+                board = build_board(self.store, view, self.n_boot, self.voter_cap)
                 self.fits += 1
             with self._lock:
                 self._boards[view] = (version, board)

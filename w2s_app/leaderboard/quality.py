@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..store.judgements import human_votes
+from .influence import followers
 
 LETTERS = "ABCDEFGH"  # display positions, as on the page
 
@@ -33,7 +34,11 @@ def one_position_voters(votes: pd.DataFrame, gens: pd.DataFrame, min_picks: int 
 
 
 def filter_votes(
-    votes: pd.DataFrame, gens: pd.DataFrame, min_seconds: float = 0.0, drop_one_position: bool = False
+    votes: pd.DataFrame,
+    gens: pd.DataFrame,
+    min_seconds: float = 0.0,
+    drop_one_position: bool = False,
+    drop_followers: bool = False,
 ) -> pd.DataFrame:
     """Votes kept by the filters (a vote with no measured time is kept)."""
     out = votes
@@ -42,17 +47,29 @@ def filter_votes(
         out = out[~fast]
     if drop_one_position and len(out):
         out = out[~out["voter_id"].isin(one_position_voters(out, gens))]
+    if drop_followers and len(out):
+        out = out[~out["voter_id"].isin(method_followers(out, gens))]
     return out
 
 
-def voter_table(votes: pd.DataFrame, gens: pd.DataFrame, hash_id=lambda v: v) -> pd.DataFrame:
-    """Per voter: votes, agreement with the majority, position bias, median seconds (admin only).
+def method_followers(votes: pd.DataFrame, gens: pd.DataFrame) -> set[str]:
+    """Voters whose picks follow one method far above chance, fast (influence.followers)."""
+    shown = gens[gens["status"] == "done"].groupby("comparison_id").size()
+    return followers(picks(votes, gens), shown)
+
+
+def voter_table(
+    votes: pd.DataFrame, gens: pd.DataFrame, hash_id=lambda v: v, counted: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per voter: votes (and how many count), agreement with the majority, position bias, median seconds,
+    and whether the voter follows one method (admin only). `counted`: the votes the cap lets count.
 
     Agreement: the share of the voter's decisive pairs (picked answer vs each other answer) that go
     the way most votes go between those two methods. Position bias: the share of the voter's picks
     at their most-picked position (1/3 is no bias with three columns), and that position.
     """
-    cols = ["voter", "votes", "picks", "agreement", "top_position", "position_share", "median_seconds"]
+    cols = ["voter", "votes", "counted", "picks", "agreement", "top_position", "position_share",
+            "median_seconds", "follows_one_method"]  # fmt: skip
     votes = human_votes(votes)  # judges are not raters (see leaderboard.agreement for them)
     if votes.empty:
         return pd.DataFrame(columns=cols)
@@ -69,6 +86,8 @@ def voter_table(votes: pd.DataFrame, gens: pd.DataFrame, hash_id=lambda v: v) ->
         majority = {(a, b): wins.get((a, b), 0) >= wins.get((b, a), 0) for a, b in wins.index}
         pf["agrees"] = [majority.get((a, b), False) for a, b in zip(pf["win"], pf["lose"], strict=True)]
     rows = []
+    counted_ids = set(counted["id"]) if counted is not None else set(votes["id"])
+    flagged = method_followers(votes, gens)
     for voter, mine in votes.groupby("voter_id"):
         mp = p[p["voter_id"] == voter]
         counts = mp["position"].value_counts()
@@ -77,6 +96,7 @@ def voter_table(votes: pd.DataFrame, gens: pd.DataFrame, hash_id=lambda v: v) ->
             {
                 "voter": hash_id(voter),
                 "votes": len(mine),
+                "counted": int(mine["id"].isin(counted_ids).sum()),
                 "picks": len(mp),
                 "agreement": round(float(agree.mean()), 3) if len(agree) else None,
                 "top_position": LETTERS[int(counts.index[0])] if len(counts) else None,
@@ -86,6 +106,7 @@ def voter_table(votes: pd.DataFrame, gens: pd.DataFrame, hash_id=lambda v: v) ->
                     if mine["seconds_shown"].notna().any()
                     else None
                 ),
+                "follows_one_method": voter in flagged,
             }
         )
     return pd.DataFrame(rows, columns=cols).sort_values("votes", ascending=False).reset_index(drop=True)

@@ -283,6 +283,10 @@ class Store(JudgeRecords):
                 row = s.get(Comparison, comparison_id)
                 if row is None:
                     raise VoteError(f"comparison {comparison_id} does not exist")
+                if row.status == "failed":
+                    raise VoteError(
+                        "this comparison failed (interrupted, or its models did not load); nothing to vote on"
+                    )
                 if row.status != "done":
                     raise VoteError("this comparison has not finished; vote when every answer is done")
                 waited = None
@@ -364,7 +368,7 @@ class Store(JudgeRecords):
         )
         votes = select(
             Vote.id, Vote.comparison_id, Vote.choice, Vote.generation_id, Vote.blind, Vote.voter_id,
-            Vote.seconds_shown,
+            Vote.seconds_shown, Vote.client_hash,
         )  # fmt: skip
         if preset:
             in_preset = select(Comparison.id).where(Comparison.preset == preset)

@@ -77,13 +77,14 @@ def register_api(page: Page) -> None:
         min_vote_seconds: float = 0,
         drop_one_position: bool = False,
         source: str = "humans",
+        drop_followers: bool = False,
         request: gr.Request = None,
     ) -> dict:
         """Bradley-Terry scores with 95% intervals, head-to-head records, win rates and counts (people's
         blind votes by default; source judge:<model> or humans+judge:<model>). Cached: poll freely."""
         try:
             payload, _ = page.payloads.get(
-                request, preset, style_control, min_vote_seconds, drop_one_position, source
+                request, preset, style_control, min_vote_seconds, drop_one_position, source, drop_followers
             )
         except UserError as exc:
             raise _api_error(exc) from exc

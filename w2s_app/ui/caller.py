@@ -6,17 +6,43 @@ address is the peer, or what a trusted proxy says in X-Forwarded-For, kept only 
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.exc import OperationalError
 
 from ..errors import RateLimited
 from ..identity import IdentityError, Voter
 from ..limits import client_address
 from ..wiring import Services
 
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class UserError(ValueError):
     """A message safe to show on the page or in an API answer."""
+
+
+DATABASE_DOWN = "the database is not answering right now; nothing was recorded. Try again in a moment"
+
+
+def database_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """A page action whose database does not answer says so (a UserError), instead of a generic error."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as exc:  # connection refused, server gone, database locked for good
+            log.warning("database unavailable: %s", str(getattr(exc, "orig", exc)).strip().splitlines()[0])
+            raise UserError(DATABASE_DOWN) from exc
+
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -72,6 +98,7 @@ def owner(services: Services, token: Any, admin_key: Any, profile: Any = None) -
     return verified_voter(services, token, profile).id
 
 
+@database_errors
 def issue_token(services: Services, request: Any = None, profile: Any = None) -> str:
     """A new signed voter token for this client (limited per client address)."""
     try:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from ..errors import RateLimited, RequestError
 from ..leaderboard.board import Leaderboard
 from ..leaderboard.cache import BoardView
@@ -30,7 +32,7 @@ from ..runner import CompareRequest
 from ..store import VoteError
 from ..store.judgements import HUMANS, parse_source
 from ..wiring import Services
-from .caller import Caller, UserError
+from .caller import DATABASE_DOWN, Caller, UserError, database_errors
 from .rater import twin_letters, twin_note
 from .render import LETTERS
 
@@ -72,6 +74,8 @@ def compare_stream(
         services.limits.check_request("comparison", who.voter_id, who.address)
     except RateLimited as exc:
         raise UserError(str(exc)) from exc
+    except OperationalError as exc:
+        raise UserError(DATABASE_DOWN) from exc
     if settings.get("seed") is None:
         settings = {**settings, "seed": secrets.randbelow(SEED_MAX + 1)}
     request = CompareRequest(
@@ -122,6 +126,9 @@ def compare_stream(
         if isinstance(exc, RequestError | RateLimited):
             log.info("comparison refused: %s", exc)  # the client's mistake: one line, no traceback
             raise UserError(str(exc)) from exc
+        if isinstance(exc, OperationalError):
+            log.warning("comparison failed: the database is unavailable")
+            raise UserError(DATABASE_DOWN) from exc
         log.error("comparison failed: %s: %s", type(exc).__name__, exc)
         raise UserError("the comparison failed on the server; please try again") from exc
     comp = outcome["comp"]
@@ -188,6 +195,7 @@ def check_comparison_id(comparison_id: Any) -> str:
     return comparison_id.strip()
 
 
+@database_errors
 def vote(
     services: Services, who: Caller, comparison_id: Any, choice: Any, seconds: float | None = None
 ) -> dict[str, Any]:
@@ -266,6 +274,7 @@ def _number_arg(value: Any, name: str, lo: float, hi: float) -> float:
     return number
 
 
+@database_errors
 def leaderboard(
     services: Services,
     preset: Any,
@@ -273,10 +282,13 @@ def leaderboard(
     min_vote_seconds: Any = 0,
     drop_one_position: Any = False,
     source: Any = HUMANS,
+    drop_followers: Any = False,
 ) -> Leaderboard:
     """The cached leaderboard of one preset (or all) and one source (people's by default), optionally
     filtered or style-controlled; a judge's board carries its agreement with people."""
-    for name, flag in (("style_control", style_control), ("drop_one_position", drop_one_position)):
+    flags = (("style_control", style_control), ("drop_one_position", drop_one_position),
+             ("drop_followers", drop_followers))  # fmt: skip
+    for name, flag in flags:
         if not isinstance(flag, bool):
             raise UserError(f"{name} must be true or false, got {_short(flag)}")
     source = source or HUMANS
@@ -292,6 +304,7 @@ def leaderboard(
         drop_one_position,
         style_control,
         source,
+        drop_followers,
     )
     return services.board.get(view)
 
@@ -310,6 +323,7 @@ def clean_exports(ttl_seconds: float, now: float | None = None) -> int:
     return gone
 
 
+@database_errors
 def export(services: Services, what: Any, fmt: Any, voter_id: str | None) -> Path:
     """Write an export into a fresh temp folder and return the file (voter ids hashed with a secret salt).
 
@@ -338,6 +352,7 @@ def check_page(page: Any) -> int:
     return int(number)
 
 
+@database_errors
 def history(services: Services, page: Any, preset: Any, voter_id: str | None, page_size: int = 20) -> Any:
     """One page of past comparisons, newest first: the voter's own (voter_id None: everyone's, admin)."""
     number = check_page(page)
@@ -345,18 +360,22 @@ def history(services: Services, page: Any, preset: Any, voter_id: str | None, pa
     return services.store.list_comparisons(page_size, (number - 1) * page_size, preset or None, voter_id)
 
 
+@database_errors
 def voters(services: Services, admin_key: Any) -> Any:
     """The admin per-voter table: votes, agreement with the majority, position bias (ids hashed)."""
+    from ..leaderboard.influence import cap_votes
     from ..leaderboard.quality import voter_table
     from ..store.database import hash_voter
 
     if not services.identity.is_admin(admin_key):
         raise UserError("the per-voter table needs the admin key (W2S_ADMIN_KEY)")
-    votes, gens, _ = services.store.leaderboard_frames(None)
+    votes, gens, comps = services.store.leaderboard_frames(None)
     salt = services.identity.export_salt()
-    return voter_table(votes, gens, lambda v: hash_voter(v, salt))
+    counted = cap_votes(votes, comps, services.settings.voter_cap)
+    return voter_table(votes, gens, lambda v: hash_voter(v, salt), counted)
 
 
+@database_errors
 def judge(
     services: Services, preset: str, base_url: Any, model: Any, limit: Any, on_progress: Any = None
 ) -> str:

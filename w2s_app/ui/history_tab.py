@@ -27,9 +27,13 @@ def build_history(page: Page) -> None:
         with gr.Row():
             what = gr.Dropdown(
                 ["comparisons", "generations", "votes", "judgements"], value="generations",
-                label="Table (judgements: admin only)",
+                label="Table (judgements: admin only)", allow_custom_value=True,
             )  # fmt: skip
-            fmt = gr.Dropdown(["csv", "jsonl", "parquet"], value="csv", label="Format")
+            # Custom values reach the handler, which refuses them in one line (Gradio's own check
+            # would log a traceback for every refused value a script sends to /export).
+            fmt = gr.Dropdown(
+                ["csv", "jsonl", "parquet"], value="csv", label="Format", allow_custom_value=True
+            )
             go = gr.Button("Export")
         file = gr.File(label="Download", interactive=False)
         with gr.Accordion("Admin: per-voter table (needs the admin key above)", open=False):

@@ -29,6 +29,7 @@ def build_leaderboard(page: Page) -> None:
             style = gr.Checkbox(False, label="Style control (net of answer length and markdown)")
             fast = gr.Number(0, minimum=0, maximum=3600, label="Drop votes faster than (s)")
             onepos = gr.Checkbox(False, label="Drop voters who always pick one position")
+            followers = gr.Checkbox(False, label="Drop voters who follow one method (fast, far above chance)")
         refresh = gr.Button("Refresh")
         counts = gr.Markdown()
         table = gr.Dataframe(  # hidden while empty: an empty table shows bare headers 1 2 3
@@ -42,9 +43,13 @@ def build_leaderboard(page: Page) -> None:
         agreement = gr.Markdown()
         heat = gr.HTML()
 
-    def show_board(p: str, whose: str, styled: bool, seconds: float, one_position: bool) -> list[Any]:
+    def show_board(
+        p: str, whose: str, styled: bool, seconds: float, one_position: bool, follow: bool
+    ) -> list[Any]:
         try:
-            board = handlers.leaderboard(services, p, bool(styled), seconds or 0, bool(one_position), whose)
+            board = handlers.leaderboard(
+                services, p, bool(styled), seconds or 0, bool(one_position), whose, bool(follow)
+            )
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
         choices = gr.update(choices=source_options(board.judges), value=whose or "humans")
@@ -56,6 +61,8 @@ def build_leaderboard(page: Page) -> None:
             f"{c['votes']} votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
         )
         said += f"; scores start level and spread with the votes (prior: {board.prior_elo:g} Elo)"
+        if services.settings.voter_cap:
+            said += f"; at most {services.settings.voter_cap} votes per voter and preset count"
         if board.style:
             said += "; style coefficients: " + ", ".join(f"{k} {v:+.2f}" for k, v in board.style.items())
         if board.separation:
@@ -72,7 +79,7 @@ def build_leaderboard(page: Page) -> None:
             winrate_html(board.winrate),
         ]
 
-    inputs = [preset, source, style, fast, onepos]
+    inputs = [preset, source, style, fast, onepos, followers]
     outputs = [counts, source, table, chart, pairs, agreement, heat]
-    for trigger in (refresh.click, preset.change, source.input, style.change, tab.select):
+    for trigger in (refresh.click, preset.change, source.input, style.change, followers.change, tab.select):
         trigger(show_board, inputs=inputs, outputs=outputs, concurrency_limit=4, api_visibility="private")

@@ -91,8 +91,11 @@ def add_json_routes(app: Any, services: Services, payloads: BoardPayloads) -> No
         min_vote_seconds: str = "0",
         drop_one_position: str = "0",
         source: str = "humans",
+        drop_followers: str = "0",
     ) -> Response:
-        view = (preset, _flag(style_control), min_vote_seconds, _flag(drop_one_position), source)
+        view = (
+            preset, _flag(style_control), min_vote_seconds, _flag(drop_one_position), source, _flag(drop_followers)
+        )  # fmt: skip
         try:
             _, body = await run_in_threadpool(payloads.get, request, *view)
         except UserError as exc:

@@ -48,6 +48,7 @@ def build_services(settings: Settings, pool: ModelPool | None = None) -> Service
     """Check the data dir, open the store (migrated, interrupted comparisons recovered), wire the rest."""
     if settings.db_url is None or settings.secret is None:
         check_data_dir(settings.data_dir)  # StartupError: one line, exit 2
+    settings.presets()  # a broken presets file is one line at start (ConfigError), not a failing page
     store = Store.from_settings(settings)
     # A comparison runs at most request_seconds; one still `running` well after that is dead.
     store.recover_running(older_than_seconds=max(settings.request_seconds, 600.0) * 2)
@@ -62,7 +63,7 @@ def build_services(settings: Settings, pool: ModelPool | None = None) -> Service
             tokens_per_address=settings.token_limit,
         ),
     )
-    board = LeaderboardCache(store, min_interval=settings.leaderboard_seconds)
+    board = LeaderboardCache(store, min_interval=settings.leaderboard_seconds, voter_cap=settings.voter_cap)
     queue = ModelQueue(settings.max_queue, runner.concurrency)
     # Spaces set OAUTH_CLIENT_ID only when the Space enables OAuth in its README metadata.
     oauth = bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
