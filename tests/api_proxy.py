@@ -114,6 +114,7 @@ class Handler(BaseHTTPRequestHandler):
                     "seed": fields.get("seed"),
                     "max_tokens": fields.get("max_tokens"),
                     "stop": fields.get("stop"),
+                    "min_tokens": fields.get("min_tokens"),
                     "auth_sha256": hashlib.sha256(auth.encode()).hexdigest(),
                     "time": time.time(),
                 }

@@ -275,3 +275,25 @@ def test_api_key_never_written_to_outputs_logs_or_database(proxy, tmp_path):
         assert key.encode() not in path.read_bytes(), f"key written to {path}"
     auth = hashlib.sha256(f"Bearer {key}".encode()).hexdigest()
     assert all(r["auth_sha256"] == auth for r in completions(seen(proxy))), "the key was really used"
+
+
+def test_the_api_preset_answers_every_method_on_short_instructions(proxy, guides):
+    """SmolLM2 served raw under the api preset's Question/Answer template used to end at once: the
+    baseline answered only on a lucky retry, bon and w2s failed with "an empty answer 3 times". A
+    chunk that starts a blank answer now asks for min_tokens, and a sample still empty drops out."""
+    from w2s_app.config import Settings
+    from w2s_app.prompt_pool import examples_for
+
+    api = Settings.from_env({}).preset("api")
+    spec = RoleSpec("api", api.strong.template, stop=api.strong.stop)
+    models = Models(ApiRole(spec, client(proxy)), *guides)
+    eng = ApiEngine(models, CachedScorer(models))
+    methods = [("baseline", {}), ("bon", {"n": 4}), ("w2s", {"w": 2, "k": 2, "l": 8})]
+    sp = SamplingParams(max_new_tokens=24, temperature=0.7, seed=0)
+    instructions = examples_for(api, 10)
+    assert len(instructions) == 10
+    for instruction in instructions:
+        for r in run_methods(eng, instruction, methods, sp):
+            assert r.ok and r.text.strip(), (instruction, r.label, r.error)
+    first_chunks = [r for r in completions(seen(proxy)) if r["stop"] is None]  # blank answers: no stop
+    assert first_chunks and all(r["min_tokens"] == 4 for r in first_chunks)

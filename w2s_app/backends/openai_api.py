@@ -150,6 +150,9 @@ class ServerInfo:
 
     honours_n: bool | None = None
     accepts_seed: bool = True
+    # `min_tokens` (llama.cpp's and vLLM's extension: no end of answer before that many tokens); a
+    # server that refuses it is remembered and asked without.
+    accepts_min_tokens: bool = True
     chat_only: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -218,9 +221,13 @@ class ApiClient:
         temperature: float,
         top_p: float,
         stop: tuple[str, ...] = (),
+        min_tokens: int = 0,
     ) -> tuple[list[Choice], Usage]:
-        """One continuation per prompt through the completions endpoint, in input order."""
-        opts = _options(max_tokens, temperature, top_p, stop)
+        """One continuation per prompt through the completions endpoint, in input order.
+
+        `min_tokens` asks the server not to end the answer before that many tokens (where it can).
+        """
+        opts = _options(max_tokens, temperature, top_p, stop, min_tokens)
         return self._sample("completions", list(prompts), seeds, opts)
 
     def chat(
@@ -231,9 +238,10 @@ class ApiClient:
         temperature: float,
         top_p: float,
         stop: tuple[str, ...] = (),
+        min_tokens: int = 0,
     ) -> tuple[list[Choice], Usage]:
         """len(seeds) whole answers to one conversation through the chat endpoint."""
-        opts = _options(max_tokens, temperature, top_p, stop)
+        opts = _options(max_tokens, temperature, top_p, stop, min_tokens)
         return self._sample("chat", [messages] * len(seeds), seeds, opts)
 
     def _sample(
@@ -333,6 +341,10 @@ class ApiClient:
                 self._sleep(wait)
                 continue
             except _Rejected as exc:
+                if exc.param == "min_tokens" and "extra_body" in body:
+                    self.server.accepts_min_tokens = False
+                    log.info("server %s rejects min_tokens; sampling without", public_url(cfg.base_url))
+                    continue
                 if exc.param == "seed" and "seed" in body:
                     self.server.accepts_seed = False
                     log.info("server %s rejects seed; sampling without", public_url(cfg.base_url))
@@ -350,6 +362,9 @@ class ApiClient:
 
     def _body(self, job: _HttpJob, opts: dict[str, Any]) -> dict[str, Any]:
         body = dict(opts)
+        min_tokens = body.pop("min_tokens", 0)
+        if min_tokens and self.server.accepts_min_tokens:
+            body["extra_body"] = {"min_tokens": min_tokens}  # not an OpenAI field: the client passes it on
         if job.n > 1:
             body["n"] = job.n
         if self.server.accepts_seed:
@@ -435,7 +450,10 @@ class _Rejected(Exception):
 
     def __init__(self, status: int, message: str, endpoint: str) -> None:
         low = message.lower()
-        self.param = "seed" if "seed" in low else "n" if re.search(r"\bn\b", low) else None
+        self.param = (
+            "min_tokens" if "min_tokens" in low else "seed" if "seed" in low
+            else "n" if re.search(r"\bn\b", low) else None
+        )  # fmt: skip
         self.chat_only = endpoint == "completions" and (
             "chat model" in low or "chat/completions" in low or (status == 404 and "completions" in low)
         )
@@ -447,8 +465,12 @@ class _Rejected(Exception):
         super().__init__(f"HTTP {status}: {message}{hint}")
 
 
-def _options(max_tokens: int, temperature: float, top_p: float, stop: tuple[str, ...]) -> dict[str, Any]:
+def _options(
+    max_tokens: int, temperature: float, top_p: float, stop: tuple[str, ...], min_tokens: int = 0
+) -> dict[str, Any]:
     opts: dict[str, Any] = {"max_tokens": int(max_tokens), "temperature": float(temperature)}
+    if min_tokens:
+        opts["min_tokens"] = int(min(min_tokens, max_tokens))
     if top_p < 1.0:
         opts["top_p"] = float(top_p)
     if stop:

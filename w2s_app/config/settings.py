@@ -66,6 +66,10 @@ class Settings:
     rate_limit: int = _env(
         "W2S_RATE_LIMIT", "comparisons and votes per voter per minute (0: off)", 20, "count"
     )
+    voter_cap: int = _env(
+        "W2S_VOTER_CAP", "votes per voter (and per address) and preset that count on the leaderboard (0: all)",
+        20, "count",
+    )  # fmt: skip
     max_queue: int = _env("W2S_MAX_QUEUE", "comparisons waiting for the model; more get 'busy'", 32, "count")
     # Continuous batching: up to `concurrent` comparisons run at once, their streams (at most
     # `batch_rows`) decoding in one shared loop; batch_rows 0 runs comparisons one at a time.

@@ -40,6 +40,12 @@ class Stream:
     parent: int = 0  # id of the stream this one extends (0: the prompt)
     id: int = field(default_factory=lambda: next(_ids))
 
+    @property
+    def empty(self) -> bool:
+        """Ended (by EOS or a stop) before any visible text: not an answer. Local samplers never end a
+        blank answer; a server may, after every retry."""
+        return self.eos and not self.text.strip()
+
     def extend(self, text: str, token_ids: tuple[int, ...], n_new: int, eos: bool, budget: int) -> Stream:
         """A child stream with a new chunk appended."""
         n = self.n_tokens + n_new

@@ -47,6 +47,9 @@ NEEDS_COMPLETIONS = (
 
 
 BLANK_RETRIES = 2  # extra tries when the server ends an answer before writing anything
+# A chunk that starts a blank answer asks the server not to end it before this many tokens (where
+# the server takes `min_tokens`): the local samplers' rule that a blank answer may not end.
+BLANK_MIN_TOKENS = 4
 
 
 def api_seed(seed: int, slot: int, position: int) -> int:
@@ -162,12 +165,10 @@ class ApiEngine:
                 streams[i] = stream
             unanswered = [i for i in unanswered if streams[i].done and not streams[i].text.strip()]
             if not unanswered:
-                return Answer(streams, counts=counts)
-        err = SearchError(
-            f"{self.strong.describe()} returned an empty answer {1 + BLANK_RETRIES} times; "
-            "an empty answer is not counted as finished"
-        )
-        return Answer(error=err, counts=counts)
+                break
+        # Still empty after every retry: such a stream is `empty`, and the method leaves it out (a
+        # best-of-N sample drops out of the N; a baseline says the server wrote nothing).
+        return Answer(streams, counts=counts)
 
     def _remote(
         self, prompt: str, sp: SamplingParams, req: SampleRequest, whole: bool
@@ -178,12 +179,13 @@ class ApiEngine:
         # they are cut locally once the answer has text.
         blank = any(not p.text.strip() for p in req.parents)
         args = (req.max_new, sp.temperature, sp.top_p, () if blank else strong.spec.stop)
+        min_tokens = BLANK_MIN_TOKENS if blank else 0
         seed = sp.seed if req.seed is None else req.seed
         seeds = [api_seed(seed, slot, p.n_tokens) for p, slot in zip(req.parents, req.slots)]
         if not strong.chat:
             base = strong.prompt_text(prompt)
             try:
-                return strong.client.complete([base + p.text for p in req.parents], seeds, *args)
+                return strong.client.complete([base + p.text for p in req.parents], seeds, *args, min_tokens)
             except ChatOnlyError as exc:
                 # Learned just now: the model answers through chat only; whole answers still can.
                 if not whole:
@@ -195,7 +197,7 @@ class ApiEngine:
             usage = Usage()
             if not whole:
                 raise SearchError(NEEDS_COMPLETIONS.format(model=strong.describe()))
-        choices, more = strong.client.chat(strong.messages(prompt), seeds, *args)
+        choices, more = strong.client.chat(strong.messages(prompt), seeds, *args, min_tokens)
         usage.add(more)
         return choices, usage
 

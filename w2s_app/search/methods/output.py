@@ -20,3 +20,8 @@ class MethodOutput:
     score: float | None
     eos: bool
     trace: list[TraceStep]
+
+
+# What a method says when the strong model ended every try before writing anything (only a server
+# can: local samplers never end a blank answer).
+NO_ANSWER = "the strong model ended its answer before writing anything, on every try; an empty answer is not an answer"

@@ -5,8 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ...contracts import ROOT, Progress, SampleRequest, SamplingParams, ScoreRequest, Stream, TraceStep
-from .output import MethodGen, MethodOutput
+from ...contracts import (
+    ROOT,
+    Progress,
+    SampleRequest,
+    SamplingParams,
+    ScoreRequest,
+    SearchError,
+    Stream,
+    TraceStep,
+)
+from .output import NO_ANSWER, MethodGen, MethodOutput
 
 
 def rank(scores: list[float], count: int) -> list[int]:
@@ -31,14 +40,24 @@ def w2s(params: dict[str, Any], sp: SamplingParams) -> MethodGen:
         carried = [(i, b) for i, b in enumerate(kept) if b.done]
         grow = [p for p in parents if not p.done]
         new: list[Stream] = []
+        new_parent: list[int] = []
         if grow:
             # Unfinished beams all hold step*L tokens, so one chunk length fits every stream.
             max_new = min(chunk, budget - grow[0].n_tokens)
-            new = yield SampleRequest(tuple(grow), tuple(range(len(grow))), max_new, sp.seed)
+            drawn = yield SampleRequest(tuple(grow), tuple(range(len(grow))), max_new, sp.seed)
+            # A chunk a server left empty after every retry is no candidate (local chunks never are).
+            keep = [j for j, c in enumerate(drawn) if not c.empty]
+            grow, new, new_parent = (
+                [grow[j] for j in keep],
+                [drawn[j] for j in keep],
+                [parent_index[j] for j in keep],
+            )
+        if not carried and not new:
+            raise SearchError(NO_ANSWER)
         new_scores = (yield ScoreRequest(tuple(new))) if new else []
         candidates = [b for _, b in carried] + list(new)
         scores = [kept_scores[i] for i, _ in carried] + list(new_scores)
-        cand_parent = [i for i, _ in carried] + [parent_index[j] for j in range(len(new))]
+        cand_parent = [i for i, _ in carried] + new_parent
         best = rank(scores, width)
         trace.append(
             TraceStep(
