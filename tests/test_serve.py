@@ -464,3 +464,27 @@ def test_two_requests_run_at_once_in_one_loop(client, server):
     assert server.health()["running"] == 2 and server.health()["waiting"] == 0
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [({"W2S_SERVE_KEY": "k1", "W2S_RATE_LIMIT": "2", "W2S_ADDRESS_LIMIT": "0"}, "k1"),
+     ({"W2S_RATE_LIMIT": "0", "W2S_ADDRESS_LIMIT": "2"}, "anything")],
+    ids=["per-key", "per-address"],
+)  # fmt: skip
+def test_service_limits_per_key_and_per_address(tiny_presets_file, tmp_path, env, key):
+    """The page's limits on the service: two requests a minute here, the third is a 429 + Retry-After."""
+    srv = ServeServer(tiny_presets_file, tmp_path / "data", preset="fake", **env)
+    try:
+        client = openai.OpenAI(base_url=srv.base_url, api_key=key, max_retries=0, timeout=60)
+        for _ in range(2):
+            client.completions.create(model="fake/baseline", prompt="Hi", max_tokens=4)
+        with pytest.raises(openai.RateLimitError) as err:
+            client.completions.create(model="fake/baseline", prompt="Hi", max_tokens=4)
+        assert "too many comparisons" in err.value.body["message"]
+        assert err.value.body["code"] == "rate_limit_exceeded"
+        assert int(err.value.response.headers["Retry-After"]) >= 1
+        rows = sqlite3.connect(srv.db).execute("select count(*) from comparison").fetchone()[0]
+        assert rows == 2  # the refused request stored nothing
+    finally:
+        srv.stop()
