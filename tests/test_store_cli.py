@@ -29,7 +29,7 @@ def test_generate_export_leaderboard(tiny_env, capsys):
     assert main(["export", "--what", "generations", "--format", "parquet", "--out", str(out)]) == 0
     assert len(pd.read_parquet(out)) == 6
     capsys.readouterr()
-    assert main(["leaderboard", "--preset", "tiny", "--json", "--bootstrap", "20"]) == 0
+    assert main(["leaderboard", "--preset", "tiny", "--json"]) == 0
     board = json.loads(capsys.readouterr().out)
     assert board["counts"]["votes"] == 2
     assert board["table"][0]["entity"] == "w2s W2 K2 L8" and board["table"][0]["wins"] == 2
