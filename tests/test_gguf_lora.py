@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("xllamacpp")
+# One thread: llama.cpp's results do not depend on it, and two threads on a shared 2-core machine
+# wait on each other at every barrier whenever another process takes a core.
 
 from w2s_app.backends import gguf_lora, llama_lib
 from w2s_app.backends.adapters import load_adapted, resolve_adapter
@@ -48,7 +50,7 @@ def test_llama_cpp_with_the_converted_adapter_agrees_with_peft(name):
     on_err, off_err = [], []
     for text in texts(12):
         ids = model.tokenize(text)
-        ctx = llama_lib.Context(model, n_ctx=256, n_seq_max=1, threads=2, adapter=lora)
+        ctx = llama_lib.Context(model, n_ctx=256, n_seq_max=1, threads=1, adapter=lora)
         ours = logprobs(ctx.decode([(t, i, 0, True) for i, t in enumerate(ids)]), ids)[1:]
         with torch.inference_mode():
             on = logprobs(peft(input_ids=torch.tensor([ids])).logits[0].numpy(), ids)[1:]

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("xllamacpp")
+# One thread: llama.cpp's results do not depend on it, and two threads on a shared 2-core machine
+# wait on each other at every barrier whenever another process takes a core.
 
 from w2s_app.backends import llama_lib
 from w2s_app.backends.adapters import resolve_adapter
@@ -29,7 +31,7 @@ def gemma() -> llama_lib.Model:
 
 def ctx(model: llama_lib.Model, **kw) -> llama_lib.Context:
     return llama_lib.Context(
-        model, n_ctx=kw.pop("n_ctx", 1024), n_seq_max=kw.pop("n_seq_max", 8), threads=2, **kw
+        model, n_ctx=kw.pop("n_ctx", 1024), n_seq_max=kw.pop("n_seq_max", 8), threads=1, **kw
     )
 
 
@@ -133,7 +135,7 @@ def test_missing_files_raise_a_clear_error(smol, tmp_path):
 
 
 def test_a_full_cache_fails_with_a_message(smol):
-    c = llama_lib.Context(smol, n_ctx=256, n_seq_max=1, n_batch=256, threads=2)
+    c = llama_lib.Context(smol, n_ctx=256, n_seq_max=1, n_batch=256, threads=1)
     ids = (smol.tokenize(TEXT) * 20)[:256]
     feed(c, 0, 0, ids, logits=False)
     with pytest.raises(llama_lib.LlamaLibError, match="KV cache is full"):
