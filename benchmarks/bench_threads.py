@@ -11,7 +11,10 @@ thread. Per setting (a fresh process each, the environment set before anything l
 - `torch after llama, same thread`: the same pass right after a Gemma decode step in the same thread;
 - `torch after llama, other thread`: the decode step runs in another Python thread (as a sampler
   thread beside a scoring thread would), then the torch pass;
-- `llama ms/token`: the Gemma decode step itself.
+- `llama ms/token`: the Gemma decode step itself;
+- `spin ms after llama` / `spin ms after torch`: CPU time the process burns during 100 ms of
+  sleep right after a decode step / a torch pass (its idle workers spinning), less the same sleep
+  after 50 ms of quiet. Counted CPU time, so it holds even when other processes share the cores.
 
 Medians of `--repeat` rounds, milliseconds.
 """
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 SETTINGS = {
     "default": {},
@@ -66,7 +70,14 @@ def worker(threads: int, repeat: int) -> dict[str, float]:
         t.start()
         t.join()
 
-    out: dict[str, list[float]] = {k: [] for k in ("torch alone", "same thread", "other thread", "llama")}
+    def idle_cpu(before: Any) -> float:
+        before()
+        start = time.process_time()
+        time.sleep(0.1)
+        return time.process_time() - start
+
+    names = ("torch alone", "same thread", "other thread", "llama", "spin after llama", "spin after torch")
+    out: dict[str, list[float]] = {k: [] for k in names}
     forward()
     for _ in range(repeat):
         time.sleep(0.05)  # idle: every spinning worker has gone to sleep
@@ -78,6 +89,9 @@ def worker(threads: int, repeat: int) -> dict[str, float]:
         start = time.perf_counter()
         step()
         out["llama"].append(time.perf_counter() - start)
+        quiet = idle_cpu(lambda: time.sleep(0.05))
+        out["spin after llama"].append(idle_cpu(step) - quiet)
+        out["spin after torch"].append(idle_cpu(forward) - quiet)
     return {k: round(1000 * statistics.median(v), 2) for k, v in out.items()}
 
 
