@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# One llama.cpp thread per process: its results do not depend on it, and the suite's workers share
+# two cores (two threads each would wait on each other at every barrier).
+os.environ.setdefault("W2S_THREADS", "1")
 
 from w2s_app.backends.local import ModelPool
 from w2s_app.backends.roles import Models, Role, RoleSpec

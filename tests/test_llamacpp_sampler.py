@@ -20,8 +20,18 @@ PROMPT = "Give three tips for staying healthy."
 
 @pytest.fixture(scope="module")
 def offline():
-    runner = build_runner(Settings.from_env({"W2S_DEVICE": "cpu"}))
+    """The offline preset's roles in transformers (the strong GGUF is sampled by llama.cpp all the same)."""
+    runner = build_runner(Settings.from_env({"W2S_DEVICE": "cpu", "W2S_ENGINE": "fast"}))
     return runner.engines.load(runner.preset("offline")).models
+
+
+@pytest.fixture(scope="module")
+def offline_llama():
+    """The offline preset as the CPU default loads it: every role read from its GGUF for llama.cpp."""
+    runner = build_runner(Settings.from_env({"W2S_DEVICE": "cpu"}))
+    loaded = runner.engines.load(runner.preset("offline"))
+    assert all(r.loaded.model is None and r.loaded.gguf for r in (loaded.models.strong, loaded.models.tuned))
+    return loaded.models
 
 
 def run(models, methods, sp):
@@ -31,7 +41,8 @@ def run(models, methods, sp):
     return results
 
 
-def test_same_keys_give_the_same_first_chunk(offline):
+def test_same_keys_give_the_same_first_chunk(offline_llama):
+    offline = offline_llama
     sp = SamplingParams(max_new_tokens=24, temperature=1.0, seed=3, noise="shared")
     base, w2s_1, bon, w2s_long = run(
         offline,

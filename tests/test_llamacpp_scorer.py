@@ -13,13 +13,13 @@ pytest.importorskip("xllamacpp")
 # wait on each other at every barrier whenever another process takes a core.
 
 from w2s_app.backends.local import ModelPool
-from w2s_app.backends.role_loaders import LoadContext, local_guide
+from w2s_app.backends.roles import Models
 from w2s_app.config import load_presets
-from w2s_app.search import Models
-from w2s_app.search.cached_scorer import CachedScorer
-from w2s_app.search.llamacpp_scorer import LlamaCppScorer, guide_contexts
-from w2s_app.search.scoring import PlainScorer, guide_ids
-from w2s_app.search.types import ScoreRequest, Stream
+from w2s_app.contracts import ScoreRequest, Stream
+from w2s_app.engines.cached_scorer import CachedScorer
+from w2s_app.engines.llamacpp_scorer import LlamaCppScorer, guide_contexts
+from w2s_app.engines.plain_scorer import PlainScorer, guide_ids
+from w2s_app.wiring.role_loaders import LoadContext, local_guide
 
 pytestmark = pytest.mark.slow
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -38,7 +38,7 @@ def pair(request):
     models = Models(
         None, local_guide(preset.tuned, ctx, "tuned"), local_guide(preset.untuned, ctx, "untuned")
     )
-    return request.param, models, LlamaCppScorer(models, guide_contexts(models, threads=1))
+    return request.param, models, LlamaCppScorer(models, guide_contexts(models))
 
 
 def cases(name: str) -> list[tuple[str, str]]:
@@ -60,7 +60,7 @@ def run_chunked(scorer, prompt: str, text: str, eos: bool, parts: int = 3):
         s = Stream(text=text[: len(text) * k // parts], eos=eos and last, done=last, parent=parent)
         if parent:
             scorer.sampling({parent})
-        (answer,) = scorer.score(prompt, [ScoreRequest((s,))])
+        (answer,) = scorer.score_many([(prompt, ScoreRequest((s,)))])
         out.append((answer.value[0], answer.counts.guide_tokens, s))
         parent = s.id
     scorer.keep_prompts(set())
@@ -82,7 +82,7 @@ def test_chunked_scores_agree_with_the_cached_and_plain_scorers(pair):
             # Each guide reads only the chunk's new tokens from the parent's cached prefix, as CachedScorer does.
             assert work == ref_work
             errors.append(abs(value - ref) / tokens(models, s))
-        (whole,) = plain.score(prompt, [ScoreRequest((got[-1][2],))])
+        (whole,) = plain.score_many([(prompt, ScoreRequest((got[-1][2],)))])
         assert want[-1][0] == pytest.approx(whole.value[0], abs=1e-3)
     assert max(errors) < PER_TOKEN and np.mean(errors) < PER_TOKEN / 3
 
@@ -94,7 +94,7 @@ def test_the_eos_term_matches_where_the_role_scores_it(pair):
 
     def term(scorer) -> float:
         ended, cut = (Stream(text=text, eos=e, done=True) for e in (True, False))
-        (a,) = scorer.score(prompt, [ScoreRequest((ended, cut))])
+        (a,) = scorer.score_many([(prompt, ScoreRequest((ended, cut)))])
         return a.value[0] - a.value[1]
 
     want, got = term(plain), term(ours)
@@ -111,21 +111,21 @@ def test_states_live_while_they_can_be_parents_and_then_free_their_sequences(pai
     prompt, text = cases(name)[1]
     for scorer in (ours, cached):  # w2s steps: two candidates, the first kept, two children, one kept
         first = [Stream(text=text[:12], parent=0), Stream(text=text[:15], parent=0)]
-        scorer.score(prompt, [ScoreRequest(tuple(first))])
+        scorer.score_many([(prompt, ScoreRequest(tuple(first)))])
         assert all(scorer.guide_states.get(s.id) is not None for s in first)
         scorer.sampling({first[0].id})
         assert scorer.guide_states.get(first[1].id) is None  # a dropped candidate is never a parent
         second = [Stream(text=text[:20], parent=first[0].id), Stream(text=text[:24], parent=first[0].id)]
-        scorer.score(prompt, [ScoreRequest(tuple(second))])
+        scorer.score_many([(prompt, ScoreRequest(tuple(second)))])
         assert scorer.guide_states.get(first[0].id) is None  # its children hold what it had
         scorer.sampling({second[1].id})
         assert scorer.guide_states.get(second[0].id) is None and scorer.guide_states.get(second[1].id)
     assert len(ours.guide_states) == len(cached.guide_states) == 1
     ours.keep_prompts(set())
     assert len(ours.guide_states) == 0
-    for guide in ours.guides:
-        assert len(guide.free) == guide.ctx.n_seq_max and not guide.roots
-        assert all(guide.ctx.length(seq) == 0 for seq in range(guide.ctx.n_seq_max))
+    for guide in ours.guides:  # every sequence id back with the (shared) context, every cell empty
+        assert guide.ctx.available_ids() == guide.ctx.n_seq_max and not guide.roots
+        assert all(guide.ctx.ctx.length(seq) == 0 for seq in range(guide.ctx.n_seq_max))
 
 
 def test_many_prompts_in_one_call_score_as_one_call_each(pair):
@@ -136,7 +136,7 @@ def test_many_prompts_in_one_call_score_as_one_call_each(pair):
     ]
     together = [a.value for a in ours.score_many(items)]
     ours.keep_prompts(set())
-    alone = [ours.score(p, [r])[0].value for p, r in items]
+    alone = [ours.score_many([(p, r)])[0].value for p, r in items]
     ours.keep_prompts(set())
     for a, b, (_, req) in zip(together, alone, items):
         for x, y, s in zip(a, b, req.streams):

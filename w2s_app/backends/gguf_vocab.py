@@ -67,3 +67,18 @@ def never_drawn(model: Model, eos_ids: Iterable[int] | None = None) -> frozenset
         ):
             banned.add(tok)
     return frozenset(banned - keep)
+
+
+_NEVER: dict[tuple[Path, tuple[int, ...]], tuple[int, ...]] = {}
+
+
+def never_drawn_in_file(gguf: Path, eos_ids: Iterable[int]) -> tuple[int, ...] | None:
+    """`never_drawn` of a GGUF read with its vocabulary only (no weights); None without llama.cpp."""
+    from .llama_lib import available
+
+    key = (Path(gguf), tuple(sorted(eos_ids)))
+    if key not in _NEVER:
+        if not available():
+            return None
+        _NEVER[key] = tuple(sorted(never_drawn(Model(Path(gguf), vocab_only=True), key[1])))
+    return _NEVER[key]

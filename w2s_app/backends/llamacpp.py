@@ -1,153 +1,139 @@
-"""A GGUF strong model run in-process by llama.cpp (the optional `llama-cpp-python` package).
+"""GGUF models in llama.cpp, in-process: loaded once per file, with contexts shared by everyone who needs them.
 
-llama.cpp reads the quantized GGUF weights directly, which on a CPU decodes several times faster
-than transformers running the same weights de-quantized to float32. We use its low-level API:
-one context with many KV sequences in one unified cache, so a search's beams share their prefix
-cells (`llama_memory_seq_cp` adds a sequence id to cells, it copies no memory) and every live
-stream decodes in one batch. Tokens and text still come from the transformers tokenizer the GGUF
-converts to (the same vocabulary, checked at load).
+llama.cpp comes from the prebuilt `xllamacpp` wheel through `llama_lib` (nothing to compile). A
+context is a KV cache of numbered sequences; the strong model's samplers of every preset on one GGUF
+share one context, and guides on one GGUF (with one adapter, or none) share one, so this module
+owns each context's sequence ids and lock: no user can overwrite another's cells. Roles read from
+a GGUF here need no conversion to transformers: the tokenizer comes from the file's metadata
+(`gguf_vocab`), and nothing holds torch weights.
 """
 
 from __future__ import annotations
 
-import ctypes
-import importlib.util
-import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..contracts import SearchError
-from .local import ModelLoadError, resolve_source
+from . import gguf_vocab, llama_lib
+from .gguf_lora import gguf_adapter
+from .local import LoadedModel, ModelLoadError
 
-log = logging.getLogger(__name__)
+STRONG_CTX = 16384  # KV cells of a strong model's context: every running comparison's streams
+GUIDE_CTX = 8192  # KV cells of a guide's context
 
 
 def available() -> bool:
-    """True when llama-cpp-python is installed."""
-    return importlib.util.find_spec("llama_cpp") is not None
+    """True when the llama.cpp library (the xllamacpp wheel) can be found."""
+    return llama_lib.available()
 
 
 def default_threads() -> int:
-    """W2S_THREADS, else every core."""
+    """W2S_THREADS, else every core: the process's one thread budget (torch and llama.cpp take turns)."""
     return int(os.environ.get("W2S_THREADS") or os.cpu_count() or 1)
 
 
-class LlamaCppModel:
-    """A llama.cpp model and context: batched decode over numbered KV sequences."""
+class LlamaContext:
+    """A llama.cpp context and its sequence ids, shared by the samplers or scorers on one model."""
 
-    def __init__(
-        self, gguf: Path, n_ctx: int = 16384, n_seq_max: int = 256, threads: int | None = None
-    ) -> None:
-        if not available():
-            raise ModelLoadError(
-                "the llama.cpp sampler needs llama-cpp-python: pip install llama-cpp-python "
-                "(compiles once, a few minutes), or use W2S_ENGINE=fast"
-            )
-        import llama_cpp as lc
-
-        self.lc = lc
-        self.path = Path(gguf)
-        lc.llama_backend_init()
-        lc.llama_log_set(_log_callback(lc), ctypes.c_void_p())
-        model = lc.llama_model_load_from_file(str(self.path).encode(), lc.llama_model_default_params())
-        if not model:
-            raise ModelLoadError(f"llama.cpp cannot load {self.path}")
-        params = lc.llama_context_default_params()
-        threads = threads or default_threads()
-        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, 512, 512
-        # Sequences and cells for several comparisons in one shared loop (W2S_BATCH_ROWS streams
-        # plus their stored beams and prompts); 256 is llama.cpp's most.
-        params.n_seq_max = n_seq_max
-        params.kv_unified = True  # one cache for all sequences: copied prefixes share cells
-        params.swa_full = True  # sliding-window layers keep every position, so any prefix can be copied
-        params.n_threads = params.n_threads_batch = threads
-        self.ctx = lc.llama_init_from_model(model, params)
-        if not self.ctx:
-            raise ModelLoadError(f"llama.cpp cannot create a context for {self.path}")
-        self.model = model
-        self.memory = lc.llama_get_memory(self.ctx)
-        self.n_vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(model))
-        self.n_seq_max = n_seq_max
-        self.n_batch = 512
-        self.batch = lc.llama_batch_init(self.n_batch, 0, 1)
-        # Several samplers may share this context (presets on one GGUF): they take turns holding the
-        # lock, and every sequence id comes from this one free list, so none writes another's cells.
+    def __init__(self, ctx: llama_lib.Context) -> None:
+        self.ctx = ctx
+        self.n_vocab = ctx.n_vocab
+        self.n_seq_max = ctx.n_seq_max
+        self.n_batch = ctx.n_batch
+        # Held for every call (a sampler holds it across its whole decode loop): callers take turns.
         self.lock = threading.RLock()
-        self._free = list(range(n_seq_max - 1, -1, -1))
+        self._free = list(range(ctx.n_seq_max - 1, -1, -1))
 
     def acquire(self) -> int:
         """A sequence id nobody uses (its cells are empty)."""
-        if not self._free:
-            raise SearchError(
-                f"more than {self.n_seq_max} llama.cpp streams at once; use a smaller W, K or N, "
-                "or fewer comparisons at once (W2S_BATCH_ROWS)"
-            )
-        return self._free.pop()
+        with self.lock:
+            if not self._free:
+                raise SearchError(
+                    f"more than {self.n_seq_max} llama.cpp streams at once; use a smaller W, K or N, "
+                    "or fewer comparisons at once (W2S_BATCH_ROWS)"
+                )
+            return self._free.pop()
 
     def free(self, seq: int) -> None:
         """Forget a sequence's cells and give its id back."""
-        self.remove(seq)
-        self._free.append(seq)
+        with self.lock:
+            self.ctx.remove(seq)
+            self._free.append(seq)
 
-    def copy(self, src: int, dst: int) -> None:
-        """Sequence dst becomes a copy of sequence src (shared cells)."""
-        self.lc.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+    def available_ids(self) -> int:
+        """Sequence ids not in use."""
+        return len(self._free)
 
-    def remove(self, seq: int) -> None:
-        """Forget a sequence."""
-        self.lc.llama_memory_seq_rm(self.memory, seq, -1, -1)
+    def copy(self, src: int, dst: int, end: int = -1) -> None:
+        """Sequence dst gets src's positions before `end` (all by default); cells are shared, not copied."""
+        with self.lock:
+            self.ctx.copy(src, dst, end)
 
-    def decode(self, items: list[tuple[int, int, int, bool]]) -> list[np.ndarray]:
-        """Feed (token, position, sequence, want logits) items; the logits asked for, in order."""
-        out: list[np.ndarray] = []
-        for start in range(0, len(items), self.n_batch):
-            part = items[start : start + self.n_batch]
-            b = self.batch
-            b.n_tokens = len(part)
-            for i, (tok, pos, seq, logits) in enumerate(part):
-                b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, logits
-                b.seq_id[i][0] = seq
-            rc = self.lc.llama_decode(self.ctx, b)
-            if rc != 0:
-                raise RuntimeError(
-                    f"llama.cpp decode failed (code {rc}): the KV cache is full; use fewer or shorter streams"
+    def decode(self, items: list[tuple[int, int, int, bool]]) -> np.ndarray:
+        """Feed (token, position, sequence, wants logits) items; the flagged items' logits (rows, vocab)."""
+        with self.lock:
+            return self.ctx.decode(items)
+
+
+_MODELS: dict[Path, llama_lib.Model] = {}
+_CONTEXTS: dict[tuple[Path, Path | None, str], LlamaContext] = {}
+_LOCK = threading.Lock()
+
+
+def model(path: Path) -> llama_lib.Model:
+    """The process's llama.cpp model of a GGUF file (weights loaded once)."""
+    path = Path(path)
+    with _LOCK:
+        if path not in _MODELS:
+            if not llama_lib.available():
+                raise ModelLoadError(
+                    "llama.cpp is not installed: pip install xllamacpp (a prebuilt wheel), or use W2S_ENGINE=fast"
                 )
-            for i, (*_, logits) in enumerate(part):
-                if logits:
-                    ptr = self.lc.llama_get_logits_ith(self.ctx, i)
-                    out.append(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy())
-        return out
+            _MODELS[path] = llama_lib.Model(path)
+        return _MODELS[path]
 
 
-_CALLBACK: list[Any] = []  # the ctypes callback must outlive every llama.cpp call
+def context(path: Path, purpose: str, adapter: Path | None = None) -> LlamaContext:
+    """The shared context of a GGUF for a purpose ('strong' or 'guide'), with a LoRA adapter or none."""
+    path = Path(path)
+    key = (path, adapter, purpose)
+    loaded = model(path)
+    with _LOCK:
+        if key not in _CONTEXTS:
+            lora = loaded.lora(gguf_adapter(adapter, path)) if adapter is not None else None
+            n_ctx = STRONG_CTX if purpose == "strong" else GUIDE_CTX
+            _CONTEXTS[key] = LlamaContext(
+                llama_lib.Context(loaded, n_ctx=n_ctx, threads=default_threads(), adapter=lora)
+            )
+        return _CONTEXTS[key]
 
 
-def _log_callback(lc: Any) -> Any:
-    """llama.cpp logs every tensor it loads; keep its errors only."""
-    if not _CALLBACK:
+def load_gguf_role_model(source: str, path: Path) -> LoadedModel:
+    """A GGUF file as a role's model for llama.cpp: tokenizer from its metadata, no torch weights."""
+    import time
 
-        def quiet(level: int, text: bytes, data: Any) -> None:
-            if level == 4:  # GGML_LOG_LEVEL_ERROR (5 continues the previous line)
-                log.error("llama.cpp: %s", text.decode(errors="replace").rstrip())
-
-        _CALLBACK.append(lc.llama_log_callback(quiet))
-    return _CALLBACK[0]
-
-
-_MODELS: dict[str, LlamaCppModel] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def llamacpp_model(source: str) -> LlamaCppModel:
-    """The process's llama.cpp model for a GGUF source (a .gguf file or an offline pip package)."""
-    kind, where, _ = resolve_source(source)
-    if kind != "gguf":
-        raise ModelLoadError(f"the llama.cpp sampler runs GGUF models only; {source!r} is a {kind} source")
-    with _MODELS_LOCK:
-        if source not in _MODELS:
-            _MODELS[source] = LlamaCppModel(Path(where))
-        return _MODELS[source]
+    start = time.perf_counter()
+    tokenizer = gguf_vocab.tokenizer(path)
+    loaded = model(path)
+    if loaded.n_vocab != len(tokenizer):
+        raise ModelLoadError(
+            f"{path.name}: llama.cpp's vocabulary ({loaded.n_vocab}) differs from the tokenizer's ({len(tokenizer)})"
+        )
+    eos_ids = (int(tokenizer.eos_token_id),) if tokenizer.eos_token_id is not None else ()
+    arch = loaded.meta("general.architecture")
+    limit = loaded.meta(f"{arch}.context_length") if arch else None
+    return LoadedModel(
+        source=source,
+        model=None,
+        tokenizer=tokenizer,
+        device="cpu",
+        dtype="gguf",
+        load_seconds=time.perf_counter() - start,
+        eos_ids=eos_ids,
+        never_ids=tuple(sorted(gguf_vocab.never_drawn(loaded, eos_ids))),
+        gguf=path,
+        context_limit=int(limit) if limit and limit.isdigit() else None,
+    )

@@ -43,6 +43,8 @@ class LoadedModel:
     load_seconds: float = 0.0
     eos_ids: tuple[int, ...] = field(default=())
     never_ids: tuple[int, ...] = field(default=())  # control tokens a sampler must never draw
+    gguf: Path | None = None  # the GGUF file it was read from, when it was
+    context_limit: int | None = None  # most tokens it reads; None: its transformers config says
 
     @property
     def vocab_size(self) -> int:
@@ -238,6 +240,7 @@ def load_model(
     kind, where, _ = resolve_source(source)
     dev = pick_device(device)
     torch_dtype = pick_dtype(dev, dtype)
+    gguf_path = Path(where) if kind == "gguf" else None
     try:
         if kind == "gguf":
             where = convert_gguf(Path(where))
@@ -253,6 +256,7 @@ def load_model(
         from .int8 import quantize_linears
 
         quantize_linears(model)
+    eos_ids = _eos_ids(model, tokenizer)
     return LoadedModel(
         source=source,
         model=model,
@@ -260,8 +264,26 @@ def load_model(
         device=dev,
         dtype="int8" if dtype == "int8" else torch_dtype,
         load_seconds=time.perf_counter() - start,
-        eos_ids=_eos_ids(model, tokenizer),
+        eos_ids=eos_ids,
+        never_ids=never_ids(tokenizer, eos_ids, gguf_path),
+        gguf=gguf_path,
     )
+
+
+def never_ids(tokenizer: Any, eos_ids: tuple[int, ...], gguf: Path | None = None) -> tuple[int, ...]:
+    """Token ids no answer may contain: a GGUF's control, unused and media-marker tokens (read from the
+    file, so every engine on it masks the same ones), else the tokenizer's special tokens; never EOS."""
+    if gguf is not None:
+        from .gguf_vocab import never_drawn_in_file
+
+        banned = never_drawn_in_file(gguf, eos_ids)
+        if banned is not None:
+            return banned
+    special = set(getattr(tokenizer, "all_special_ids", ()) or ())
+    special |= {
+        i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if getattr(t, "special", False)
+    }
+    return tuple(sorted(special - set(eos_ids)))
 
 
 class ModelPool:

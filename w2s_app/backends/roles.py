@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,10 +79,11 @@ class Role:
             raise ValueError(f"model {self.loaded.source!r} has no EOS token; set 'eos' in the preset")
         return int(self.tokenizer.eos_token_id)
 
-    @property
+    @functools.cached_property
     def never_ids(self) -> tuple[int, ...]:
         """Token ids no answer may contain (control and unused tokens), never the role's end-of-answer."""
-        return self.loaded.never_ids
+        stops = set(self.stop_ids)
+        return tuple(i for i in self.loaded.never_ids if i not in stops)
 
     @property
     def stop_ids(self) -> tuple[int, ...]:
@@ -93,7 +95,9 @@ class Role:
 
     @property
     def context_limit(self) -> int | None:
-        """Most tokens (prompt plus answer) the model reads, from its config; None when it says nothing."""
+        """Most tokens (prompt plus answer) the model reads (its GGUF or its config); None when unknown."""
+        if self.loaded.context_limit or self.model is None:
+            return self.loaded.context_limit
         return getattr(self.model.config, "max_position_embeddings", None) or None
 
     def count_tokens(self, prompt: str, text: str) -> tuple[int, int] | None:

@@ -17,7 +17,7 @@ from .presets import DEFAULT_PRESET, Preset, load_presets
 
 # W2S_DTYPE / --dtype values. int8 loads float32 weights, then quantizes the Linear layers (CPU only).
 PRECISIONS = ("auto", "float32", "bfloat16", "float16", "int8")
-ENGINE_NAMES = ("llamacpp", "fast", "reference")
+ENGINE_NAMES = ("auto", "llamacpp", "fast", "reference")
 
 
 def default_data_dir() -> Path:
@@ -53,8 +53,10 @@ class Settings:
         "W2S_DTYPE", "precision of local transformers models", kind="choice", choices=PRECISIONS
     )
     engine: str = _env(
-        "W2S_ENGINE", "sampler of a local strong model", "fast", kind="choice", choices=ENGINE_NAMES
-    )
+        "W2S_ENGINE",
+        "auto: llama.cpp for GGUF models on a CPU (strong and guides), else transformers; or llamacpp, fast, reference",
+        "auto", kind="choice", choices=ENGINE_NAMES,
+    )  # fmt: skip
     presets_files: tuple[Path, ...] = _env(
         "W2S_PRESETS", "extra presets files, separated by the path separator", (), kind="list"
     )

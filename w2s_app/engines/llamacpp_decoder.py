@@ -10,17 +10,16 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..backends.llamacpp import LlamaCppModel
+from ..backends.llamacpp import LlamaContext
 from .states import StrongState
 
 
 class LlamaCppDecoder:
     """llama.cpp decode calls over the rows of one sampler; the context hands out sequence ids."""
 
-    def __init__(self, lc: LlamaCppModel) -> None:
+    def __init__(self, lc: LlamaContext) -> None:
         self.lc = lc
         self.seqs: list[int] = []  # each batch row's sequence
         self.pending: list[int] = []
@@ -67,7 +66,7 @@ class LlamaCppDecoder:
     def forward(self) -> torch.Tensor:
         """One llama_decode of every row's pending token; the logits (B, V)."""
         items = [(t, p, s, True) for t, p, s in zip(self.pending, self.positions, self.seqs)]
-        return torch.from_numpy(np.stack(self.lc.decode(items)))
+        return torch.from_numpy(self.lc.decode(items))
 
     def keep_row(self, b: int, tok: int) -> StrongState:
         """Row b's sequence becomes the child's state (the row leaves the batch without freeing it)."""

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..backends.local import ModelPool
+from ..backends import llamacpp
+from ..backends.local import ModelPool, pick_device
 from ..backends.roles import Models
 from ..config import ROLES, Preset, Settings
 from ..contracts import Engine
 from ..errors import RequestError
 from . import sources
-from .role_loaders import LoadContext
+from .role_loaders import LoadContext, is_gguf
 
 
 @dataclass
@@ -69,9 +70,19 @@ class PresetEngines:
         self._loaded: dict[tuple[str, str], LoadedPreset] = {}
         self._lock = threading.Lock()
 
+    def engine_name(self, preset: Preset) -> str:
+        """W2S_ENGINE, or for `auto`: llama.cpp for a GGUF strong model on a CPU, else transformers."""
+        if self.settings.engine != "auto":
+            return self.settings.engine
+        return "llamacpp" if self._llama_here() and is_gguf(preset.strong.source) else "fast"
+
+    def _llama_here(self) -> bool:
+        """llama.cpp is the CPU path: installed, and the models would run on the CPU."""
+        return llamacpp.available() and pick_device(self.settings.device) == "cpu"
+
     def check(self, preset: Preset) -> None:
         """RequestError for an engine name the preset's strong model would need and that does not exist."""
-        sources.check_engine(preset.strong, self.settings.engine)
+        sources.check_engine(preset.strong, self.engine_name(preset))
 
     def labels(self, preset: Preset) -> dict[str, str]:
         """Each role's model as written in the preset (before anything loads)."""
@@ -79,20 +90,25 @@ class PresetEngines:
 
     def load(self, preset: Preset) -> LoadedPreset:
         """The preset's models and engine, loaded on first use (RequestError: its settings are wrong)."""
-        key = (preset.name, self.settings.engine)
+        name = self.engine_name(preset)
+        key = (preset.name, name)
         with self._lock:
             if key not in self._loaded:
-                ctx = LoadContext(self.pool, self.settings.api_base, self.settings.api_model)
-                models = sources.load_models(preset, ctx)
-                engine = sources.build_engine(models, self.settings.engine)
+                models = sources.load_models(preset, self._context(name))
+                engine = sources.build_engine(models, name)
                 self._loaded[key] = LoadedPreset(
                     models, engine, sources.model_labels(preset, models), sources.strong_server(models)
                 )
             return self._loaded[key]
 
+    def _context(self, engine: str) -> LoadContext:
+        """How roles load for an engine: GGUF roles in llama.cpp on its path (guides too, under auto)."""
+        llama = engine == "llamacpp" or (self.settings.engine == "auto" and self._llama_here())
+        return LoadContext(self.pool, self.settings.api_base, self.settings.api_model, llama)
+
     def prepare(self, preset: Preset) -> list[str]:
         """Load every role now (the first comparison then does not wait); a line per role."""
-        ctx = LoadContext(self.pool, self.settings.api_base, self.settings.api_model)
+        ctx = self._context(self.engine_name(preset))
         return [f"{r}: {getattr(preset, r).source} {sources.prepare(getattr(preset, r), ctx)}" for r in ROLES]
 
     def loaded(self) -> dict[tuple[str, str], Any]:

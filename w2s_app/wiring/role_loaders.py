@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.adapters import adapter_off, pooled_adapted
-from ..backends.local import ModelPool
+from ..backends.llamacpp import load_gguf_role_model
+from ..backends.local import LoadedModel, ModelPool, resolve_source
 from ..backends.openai_api import ApiRole, api_role
 from ..backends.remote_guide import RemoteGuide, remote_guide
 from ..backends.roles import Role
@@ -21,25 +22,41 @@ class LoadContext:
     pool: ModelPool
     api_base: str | None = None  # --api-base / OPENAI_BASE_URL: the strong model's server
     api_model: str | None = None  # --api-model / W2S_API_MODEL
+    llama: bool = False  # GGUF roles run in llama.cpp (read from the file, no transformers weights)
 
 
 def local_strong(spec: RoleSpec, ctx: LoadContext) -> Role:
     """The strong model from the pool (loaded once, shared with every role and comparison)."""
-    return Role(spec, ctx.pool.get(spec.source))
+    return Role(spec, _pooled(spec, ctx))
 
 
 def local_guide(spec: RoleSpec, ctx: LoadContext, name: str) -> Role:
-    """A guide: a pooled model, or base + adapter (on or off, one shared copy of the weights)."""
-    if not spec.adapter:
-        return Role(spec, ctx.pool.get(spec.source))
+    """A guide: a pooled model, or base + adapter (on or off, one shared copy of the weights). In
+    llama.cpp the adapter is attached to the guide's context (the scorer's), not to the model."""
+    if not spec.adapter or (ctx.llama and is_gguf(spec.source)):
+        return Role(spec, _pooled(spec, ctx))
     loaded = pooled_adapted(ctx.pool, spec.source, spec.adapter)
     return Role(spec, loaded if spec.use_adapter else adapter_off(loaded))
 
 
+def _pooled(spec: RoleSpec, ctx: LoadContext) -> LoadedModel:
+    """A GGUF for llama.cpp (no conversion) when asked, else the transformers model."""
+    if ctx.llama and is_gguf(spec.source):
+        _, path, _ = resolve_source(spec.source)
+        return ctx.pool.get_or_load(f"llama:{spec.source}", lambda: load_gguf_role_model(spec.source, path))
+    return ctx.pool.get(spec.source)
+
+
+def is_gguf(source: str) -> bool:
+    """A source whose weights are a GGUF file (an offline pip package, or a .gguf path)."""
+    return source.startswith("pip:") or source.endswith(".gguf")
+
+
 def local_prepare(spec: RoleSpec, ctx: LoadContext) -> str:
     """Load (or convert) the weights now, so the first comparison does not wait."""
-    loaded = ctx.pool.get(spec.source)
-    return f"ready on {loaded.device} ({loaded.load_seconds:.1f} s)"
+    loaded = _pooled(spec, ctx)
+    where = "in llama.cpp" if loaded.gguf is not None and loaded.model is None else f"on {loaded.device}"
+    return f"ready {where} ({loaded.load_seconds:.1f} s)"
 
 
 def api_strong(spec: RoleSpec, ctx: LoadContext) -> ApiRole:

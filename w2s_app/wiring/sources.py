@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backends.llamacpp import llamacpp_model
+from ..backends import llamacpp
 from ..backends.openai_api import is_api_source
 from ..backends.roles import Models
 from ..config import ROLES, Preset, RoleSpec
@@ -24,6 +24,7 @@ from ..engines.cached_scorer import CachedScorer
 from ..engines.eft import TorchEft
 from ..engines.fake import FAKE_PREFIX, FakeSampler, FakeScorer
 from ..engines.llamacpp_decoder import LlamaCppDecoder
+from ..engines.llamacpp_scorer import LlamaCppScorer
 from ..engines.plain_scorer import PlainScorer
 from ..engines.reference import ReferenceEngine
 from ..engines.remote_scorer import RemoteGuidePair
@@ -70,20 +71,32 @@ class SourceKind:
 
 def llamacpp_engine(models: Models, scorer: Scorer | None) -> Engine:
     """The strong model sampled by llama.cpp in-process (GGUF sources), guides scored as given."""
-    decoder = LlamaCppDecoder(llamacpp_model(models.strong.loaded.source))
-    sampler = BatchedSampler(models.strong, decoder)
-    return JoinedEngine(sampler, scorer or CachedScorer(models))
+    strong = models.strong
+    if strong.loaded.gguf is None:
+        raise RoleError(
+            f"the llama.cpp engine samples GGUF models; {strong.spec.source!r} is not one (use W2S_ENGINE=fast)"
+        )
+    decoder = LlamaCppDecoder(llamacpp.context(strong.loaded.gguf, "strong"))
+    return JoinedEngine(BatchedSampler(strong, decoder), scorer or local_scorer(models))
+
+
+def local_scorer(models: Models) -> Scorer:
+    """The scorer of a local guide pair: in llama.cpp when the guides were read from GGUF files for it,
+    else the cached transformers scorer."""
+    if all(r.loaded.model is None and r.loaded.gguf is not None for r in (models.tuned, models.untuned)):
+        return LlamaCppScorer(models)
+    return CachedScorer(models)
 
 
 def fast_engine(models: Models, scorer: Scorer | None) -> Engine:
     """The strong model batched in transformers (exactly the reference's texts), EFT included."""
     sampler = BatchedSampler(models.strong, TorchDecoder(models.strong), eft=TorchEft(models))
-    return JoinedEngine(sampler, scorer or CachedScorer(models))
+    return JoinedEngine(sampler, scorer or local_scorer(models))
 
 
 def fake_engine(models: Models, scorer: Scorer | None) -> Engine:
     """The scripted strong model (fake: sources) with the guides' scorer, fake or local."""
-    return JoinedEngine(FakeSampler(models.strong), scorer or CachedScorer(models))
+    return JoinedEngine(FakeSampler(models.strong), scorer or local_scorer(models))
 
 
 def reference_engine(models: Models, scorer: Scorer | None) -> Engine:
@@ -92,8 +105,8 @@ def reference_engine(models: Models, scorer: Scorer | None) -> Engine:
 
 
 def api_engine(models: Models, scorer: Scorer | None) -> Engine:
-    """A strong model behind a server; local guides scored by the cached scorer."""
-    return ApiEngine(models, scorer or CachedScorer(models))
+    """A strong model behind a server; local guides scored where they were loaded (llama.cpp or transformers)."""
+    return ApiEngine(models, scorer or local_scorer(models))
 
 
 # Engines over a local strong model, named by W2S_ENGINE: (models, scorer or None) -> engine.

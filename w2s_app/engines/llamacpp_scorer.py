@@ -11,25 +11,25 @@ all streams of a call decode in the same `llama_decode` batches, with logits for
 position. The values differ from float32 transformers by llama.cpp's quantized arithmetic
 (tests/test_llamacpp_scorer.py measures how much).
 
-Prototype: token ids and templates still come from the roles' transformers tokenizers.
+Token ids and templates come from the roles' tokenizers (read from the GGUF, backends/gguf_vocab.py).
+Contexts are shared (backends/llamacpp.py): guides on one GGUF and adapter, in any preset, use one,
+which hands out the sequence ids.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..backends import llama_lib
+from ..backends import llamacpp
 from ..backends.adapters import resolve_adapter
-from ..backends.gguf_lora import gguf_adapter
-from ..backends.local import ModelLoadError, resolve_source
-from ..backends.roles import Role
-from .cached_scorer import StateStore
-from .engine import Answer, Models, SearchError
-from .types import Counts, ScoreRequest, Stream
+from ..backends.llamacpp import LlamaContext
+from ..backends.local import ModelLoadError
+from ..backends.roles import Models, Role
+from ..contracts import Answer, Counts, ScorerAbilities, ScoreRequest, Stream
+from .states import StateStore
 
 ROOTS_KEPT = 32  # prefilled prompts kept per guide (comparisons running together each need theirs)
 GUIDE_CTX = 8192  # KV cells per guide context, shared by all its sequences
@@ -60,25 +60,23 @@ class _Job:
 
 @dataclass
 class _Guide:
-    """A guide role, its llama.cpp context, the context's free sequence ids and prefilled prompts."""
+    """A guide role, its (shared) llama.cpp context and this scorer's prefilled prompts there."""
 
     role: Role
-    ctx: llama_lib.Context
-    free: list[int]
+    ctx: LlamaContext
     roots: dict[str, SeqState] = field(default_factory=dict)
 
 
 class LlamaCppScorer:
     """Scores streams with the guide pair in llama.cpp, reusing each stream's cached prefix."""
 
-    def __init__(self, models: Models, contexts: tuple[llama_lib.Context, llama_lib.Context]) -> None:
-        if contexts[0] is contexts[1]:
-            raise ValueError("each guide needs its own context (sequence ids are per context)")
+    abilities = ScorerAbilities(remote=False)
+
+    def __init__(self, models: Models, contexts: tuple[LlamaContext, LlamaContext] | None = None) -> None:
+        """`contexts`: the guides' contexts (default: the process's shared ones for their GGUF and adapter)."""
         self.models = models
-        self.guides = []
-        for role, ctx in zip((models.tuned, models.untuned), contexts):
-            ctx.clear()  # a context serves one scorer
-            self.guides.append(_Guide(role, ctx, list(range(ctx.n_seq_max - 1, -1, -1))))
+        contexts = contexts or guide_contexts(models)
+        self.guides = [_Guide(role, ctx) for role, ctx in zip((models.tuned, models.untuned), contexts)]
         self.guide_states = StateStore(on_drop=self._free_pair)  # value: (tuned, untuned) SeqState
         self.lock = threading.Lock()
 
@@ -95,12 +93,9 @@ class LlamaCppScorer:
         with self.lock:
             self.guide_states.release_groups(parents, keep=parents)
 
-    def score(self, prompt: str, reqs: list[ScoreRequest]) -> list[Answer]:
-        """Score every stream of every request with both guides, reusing cached prefixes."""
-        return self.score_many([(prompt, r) for r in reqs])
-
     def score_many(self, items: list[tuple[str, ScoreRequest]]) -> list[Answer]:
-        """As `score`, for requests of several prompts: all their streams share the decode batches."""
+        """Score every stream of every (prompt, request) with both guides, reusing cached prefixes; the
+        streams of every prompt share the decode batches."""
         with self.lock:
             streams = [(prompt, s) for prompt, req in items for s in req.streams]
             encoded: dict[tuple[int, str], list[int]] = {}  # guides sharing a tokenizer encode once
@@ -204,57 +199,29 @@ class LlamaCppScorer:
             self.guide_states.add_group(group, prompt)
         return out
 
-    # Sequence ids: a free list per context; a state, a root or a running job owns each id in use.
+    # Sequence ids come from the shared context; a state, a root or a running job owns each id in use.
 
     def _take(self, guide: _Guide) -> int:
-        if not guide.free and guide.roots:
+        if not guide.ctx.available_ids() and guide.roots:
             self._free(guide.roots.pop(next(iter(guide.roots))))  # an old prompt is cheap to prefill again
-        if not guide.free:
-            raise SearchError(
-                f"more than {guide.ctx.n_seq_max} guide streams at once; use a smaller W, K or N"
-            )
-        return guide.free.pop()
+        return guide.ctx.acquire()
 
     def _free(self, state: SeqState) -> None:
-        guide = self.guides[state.guide]
-        guide.ctx.remove(state.seq)
-        guide.free.append(state.seq)
+        self.guides[state.guide].ctx.free(state.seq)
 
     def _free_pair(self, pair: tuple[SeqState, SeqState]) -> None:
         for state in pair:
             self._free(state)
 
 
-_MODELS: dict[Path, llama_lib.Model] = {}
-_ADAPTERS: dict[tuple[Path, Path], llama_lib.Adapter] = {}
-_LOAD_LOCK = threading.Lock()
-
-
-def guide_contexts(
-    models: Models, n_ctx: int = GUIDE_CTX, threads: int | None = None
-) -> tuple[llama_lib.Context, llama_lib.Context]:
-    """A llama.cpp context per guide role: its GGUF loaded once per process, its adapter attached."""
+def guide_contexts(models: Models) -> tuple[LlamaContext, LlamaContext]:
+    """The shared llama.cpp contexts of a GGUF guide pair (the tuned one with its adapter, when on)."""
     out = []
     for role in (models.tuned, models.untuned):
-        kind, where, _ = resolve_source(role.spec.source)
-        if kind != "gguf":
+        if role.loaded.gguf is None:
             raise ModelLoadError(
-                f"the llama.cpp scorer runs GGUF guides only; {role.spec.source!r} is a {kind} source"
+                f"the llama.cpp scorer runs GGUF guides only; {role.spec.source!r} is not one"
             )
-        path = Path(where)
-        with _LOAD_LOCK:
-            if path not in _MODELS:
-                _MODELS[path] = llama_lib.Model(path)
-            model = _MODELS[path]
-            adapter = None
-            if role.spec.adapter and role.spec.use_adapter:
-                lora = gguf_adapter(resolve_adapter(role.spec.adapter), path)
-                if (path, lora) not in _ADAPTERS:
-                    _ADAPTERS[(path, lora)] = model.lora(lora)
-                adapter = _ADAPTERS[(path, lora)]
-        if model.n_vocab != len(role.tokenizer):
-            raise ModelLoadError(
-                f"{path.name}: llama.cpp's vocabulary ({model.n_vocab}) differs from the tokenizer's ({len(role.tokenizer)})"
-            )
-        out.append(llama_lib.Context(model, n_ctx=n_ctx, threads=threads, adapter=adapter))
+        adapter = resolve_adapter(role.spec.adapter) if role.spec.adapter and role.spec.use_adapter else None
+        out.append(llamacpp.context(role.loaded.gguf, "guide", adapter))
     return out[0], out[1]
