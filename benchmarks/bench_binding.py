@@ -9,8 +9,8 @@ Each engine runs in its own process, so two copies of libggml never share one:
 - `ours`: `backends/llama_lib.py` (the xllamacpp wheel's library), the engine's context settings
   (16384 cells, 256 sequences, one unified cache);
 - `ours-small`: the same binding with llama-cpp-python's default context (one sequence);
-- `llama-cpp-python`: the current engine's `backends/llamacpp.py` (llama-cpp-python's low-level
-  API, compiled on this machine), the engine's context settings;
+- `llama-cpp-python`: llama-cpp-python's low-level API (compiled on this machine;
+  `benchmarks/llama_cpp_python_ref.py`, the engine before the wheel), the engine's context settings;
 - `create_completion`: llama-cpp-python's `Llama.create_completion`, EOS banned, prompt included.
 
 The load average is printed before and after each engine: on a shared 2-core machine a figure taken
@@ -70,7 +70,7 @@ def worker(engine: str, tokens: int, threads: int, repeat: int) -> dict[str, Any
             best = min(best, (time.perf_counter() - start) / n)
         return {"engine": engine, "ms_per_token": round(1000 * best, 2)}
     if engine == "llama-cpp-python":
-        from w2s_app.backends.llamacpp import LlamaCppModel
+        from benchmarks.llama_cpp_python_ref import LlamaCppModel
 
         model = LlamaCppModel(gguf, threads=threads)
         lc = model.lc  # llama-cpp-python's low-level module: its tokenizer too
