@@ -239,12 +239,12 @@ def test_bad_history_pages_are_clear(server, alice, page):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([{"a": 1}, False, 0, False, "humans"], "unknown preset"),
-        (["nope", False, 0, False, "humans"], "unknown preset"),
-        (["", "yes", 0, False, "humans"], "style_control must be"),
-        (["", False, float("inf"), False, "humans"], "min_vote_seconds must be"),
-        (["", False, 0, False, "robots"], "source"),
-        (["", False, 0, False, {"judge": 1}], "source must be text"),
+        ([{"a": 1}, False, 0, False, "humans", False], "unknown preset"),
+        (["nope", False, 0, False, "humans", False], "unknown preset"),
+        (["", "yes", 0, False, "humans", False], "style_control must be"),
+        (["", False, float("inf"), False, "humans", False], "min_vote_seconds must be"),
+        (["", False, 0, False, "robots", False], "source"),
+        (["", False, 0, False, {"judge": 1}, False], "source must be text"),
     ],
 )
 def test_bad_leaderboard_arguments_are_clear(server, args, message):

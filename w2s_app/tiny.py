@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
+from .backends.cache_dir import cache_root
 from .backends.file_lock import exclusive
-from .backends.local import cache_root, load_tokenizer
+from .backends.local import load_tokenizer
 
 
 def build_tiny(

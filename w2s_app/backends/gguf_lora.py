@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .local import ModelLoadError, cache_root
+from .cache_dir import cache_root
+from .local import ModelLoadError
 
 FORMAT = 1  # bump when the written file changes, so cached conversions are redone
 # Architectures whose converter permutes q/k rows (rotary pairs interleaved), and those it leaves.

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .cache_dir import cache_root
 from .llama_lib import ATTR_CONTROL, ATTR_UNKNOWN, ATTR_UNUSED, ATTR_USER_DEFINED, Model
-from .local import cache_root
 
 # Gemma's GGUF marks its image markers user-defined, as its Hugging Face tokenizer does (special:
 # false), so they are found by name; its other user-defined tokens (HTML tags, runs of spaces or

@@ -105,7 +105,7 @@ class _ContextParams(ctypes.Structure):
     ]
 
 
-class _Batch(ctypes.Structure):
+class _LlamaBatch(ctypes.Structure):
     _fields_ = [
         ("n_tokens", c_int32),
         ("token", POINTER(c_int32)),
@@ -137,7 +137,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "llama_memory_seq_rm": (c_bool, [c_void_p, c_int32, c_int32, c_int32]),
     "llama_memory_seq_cp": (None, [c_void_p, c_int32, c_int32, c_int32, c_int32]),
     "llama_memory_seq_pos_max": (c_int32, [c_void_p, c_int32]),
-    "llama_decode": (c_int32, [c_void_p, _Batch]),
+    "llama_decode": (c_int32, [c_void_p, _LlamaBatch]),
     "llama_get_logits_ith": (POINTER(c_float), [c_void_p, c_int32]),
     "llama_model_get_vocab": (c_void_p, [c_void_p]),
     "llama_vocab_n_tokens": (c_int32, [c_void_p]),
@@ -405,7 +405,7 @@ class Context:
             part = np.asarray(items[start : start + self.n_batch], dtype=np.int64).reshape(-1, 4)
             n = len(part)
             self._token[:n], self._pos[:n], self._seq[:n], self._want[:n] = part.T
-            batch = _Batch(
+            batch = _LlamaBatch(
                 n,
                 self._token.ctypes.data_as(POINTER(c_int32)),
                 None,

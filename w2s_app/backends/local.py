@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.settings import PRECISIONS
+from .cache_dir import cache_root
 from .file_lock import exclusive
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,6 @@ class LoadedModel:
     def vocab_size(self) -> int:
         """Number of token ids the tokenizer can produce."""
         return len(self.tokenizer)
-
-
-def cache_root() -> Path:
-    """User cache dir for converted weights (never inside the repository)."""
-    env = os.environ.get("W2S_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "w2s-arena"
 
 
 def pick_device(requested: str | None = None) -> str:
