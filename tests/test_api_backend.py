@@ -282,6 +282,7 @@ def test_the_api_preset_answers_every_method_on_short_instructions(proxy, guides
     baseline answered only on a lucky retry, bon and w2s failed with "an empty answer 3 times". A
     chunk that starts a blank answer now asks for min_tokens, and a sample still empty drops out."""
     from w2s_app.config import Settings
+    from w2s_app.contracts.stops import blank_stop
     from w2s_app.prompt_pool import examples_for
 
     api = Settings.from_env({}).preset("api")
@@ -295,5 +296,7 @@ def test_the_api_preset_answers_every_method_on_short_instructions(proxy, guides
     for instruction in instructions:
         for r in run_methods(eng, instruction, methods, sp):
             assert r.ok and r.text.strip(), (instruction, r.label, r.error)
+            # A "\nQuestion: ..." line written before any answer restarts the attempt (it is not text).
+            assert not blank_stop(r.text, api.strong.stop), (instruction, r.label, r.text)
     first_chunks = [r for r in completions(seen(proxy)) if r["stop"] is None]  # blank answers: no stop
     assert first_chunks and all(r["min_tokens"] == 4 for r in first_chunks)

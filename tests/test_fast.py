@@ -111,6 +111,23 @@ def test_stop_strings(setup, pool, tiny_paths, request):
     assert ref[0].eos and stop not in ref[0].text and len(ref[0].text) <= middle
 
 
+@pytest.mark.parametrize("setup", ["same_tok", "cross_tok"])
+def test_stop_string_before_any_text_starts_the_answer_again(setup, pool, tiny_paths, request):
+    base = request.getfixturevalue(setup)
+    sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=3)
+    (plain,) = run_methods(engines.reference(base), PROMPT, [("baseline", {})], sp)
+    # The answer's own opening as a stop string: the first attempt meets it before any text.
+    stop = plain.text.lstrip()[:2]
+    assert stop.strip()
+    strong = "strong_smol" if setup == "same_tok" else "strong_gemma"
+    models = make_models(pool, tiny_paths, strong, stop=(stop,))
+    methods = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 5})]
+    ref, fast = both(models, methods, sp)
+    assert_same(models, ref, fast)
+    assert ref[0].text.strip() and not ref[0].text.lstrip().startswith(stop)
+    assert not plain.text.startswith(ref[0].text)  # another attempt, not the first one cut short
+
+
 def test_greedy_and_top_p(same_tok):
     for temperature, top_p in ((0.0, 1.0), (0.8, 0.9)):
         sp = SamplingParams(max_new_tokens=24, temperature=temperature, top_p=top_p, seed=5)

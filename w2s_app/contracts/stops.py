@@ -1,6 +1,28 @@
-"""Stop strings over text that only grows: where an answer ends, and what of it can no longer change."""
+"""Stop strings over text that only grows: where an answer ends, and what of it can no longer change.
+
+A stop string ends an answer only after some visible text. One found while the answer is still
+blank (after optional whitespace: a base model that writes its own "\nQuestion: ..." line first)
+ends that attempt instead: it is retried with fresh noise, as a blank answer is, at most
+BLANK_RETRIES times; after that the stop string stays text, as it always did.
+"""
 
 from __future__ import annotations
+
+BLANK_RETRIES = 2  # fresh attempts of an answer that ended (or stopped) before any visible text
+
+
+def retry_slot(slot: int, attempt: int) -> int:
+    """The noise slot of an answer's attempt: fresh draws, still keyed (reproducible)."""
+    return slot + (attempt << 20)
+
+
+def blank_stop(text: str, stops: tuple[str, ...]) -> bool:
+    """True when a stop string begins while the text before it is blank (the attempt is spent)."""
+    for stop in stops:
+        i = text.find(stop) if stop else -1
+        if i >= 0 and not text[:i].strip():
+            return True
+    return False
 
 
 def settled_text(text: str, stops: tuple[str, ...] = ()) -> str:

@@ -35,7 +35,7 @@ from ..contracts import (
     Stream,
 )
 from ..contracts.noise import noise_seed
-from ..contracts.stops import find_stop
+from ..contracts.stops import BLANK_RETRIES, blank_stop, find_stop, retry_slot
 from .eft import check_eft
 
 NEEDS_COMPLETIONS = (
@@ -46,7 +46,6 @@ NEEDS_COMPLETIONS = (
 )
 
 
-BLANK_RETRIES = 2  # extra tries when the server ends an answer before writing anything
 # A chunk that starts a blank answer asks the server not to end it before this many tokens (where
 # the server takes `min_tokens`): the local samplers' rule that a blank answer may not end.
 BLANK_MIN_TOKENS = 4
@@ -144,13 +143,15 @@ class ApiEngine:
         counts = Counts()
         whole = all(p.n_tokens == 0 and not p.text for p in req.parents) and req.max_new >= sp.max_new_tokens
         streams: list[Stream | None] = [None] * len(req.parents)
+        stops = tuple(self.strong.spec.stop)
         unanswered = list(range(len(req.parents)))
         for attempt in range(1 + BLANK_RETRIES):
-            # An answer that ends blank is not an answer: ask again with fresh noise (another slot key).
+            # An answer that ends blank, or meets a stop string before any text, is not an answer:
+            # ask again with fresh noise (another slot key), as the local samplers do.
             sub = replace(
                 req,
                 parents=tuple(req.parents[i] for i in unanswered),
-                slots=tuple(req.slots[i] + (attempt << 20) for i in unanswered),
+                slots=tuple(retry_slot(req.slots[i], attempt) for i in unanswered),
             )
             try:
                 choices, usage = self._remote(prompt, sp, sub, whole)
@@ -158,12 +159,16 @@ class ApiEngine:
                 _add_usage(counts, getattr(exc, "usage", None) or Usage())
                 return Answer(error=exc, counts=counts)
             _add_usage(counts, usage)
+            again = []
             for i, choice in zip(unanswered, choices):
                 parent = req.parents[i]
                 stream = self.extend(parent, choice, sp.max_new_tokens)
                 counts.strong_tokens += stream.n_tokens - parent.n_tokens
                 streams[i] = stream
-            unanswered = [i for i in unanswered if streams[i].done and not streams[i].text.strip()]
+                stopped_blank = not parent.text.strip() and blank_stop(parent.text + choice.text, stops)
+                if (stream.done and not stream.text.strip()) or (stopped_blank and attempt < BLANK_RETRIES):
+                    again.append(i)
+            unanswered = again
             if not unanswered:
                 break
         # Still empty after every retry: such a stream is `empty`, and the method leaves it out (a
@@ -174,7 +179,7 @@ class ApiEngine:
         self, prompt: str, sp: SamplingParams, req: SampleRequest, whole: bool
     ) -> tuple[list[Choice], Usage]:
         strong = self.strong
-        # A stop string ends an answer only after some text (sampling.find_stop): while an answer is
+        # A stop string ends an answer only after some text (contracts.stops): while an answer is
         # still blank the server gets none (it would cut "\n\n\n" at the start to an empty answer);
         # they are cut locally once the answer has text.
         blank = any(not p.text.strip() for p in req.parents)

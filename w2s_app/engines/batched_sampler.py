@@ -31,6 +31,7 @@ from ..contracts import (
     Stream,
 )
 from ..contracts.noise import choose_rows, mask_tokens
+from ..contracts.stops import retry_slot
 from .states import StateStore, StrongState
 from .stream_text import StreamText
 
@@ -86,6 +87,7 @@ class _Row:
     sp: SamplingParams  # its comparison's settings: temperature, top-p, token budget
     new: list[int] = field(default_factory=list)
     visible: bool = False  # the answer has non-blank text (from then on it may end)
+    attempt: int = 0  # restarts after a stop string met before any text (fresh noise each)
     eos: bool = False
     child: Stream | None = None
 
@@ -238,7 +240,7 @@ class BatchedSampler:
         """One batched forward pass of the strong model and one token for every live row."""
         stop_ids = set(self.role.stop_ids)
         logits = self.decoder.forward()
-        keys = [(r.seed, r.slot, r.parent.n_tokens + len(r.new)) for r in self._rows]
+        keys = [(r.seed, retry_slot(r.slot, r.attempt), r.parent.n_tokens + len(r.new)) for r in self._rows]
         blank = []
         for b, r in enumerate(self._rows):
             r.visible = r.visible or not self.text.blank(r.parent, r.new)
@@ -248,10 +250,14 @@ class BatchedSampler:
         logits = mask_tokens(logits, range(len(self._rows)), self.role.never_ids)
         toks = choose_rows(logits, keys, [r.sp for r in self._rows])
         done: set[int] = set()
+        again: list[_Row] = []
         for b, (r, tok) in enumerate(zip(self._rows, toks)):
             r.new.append(tok)
             if tok in stop_ids:
                 r.eos = True
+            elif self.text.restarts(r.parent, r.new, r.attempt):
+                again.append(r)
+                continue
             elif not self.text.stopped(r.parent, r.new) and len(r.new) < r.max_new:
                 continue
             done.add(id(r))
@@ -263,6 +269,22 @@ class BatchedSampler:
         self.decoder.advance(toks)
         if done:
             self._remove(done)
+        if again:
+            self._restart(again)
+
+    def _restart(self, rows: list[_Row]) -> None:
+        """Start these rows' chunks again from their parents, with the next attempt's noise."""
+        self._remove({id(r) for r in rows})
+        temporary: list[StrongState] = []
+        states = []
+        for r in rows:
+            flight = next(f for f in self._flight if any(x is r for x in f.rows))
+            states.append(self._state(flight.prompt, r.parent, temporary))
+            r.new, r.visible, r.attempt = [], False, r.attempt + 1
+        self.decoder.add_rows(states)
+        self._rows += rows
+        for state in temporary:
+            self.decoder.release(state)
 
     def _report_partials(self) -> None:
         """Tell the hook the text so far of every single-stream answer still decoding (baseline)."""

@@ -10,6 +10,7 @@ import torch
 from ..backends.roles import Models, Role
 from ..contracts import EftRequest, Hooks, SamplingParams, SearchError, Stream
 from ..contracts.noise import choose_tokens, mask_tokens
+from ..contracts.stops import BLANK_RETRIES, retry_slot
 from .kv import empty_cache
 from .stream_text import StreamText
 
@@ -51,31 +52,37 @@ class TorchEft:
         """A whole EFT answer (the same tokens as the reference engine's)."""
         check_eft(self.models)
         roles = (self.models.strong, self.models.tuned, self.models.untuned)
-        caches = [empty_cache() for _ in roles]
-        feeds = [list(r.prompt_ids(prompt)) for r in roles]
         parent = Stream()
-        new: list[int] = []
-        hit_eos = False
         stop_ids = set(roles[0].stop_ids)
         seed = sp.seed if req.seed is None else req.seed
-        for pos in range(sp.max_new_tokens):
-            hooks.check_cancelled()
-            logits = []
-            for role, cache, feed in zip(roles, caches, feeds):
-                x = torch.tensor([feed], device=role.loaded.device)
-                out = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
-                logits.append(out.logits[0, -1].float())
-            mixed = mask_tokens(eft_logits(logits, req.beta).unsqueeze(0), [0], roles[0].never_ids)
-            if self.text.blank(parent, new):
-                mixed = mask_tokens(mixed, [0], roles[0].stop_ids)
-            (tok,) = choose_tokens(mixed, [(seed, req.slot, pos)], sp.temperature, sp.top_p)
-            new.append(tok)
-            if tok in stop_ids:
-                hit_eos = True
+        for attempt in range(1 + BLANK_RETRIES):
+            # A fresh attempt re-reads the prompt: simpler than rewinding three caches, and rare.
+            caches = [empty_cache() for _ in roles]
+            feeds = [list(r.prompt_ids(prompt)) for r in roles]
+            new: list[int] = []
+            hit_eos = restart = False
+            for pos in range(sp.max_new_tokens):
+                hooks.check_cancelled()
+                logits = []
+                for role, cache, feed in zip(roles, caches, feeds):
+                    x = torch.tensor([feed], device=role.loaded.device)
+                    out = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    logits.append(out.logits[0, -1].float())
+                mixed = mask_tokens(eft_logits(logits, req.beta).unsqueeze(0), [0], roles[0].never_ids)
+                if self.text.blank(parent, new):
+                    mixed = mask_tokens(mixed, [0], roles[0].stop_ids)
+                key = (seed, retry_slot(req.slot, attempt), pos)
+                (tok,) = choose_tokens(mixed, [key], sp.temperature, sp.top_p)
+                new.append(tok)
+                if tok in stop_ids:
+                    hit_eos = True
+                    break
+                restart = self.text.restarts(parent, new, attempt)
+                if restart or self.text.stopped(parent, new):
+                    break
+                feeds = [[tok]] * len(roles)
+            if not restart:
                 break
-            if self.text.stopped(parent, new):
-                break
-            feeds = [[tok]] * len(roles)
         n_new = len(new)
         if hit_eos:
             new = new[:-1]

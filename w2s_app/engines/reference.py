@@ -28,6 +28,7 @@ from ..contracts import (
     Stream,
 )
 from ..contracts.noise import choose_tokens, mask_tokens
+from ..contracts.stops import BLANK_RETRIES, retry_slot
 from .eft import check_eft, eft_logits
 from .plain_scorer import PlainScorer
 from .stream_text import StreamText
@@ -96,12 +97,33 @@ class ReferenceEngine:
     ) -> Stream:
         """Sample up to max_new tokens after parent: one full forward pass, then cached decoding."""
         seed = sp.seed if seed is None else seed
+        for attempt in range(1 + BLANK_RETRIES):
+            chunk = self._attempt(prompt, sp, parent, retry_slot(slot, attempt), max_new, seed, req, attempt)
+            if chunk is not None:
+                break
+        new, hit_eos = chunk
+        n_new = len(new)
+        if hit_eos:
+            new = new[:-1]  # the EOS token is counted as sampled but is not part of the text
+        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
+
+    def _attempt(
+        self,
+        prompt: str,
+        sp: SamplingParams,
+        parent: Stream,
+        slot: int,
+        max_new: int,
+        seed: int,
+        req: Any,
+        attempt: int,
+    ) -> tuple[list[int], bool] | None:
+        """One attempt at a chunk: its tokens and whether it hit EOS; None when it must start again."""
         strong: Role = self.models.strong
         dev = strong.loaded.device
         ids = torch.tensor([strong.prompt_ids(prompt) + list(parent.token_ids)], device=dev)
         new: list[int] = []
         past = None
-        hit_eos = False
         stop_ids = set(strong.stop_ids)
         for _ in range(max_new):
             self.hooks.check_cancelled()
@@ -114,17 +136,15 @@ class ReferenceEngine:
             (tok,) = choose_tokens(logits, [(seed, slot, pos)], sp.temperature, sp.top_p)
             new.append(tok)
             if tok in stop_ids:
-                hit_eos = True
-                break
+                return new, True
+            if self.text.restarts(parent, new, attempt):
+                return None
             if self.text.stopped(parent, new):
                 break
             if self.hooks.partial is not None and req is not None:
                 self.hooks.partial(req, [strong.decode(list(parent.token_ids) + new)])
             ids = torch.tensor([[tok]], device=dev)
-        n_new = len(new)
-        if hit_eos:
-            new = new[:-1]  # the EOS token is counted as sampled but is not part of the text
-        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
+        return new, False
 
     @torch.inference_mode()
     def eft_sample(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
@@ -133,24 +153,29 @@ class ReferenceEngine:
         prompts = [r.prompt_ids(prompt) for r in roles]
         dev = roles[0].loaded.device
         parent = Stream()
-        new: list[int] = []
-        hit_eos = False
         stop_ids = set(roles[0].stop_ids)
         seed = sp.seed if req.seed is None else req.seed
-        for pos in range(sp.max_new_tokens):
-            logits = []
-            for role, p in zip(roles, prompts):
-                x = torch.tensor([p + new], device=dev)
-                logits.append(role.model(input_ids=x).logits[0, -1].float())
-            mixed = mask_tokens(eft_logits(logits, req.beta).unsqueeze(0), [0], roles[0].never_ids)
-            if self.text.blank(parent, new):
-                mixed = mask_tokens(mixed, [0], roles[0].stop_ids)
-            (tok,) = choose_tokens(mixed, [(seed, req.slot, pos)], sp.temperature, sp.top_p)
-            new.append(tok)
-            if tok in stop_ids:
-                hit_eos = True
-                break
-            if self.text.stopped(parent, new):
+        for attempt in range(1 + BLANK_RETRIES):
+            new: list[int] = []
+            hit_eos = restart = False
+            for pos in range(sp.max_new_tokens):
+                logits = []
+                for role, p in zip(roles, prompts):
+                    x = torch.tensor([p + new], device=dev)
+                    logits.append(role.model(input_ids=x).logits[0, -1].float())
+                mixed = mask_tokens(eft_logits(logits, req.beta).unsqueeze(0), [0], roles[0].never_ids)
+                if self.text.blank(parent, new):
+                    mixed = mask_tokens(mixed, [0], roles[0].stop_ids)
+                key = (seed, retry_slot(req.slot, attempt), pos)
+                (tok,) = choose_tokens(mixed, [key], sp.temperature, sp.top_p)
+                new.append(tok)
+                if tok in stop_ids:
+                    hit_eos = True
+                    break
+                restart = self.text.restarts(parent, new, attempt)
+                if restart or self.text.stopped(parent, new):
+                    break
+            if not restart:
                 break
         n_new = len(new)
         if hit_eos:

@@ -1,14 +1,15 @@
 """How sampled token ids become a stream's text, for every local sampler alike (so they agree exactly).
 
-An answer that is still blank may not end (its end-of-answer is masked and stop strings do not count),
-and a stop string cuts the text just before it and counts as an end by EOS.
+An answer that is still blank may not end (its end-of-answer is masked), a stop string met before
+any text restarts the attempt with fresh noise (at most BLANK_RETRIES times, then it stays text), and
+a stop string after some text cuts the text just before it and counts as an end by EOS.
 """
 
 from __future__ import annotations
 
 from ..backends.roles import Role
 from ..contracts import Stream
-from ..contracts.stops import find_stop
+from ..contracts.stops import BLANK_RETRIES, blank_stop, find_stop
 
 
 class StreamText:
@@ -42,3 +43,9 @@ class StreamText:
             return False
         text = self.role.decode(list(parent.token_ids) + new_ids)
         return find_stop(text, self.stops, len(parent.text) - self.longest) is not None
+
+    def restarts(self, parent: Stream, new_ids: list[int], attempt: int) -> bool:
+        """True when this attempt met a stop string before any text: sample the chunk afresh."""
+        if attempt >= BLANK_RETRIES or not self.stops or parent.text.strip():
+            return False
+        return blank_stop(self.role.decode(list(parent.token_ids) + new_ids), self.stops)
