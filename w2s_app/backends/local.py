@@ -67,23 +67,27 @@ def pick_device(requested: str | None = None) -> str:
     return "cpu"
 
 
+def resolve_precision(device: str, requested: str | None) -> str:
+    """A precision name: the requested one, or what `auto` means on this device."""
+    if requested and requested != "auto":
+        return requested
+    from .precision import auto_precision
+
+    return auto_precision(device)
+
+
 def pick_dtype(device: str, requested: str | None = None) -> Any:
-    """bfloat16 on CUDA, float16 on MPS, float32 on CPU (CPU half precision is slow and lossy)."""
+    """The torch dtype weights load in; `auto` as precision.auto_precision decides for the device."""
     import torch
 
+    requested = resolve_precision(device, requested)
     if requested == "int8":
         if device != "cpu":
             raise ModelLoadError(f"W2S_DTYPE=int8 runs on the CPU only, not on {device!r}")
         return torch.float32  # the weights load in float32, then quantize_linears turns them to int8
-    if requested and requested != "auto":
-        if requested not in PRECISIONS:
-            raise ModelLoadError(f"unknown dtype {requested!r}; known: {', '.join(PRECISIONS)}")
-        return getattr(torch, requested)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device == "mps":
-        return torch.float16
-    return torch.float32
+    if requested not in PRECISIONS:
+        raise ModelLoadError(f"unknown dtype {requested!r}; known: {', '.join(PRECISIONS)}")
+    return getattr(torch, requested)
 
 
 @functools.cache
@@ -231,6 +235,7 @@ def load_model(
     start = time.perf_counter()
     kind, where, _ = resolve_source(source)
     dev = pick_device(device)
+    dtype = resolve_precision(dev, dtype)
     torch_dtype = pick_dtype(dev, dtype)
     gguf_path = Path(where) if kind == "gguf" else None
     try:
@@ -283,9 +288,17 @@ class ModelPool:
 
     def __init__(self, device: str | None = None, dtype: str | None = None) -> None:
         self.device = device
-        self.dtype = dtype
+        self._requested = dtype
+        self._dtype: str | None = None
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
+
+    @property
+    def dtype(self) -> str:
+        """The precision every model of the pool loads in (`auto` resolved on first use, once)."""
+        if self._dtype is None:
+            self._dtype = resolve_precision(pick_device(self.device), self._requested)
+        return self._dtype
 
     def get(self, source: str) -> LoadedModel:
         """Return the loaded model for a source, loading it on first use."""
