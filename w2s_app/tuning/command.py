@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..backends.local import load_model
+from ..backends.local import load_model, pick_device
+from ..backends.precision import training_precision
 from ..backends.roles import Role, RoleSpec
 from .dpo import TuneConfig, train_dpo
 from .pairs import Pair, from_jsonl, from_scored, from_votes
@@ -63,7 +64,8 @@ def build_pairs(args: Any, role: Role, store_factory: Any) -> tuple[list[Pair], 
 
 def tune_guide(args: Any, store_factory: Any) -> dict[str, Any]:
     """Load the base, build pairs, train, save; returns the summary."""
-    loaded = load_model(args.base, device=args.device)
+    device = pick_device(args.device)
+    loaded = load_model(args.base, device=device, dtype=training_precision(device))
     role = Role(RoleSpec(args.base, args.template, eos=args.eos), loaded)
     pairs, meta = build_pairs(args, role, store_factory)
     cfg = TuneConfig(beta=args.beta, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
