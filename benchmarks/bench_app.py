@@ -52,8 +52,12 @@ def load() -> float:
 def cpu() -> dict[str, Any]:
     """The CPU's model name, cores, and the flags that decide int8/bfloat16 speed."""
     info = Path("/proc/cpuinfo").read_text()
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    name = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?"
+    )
+    flags = next(
+        (line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []
+    )
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
     return {"model": name, "cores": os.cpu_count(), "flags": [f for f in wanted if f in flags]}
 
@@ -206,7 +210,9 @@ def main() -> None:
             compare(client, token, pool[0])
             out["launch_to_page"] = app.page_seconds
             out["launch_to_first_answer"] = time.perf_counter() - app.started
-            print(f"fresh cache: page after {t(app.page_seconds)}, first answer after {t(out['launch_to_first_answer'])}")
+            print(
+                f"fresh cache: page after {t(app.page_seconds)}, first answer after {t(out['launch_to_first_answer'])}"
+            )
             out["load_before_warm"] = load()
             warm = [compare(client, token, p) for p in pool[1 : 1 + args.warm]]
             out["warm"] = {"fastest": min(warm), "median": statistics.median(warm), "all": warm}
@@ -225,7 +231,9 @@ def main() -> None:
                 app.stop()
             mean, worst = statistics.mean(waits), max(waits)
             out["raters"][rows].update({"mean": mean, "slowest": worst, "waits": waits})
-            print(f"{args.raters} raters at once, W2S_BATCH_ROWS={rows}: mean wait {t(mean)}, slowest {t(worst)}")
+            print(
+                f"{args.raters} raters at once, W2S_BATCH_ROWS={rows}: mean wait {t(mean)}, slowest {t(worst)}"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:

@@ -43,11 +43,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_llama_server(log: Path, n_ctx: int = 2048) -> tuple[str, subprocess.Popen]:
+def start_llama_server(log: Path, n_ctx: int = 2048, logits_all: bool = True) -> tuple[str, subprocess.Popen]:
     """Start `python -m llama_cpp.server` on 127.0.0.1 and a free port; wait until it answers.
 
     `--logits_all true` keeps every position's logits, which echoed prompt log-probabilities (remote
-    guides) need; it is the default of llama-cpp-python 0.3 and is passed to say so.
+    guides) need; it is the default of llama-cpp-python 0.3 and is passed to say so. A server that
+    only writes replies (a judge) runs without: its prompts are read several times faster.
     """
     port = free_port()
     cmd = [
@@ -63,7 +64,7 @@ def start_llama_server(log: Path, n_ctx: int = 2048) -> tuple[str, subprocess.Po
         "--n_ctx",
         str(n_ctx),
         "--logits_all",
-        "true",
+        "true" if logits_all else "false",
     ]
     fh = log.open("wb")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)

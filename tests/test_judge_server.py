@@ -33,7 +33,7 @@ TOPICS = ["staying healthy", "saving money", "learning a language", "sleeping we
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory) -> str:
     """The llama.cpp OpenAI-compatible server with SmolLM2 (stopped at the end)."""
-    url, proc = start_llama_server(tmp_path_factory.mktemp("llama") / "server.log")
+    url, proc = start_llama_server(tmp_path_factory.mktemp("llama") / "server.log", logits_all=False)
     yield url + "/v1"
     stop(proc)
 

@@ -21,7 +21,9 @@ PROMPT = "Give three tips for staying healthy."
 @pytest.fixture(scope="module")
 def offline():
     """The offline preset's roles in transformers (the strong GGUF is sampled by llama.cpp all the same)."""
-    runner = build_runner(Settings.from_env({"W2S_DEVICE": "cpu", "W2S_ENGINE": "fast", "W2S_DTYPE": "float32"}))
+    runner = build_runner(
+        Settings.from_env({"W2S_DEVICE": "cpu", "W2S_ENGINE": "fast", "W2S_DTYPE": "float32"})
+    )
     return runner.engines.load(runner.preset("offline")).models
 
 

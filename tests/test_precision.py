@@ -84,7 +84,7 @@ def test_texts_equal_float32(pools, tiny_paths, dtype, setup):
     """Baseline and best-of-N: the same texts as float32 (the strong model and the guides' pick)."""
     ref = make_models(pools["float32"], tiny_paths, setup)
     mode = make_models(pools[dtype], tiny_paths, setup)
-    for seed in range(3):
+    for seed in range(2):
         want = run_methods(engines.reference(ref), PROMPT, TEXT_METHODS, sp(seed))
         got = run_methods(engines.reference(mode), PROMPT, TEXT_METHODS, sp(seed))
         assert [r.text for r in got] == [r.text for r in want], (dtype, setup, seed)
@@ -107,7 +107,7 @@ def test_guide_scores_within_tolerance(pools, tiny_paths, dtype):
 
 
 @pytest.mark.parametrize("setup", ["same_tok", "cross_tok"])
-@pytest.mark.parametrize("methods", SETTINGS[:3] + SETTINGS[-1:], ids=lambda m: "+".join(n for n, _ in m))
+@pytest.mark.parametrize("methods", SETTINGS[-1:], ids=lambda m: "+".join(n for n, _ in m))  # every method
 def test_int8_fast_equals_reference(pools, tiny_paths, setup, methods):
     """int8: the fast engine's texts, traces and counts are the reference's, as in float32."""
     models = make_models(pools["int8"], tiny_paths, "strong_smol" if setup == "same_tok" else "strong_gemma")

@@ -13,6 +13,7 @@ sequence, wants logits) items.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import importlib.metadata
 import importlib.util
@@ -174,6 +175,15 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
 
 _LIB: list[ctypes.CDLL] = []
 _LIB_LOCK = threading.Lock()
+# Set at interpreter exit: from then on models and contexts are left to the OS. Freed during the
+# interpreter's teardown they would go in any order (a context after its model) and possibly while
+# a daemon thread still decodes in them: native aborts at exit.
+_EXITING: list[bool] = []
+
+
+@atexit.register
+def _at_exit() -> None:
+    _EXITING.append(True)
 _LOG_CALLBACK: list[object] = []  # the ctypes callback must outlive every llama.cpp call
 
 
@@ -287,7 +297,7 @@ class Model:
         self.n_vocab: int = self.lib.llama_vocab_n_tokens(self.vocab)
 
     def __del__(self) -> None:
-        if getattr(self, "handle", None) and _LIB:
+        if getattr(self, "handle", None) and _LIB and not _EXITING:
             self.lib.llama_model_free(self.handle)
             self.handle = None
 
@@ -395,7 +405,7 @@ class Context:
         )
 
     def __del__(self) -> None:
-        if getattr(self, "handle", None) and _LIB:
+        if getattr(self, "handle", None) and _LIB and not _EXITING:
             self.lib.llama_free(self.handle)
             self.handle = None
 
