@@ -14,6 +14,15 @@ comparisons gave exactly the texts they gave alone.
 The GPU run uses random weights in the offline models' shapes (`benchmarks/random_weights.py`):
 the weights cannot travel there, and speed does not depend on their values (their answers never
 end early, so every stream runs its whole budget).
+
+Each engine runs on the preset's roles as the app loads them for it: `fast` in transformers at
+`--dtype` (default W2S_DTYPE, whose default `auto` picks float32 or int8 on a CPU, bfloat16/float16
+on a GPU; the resolved precision is printed), `llamacpp` on the GGUF files in llama.cpp, guides
+included (engines/llamacpp_scorer.py). The CPU (model, cores, AVX-512 / VNNI flags) and the load
+average before and after each engine are printed: on a shared 2-core machine a figure taken above a
+load of 1 is provisional.
+
+    python -m benchmarks.bench_joined --engines llamacpp --many 2 --max-new-tokens 8  # smoke run
 """
 
 from __future__ import annotations
@@ -34,59 +43,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from benchmarks.bench_app import cpu, load
 from w2s_app.backends.local import ModelPool
-from w2s_app.backends.roles import Role, RoleSpec
+from w2s_app.backends.roles import Models
 from w2s_app.config import Preset, Settings
-from w2s_app.search import Models, SamplingParams, SharedLoop, rows_needed
+from w2s_app.contracts import SamplingParams
+from w2s_app.runner import CompareRequest
+from w2s_app.search import SharedLoop, rows_needed
+from w2s_app.wiring import build_runner, engine_for
 
 METHODS = ["baseline", "bon", "w2s"]
 
 
-def load_models(pool: ModelPool, preset: Preset) -> Models:
-    """The preset's three local roles (adapters applied), without the app's runner."""
-
-    def role(spec: RoleSpec) -> Role:
-        if not spec.adapter:
-            return Role(spec, pool.get(spec.source))
-        from w2s_app.backends.adapters import adapter_off, pooled_adapted
-
-        loaded = pooled_adapted(pool, spec.source, spec.adapter)
-        return Role(spec, loaded if spec.use_adapter else adapter_off(loaded))
-
-    return Models(strong=role(preset.strong), tuned=role(preset.tuned), untuned=role(preset.untuned))
+def load_models(settings: Settings, pool: ModelPool, preset: Preset, name: str) -> Models:
+    """The preset's roles as the composition root loads them for engine `name` (W2S_ENGINE=name):
+    for `llamacpp` the GGUF roles in llama.cpp (guides scored by engines/llamacpp_scorer.py), for
+    `fast` in transformers (the cached scorer). One pool for every engine: nothing loads twice."""
+    return build_runner(replace(settings, engine=name), pool=pool).engines.load(preset).models
 
 
 def make_engine(name: str, models: Models) -> Any:
-    """A joinable engine by name: 'fast' (transformers) or 'llamacpp' (GGUF in llama.cpp)."""
-    from w2s_app.search.fast import FastEngine
-
-    if name == "fast":
-        return FastEngine(models)
-    from w2s_app.search.fast import JoinedEngine
-    from w2s_app.search.llamacpp_sampler import LlamaCppSampler
-
-    from w2s_app.backends.llamacpp import llamacpp_model
-    from w2s_app.engines.cached_scorer import CachedScorer
-
-    lc = llamacpp_model(models.strong.loaded.source)
-    return JoinedEngine(models, LlamaCppSampler(models, lc), CachedScorer(models))
-
-
-def method_list(preset: Preset) -> list[tuple[str, dict[str, Any]]]:
-    """The default comparison's methods at the preset's defaults."""
-    from w2s_app.search import method_params
-
-    return [(m, method_params(m, dict(preset.defaults))) for m in METHODS]
-
-
-def sampling(preset: Preset) -> SamplingParams:
-    """The preset's default sampling settings."""
-    d = preset.defaults
-    return SamplingParams(
-        max_new_tokens=int(d.get("max_new_tokens", 128)),
-        temperature=float(d.get("temperature", 0.7)),
-        top_p=float(d.get("top_p", 1.0)),
-    )
+    """A joinable engine by name ('fast': transformers; 'llamacpp': GGUF in llama.cpp), with the
+    guides' own scorer."""
+    return engine_for(models, name)
 
 
 def one_at_a_time(loop: SharedLoop, prompts: list[str], methods: list, sp: SamplingParams) -> dict:
@@ -181,7 +160,9 @@ def main() -> None:
     parser.add_argument("--engines", default="fast,llamacpp")
     parser.add_argument("--many", type=int, default=8, help="comparisons (different prompts)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default=None)
+    parser.add_argument(
+        "--dtype", default=None, help="precision of transformers models (default: W2S_DTYPE, else auto)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch and llama.cpp threads")
     parser.add_argument("--max-rows", type=int, default=None, help="default: W2S_BATCH_ROWS (128)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the preset's T")
@@ -191,25 +172,34 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["W2S_THREADS"] = str(args.threads)
-    settings = replace(Settings.from_env(), device=args.device, dtype=args.dtype)
-    preset = settings.preset(args.preset)
+    env = Settings.from_env()
+    settings = replace(env, device=args.device, dtype=args.dtype or env.dtype)
+    runner = build_runner(settings)
+    preset = runner.preset(args.preset)
     from w2s_app.prompt_pool import pool_for
 
     prompts = pool_for(preset)[1 : 1 + args.many]
-    models = load_models(ModelPool(args.device, args.dtype), preset)
-    methods, sp = method_list(preset), sampling(preset)
-    if args.max_new_tokens:
-        sp = replace(sp, max_new_tokens=args.max_new_tokens)
+    given = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
+    plan = runner.plan(CompareRequest(prompts[0], preset.name, METHODS, given))
+    methods, sp = plan.methods, plan.sampling
+    pool = ModelPool(settings.device, settings.dtype)
     out: dict[str, Any] = {
         "preset": args.preset,
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "cpu": cpu(),
+        "dtype": pool.dtype,  # what the transformers models load in (`auto` resolved)
         "threads": torch.get_num_threads(),
         "max_new_tokens": sp.max_new_tokens,
         "methods": methods,
     }
+    if not args.json:
+        print(f"CPU: {out['cpu']}; device {out['device']}, transformers dtype {out['dtype']}", flush=True)
     max_rows = args.max_rows or settings.batch_rows or 128
     for name in [e for e in args.engines.split(",") if e]:
+        models = load_models(settings, pool, preset, name)
+        load_before = load()
         out[name] = throughput(make_engine(name, models), prompts, methods, sp, max_rows, args.memory)
+        out[name]["load_average_before_after"] = [load_before, load()]
         if not args.json:
             print(name, json.dumps(out[name]), flush=True)
     if args.json:
