@@ -7,14 +7,17 @@
 `/leaderboard` endpoint in a tight loop (each asks again the moment it has an answer or a
 refusal), then while 8 clients do the same on `GET /w2s/leaderboard.json`. The pollers run in
 their own process. Each condition is timed on the same prompts, in rounds that alternate the
-conditions so a drifting machine hurts all of them alike; the figure is each condition's median
-over its ratio to the unpolled median. The pollers' answered and refused calls are counted.
+conditions so a drifting machine hurts all of them alike. Figures: each condition's median over
+the unpolled median, for a comparison's seconds and for the CPU seconds the app process used
+during it (what serving the pollers cost the server, apart from the pollers' own CPU on the same
+cores). The pollers' answered and refused calls are counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -68,6 +71,12 @@ def poll(url: str, route: str, clients: int, seconds: float) -> dict[str, int]:
     return counts
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def poller_cmd(url: str, route: str, clients: int, seconds: float) -> list[str]:
     """The command line of a poller process."""
     return [sys.executable, "-m", "benchmarks.bench_polling", "--poll", url, "--route", route,
@@ -97,7 +106,7 @@ def counted_poll(url: str, route: str, clients: int, seconds: float) -> dict[str
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of (no pollers, gradio, json)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of (no pollers, gradio, json)")
     ap.add_argument("--clients", type=int, default=8, help="pollers per route")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--poll", help=argparse.SUPPRESS)  # the poller process: this app URL
@@ -123,20 +132,24 @@ def main() -> None:
                 out[f"{route}_polls_in_10s_alone"] = counts = counted_poll(app.url, route, args.clients, 10)
                 print(f"{args.clients} pollers on {route} alone, 10 s: {counts}")
             times: dict[str, list[float]] = {"none": [], "gradio": [], "json": []}
+            app_cpu: dict[str, list[float]] = {c: [] for c in times}
             for r in range(args.rounds):
                 prompt = pool[1 + r]
                 for cond in times:
                     pollers = Pollers(app.url, cond, args.clients) if cond != "none" else None
                     try:
+                        before = cpu_seconds(app.proc.pid)
                         times[cond].append(compare(client, token, prompt))
+                        app_cpu[cond].append(cpu_seconds(app.proc.pid) - before)
                     finally:
                         if pollers is not None:
                             pollers.stop()
-                print(f"round {r + 1}: " + ", ".join(f"{c} {v[-1]:.2f} s" for c, v in times.items()))
+                print(f"round {r + 1}: " + ", ".join(
+                    f"{c} {v[-1]:.2f} s (app CPU {app_cpu[c][-1]:.2f} s)" for c, v in times.items()))  # fmt: skip
         finally:
             app.stop()
     base = statistics.median(times["none"])
-    out["seconds"] = times
+    out["seconds"], out["app_cpu_seconds"] = times, app_cpu
     out["load_at_end"] = load()
     for cond in ("gradio", "json"):
         out[f"{cond}_over_none"] = ratio = statistics.median(times[cond]) / base

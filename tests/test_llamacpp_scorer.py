@@ -44,10 +44,10 @@ def pair(request):
 def cases(name: str) -> list[tuple[str, str]]:
     """(prompt, answer) pairs: stored review continuations, or instructions with stored answers."""
     rows = [json.loads(x) for x in (ASSETS / "guides/positive/pairs.jsonl").read_text().splitlines()[::50]][
-        :8
+        :6
     ]
     if name == "offline":
-        prompts = (ASSETS / "prompts/instructions.txt").read_text().splitlines()[:8]
+        prompts = (ASSETS / "prompts/instructions.txt").read_text().splitlines()[:6]
         return [(p, r["chosen"]) for p, r in zip(prompts, rows)]
     return [(r["prompt"], r["chosen"]) for r in rows]
 

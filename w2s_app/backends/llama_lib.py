@@ -184,6 +184,8 @@ _EXITING: list[bool] = []
 @atexit.register
 def _at_exit() -> None:
     _EXITING.append(True)
+
+
 _LOG_CALLBACK: list[object] = []  # the ctypes callback must outlive every llama.cpp call
 
 

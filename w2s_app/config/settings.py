@@ -76,9 +76,10 @@ class Settings:
     # Continuous batching: up to `concurrent` comparisons run at once, their streams (at most
     # `batch_rows`) decoding in one shared loop; batch_rows 0 runs comparisons one at a time.
     concurrent: int = _env("W2S_CONCURRENT", "comparisons running at once", 8, "count")
-    batch_rows: int = _env(
-        "W2S_BATCH_ROWS", "streams decoding in one shared batch (0: one at a time)", 128, "count"
-    )
+    batch_rows: int | None = _env(
+        "W2S_BATCH_ROWS", "streams decoding in one shared batch (0: one at a time; default 18 on a CPU, 128 on a GPU)",
+        None, "count",
+    )  # fmt: skip
     # Public arena (README, "Running a public arena"): secrets, limits by client address, cost cap.
     secret: str | None = _env("W2S_SECRET", "signs voter tokens (default: kept in <data dir>/secret.key)")
     admin_key: str | None = _env("W2S_ADMIN_KEY", "sees everyone's history and exports")

@@ -79,9 +79,10 @@ class BoardPayloads:
             while len(self._next) > 10_000:
                 self._next.popitem(last=False)
         if refused:
-            # A refusal that came back at once would let a tight loop spin on it: it waits a turn too
-            # (a sleeping thread costs no CPU), so one client gets at most one answer a second either way.
-            time.sleep(self.poll_seconds)
+            # A refusal that came back at once would let a tight loop spin on it: it waits as long as
+            # the longest accepted wait (a sleeping thread costs no CPU), so a client asking again at
+            # once costs a call per max_wait seconds, not a call per round trip.
+            time.sleep(self.max_wait)
             raise UserError(
                 "too many leaderboard requests at once from this address; poll at most once a second"
             )

@@ -8,9 +8,9 @@ service and the command line cannot drift apart (cost cap, deadline, recovery, l
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..backends.local import ModelPool
+from ..backends.local import ModelPool, pick_device
 from ..config import Settings
 from ..identity import Identity, load_secret
 from ..leaderboard.cache import LeaderboardCache
@@ -39,13 +39,30 @@ class Services:
     oauth: bool = False  # a Space with `hf_oauth: true`: voters may log in with Hugging Face
 
 
+# Streams in one shared batch when W2S_BATCH_ROWS is unset. On a 2-core CPU a step's cost grows with
+# its rows, so two default comparisons (9 streams each) at a time served 8 raters best (mean wait
+# 22.0 s, slowest 36.1 s; 128 rows: 36.7 s and 40.7 s; benchmarks/bench_app.py); a GPU step costs
+# about the same for 9 or 72 streams, so there everyone joins.
+CPU_BATCH_ROWS, GPU_BATCH_ROWS = 18, 128
+
+
+def resolved(settings: Settings) -> Settings:
+    """The settings with what depends on the machine filled in (W2S_BATCH_ROWS by device)."""
+    if settings.batch_rows is not None:
+        return settings
+    rows = CPU_BATCH_ROWS if pick_device(settings.device) == "cpu" else GPU_BATCH_ROWS
+    return replace(settings, batch_rows=rows)
+
+
 def build_runner(settings: Settings, store: Store | None = None, pool: ModelPool | None = None) -> Runner:
     """A runner over the presets' engines (a store keeps every comparison; None keeps nothing)."""
+    settings = resolved(settings)
     return Runner(settings, PresetEngines(settings, pool), store=store, wrap=gpu_wrap)
 
 
 def build_services(settings: Settings, pool: ModelPool | None = None) -> Services:
     """Check the data dir, open the store (migrated, interrupted comparisons recovered), wire the rest."""
+    settings = resolved(settings)
     if settings.db_url is None or settings.secret is None:
         check_data_dir(settings.data_dir)  # StartupError: one line, exit 2
     settings.presets()  # a broken presets file is one line at start (ConfigError), not a failing page
