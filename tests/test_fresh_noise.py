@@ -25,7 +25,9 @@ def run_twice(preset: str, prompt: str, presets_file=None, data=None, settings=N
     voter = services.identity.verify(services.identity.issue())
     out = []
     for _ in range(2):
-        *_, last = handlers.compare_stream(services, Caller(voter, None), prompt, preset, METHODS, settings or {})
+        *_, last = handlers.compare_stream(
+            services, Caller(voter, None), prompt, preset, METHODS, settings or {}
+        )
         out.append(last.comparison)
     return out
 
