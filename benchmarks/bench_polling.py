@@ -153,9 +153,10 @@ def main() -> None:
     out["load_at_end"] = load()
     for cond in ("gradio", "json"):
         out[f"{cond}_over_none"] = ratio = statistics.median(times[cond]) / base
-        print(
-            f"{args.clients} tight-loop pollers on {cond}: comparisons take {ratio:.3f}x (median of {args.rounds})"
-        )
+        cpu_ratio = statistics.median(app_cpu[cond]) / statistics.median(app_cpu["none"])
+        out[f"{cond}_app_cpu_over_none"] = cpu_ratio
+        print(f"{args.clients} tight-loop pollers on {cond}: comparisons take {ratio:.3f}x, the app's CPU "
+              f"per comparison {cpu_ratio:.3f}x (medians of {args.rounds})")  # fmt: skip
     print(f"CPU {out['cpu']}; load {out['load_at_start']} at start, {out['load_at_end']} at the end")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

@@ -31,10 +31,10 @@ STEERING = """
 **Where steering works: the sentiment presets** (the app opens on `sentiment-positive`). The guide
 pair is SmolLM2-135M with a LoRA adapter trained on the target sentiment, on and off. On 32
 held-out review openings (2 seeds each, `evaluate`), weak-to-strong search moved the mean VADER
-sentiment of Gemma-3-270M's continuations from 0.257 (baseline) to 0.456 toward positive, and from
--0.214 to 0.005 toward negative (paired differences +0.20 and +0.22, 95% intervals above zero);
-best-of-4 gained less (0.379 and -0.043), and the search's lead over best-of-4 is within the noise
-of 64 answers. Try a review opening from the examples and see which column reads most positive.
+sentiment of Gemma-3-270M's continuations from 0.234 (baseline) to 0.415 toward positive, and from
+-0.221 to -0.032 toward negative (paired differences +0.18 and +0.19, 95% intervals above zero);
+best-of-4 gained about as much (0.426 and -0.051): on 64 answers the search beats the baseline,
+not best-of-N. Try a review opening from the examples and see which column reads most positive.
 
 **Where it is weak: instructions on a 270M base model** (`offline`). Gemma-3-270M base writes
 weak answers to instructions, and this guide pair is one small chat model under two templates
