@@ -12,6 +12,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # One llama.cpp thread per process: its results do not depend on it, and the suite's workers share
 # two cores (two threads each would wait on each other at every barrier).
 os.environ.setdefault("W2S_THREADS", "1")
+# The same for torch, here and in every process a test starts (apps, CLIs): two workers with two
+# torch threads each on two cores wait on each other at every parallel region, several times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The oracles' precision everywhere (auto would pick int8 on a CPU with VNNI): test_precision.py
 # and test_precision_auto.py cover the other modes.
 os.environ.setdefault("W2S_DTYPE", "float32")

@@ -54,7 +54,8 @@ def judge_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
 def stored_arena(data: Path, n: int = 20) -> tuple[Store, list[list[int]]]:
     """n comparisons of the offline preset with three answers each; a person always picks the w2s one.
 
-    In every other comparison baseline and w2s wrote the same text (twins): the judge sees two answers.
+    In three comparisons of every four baseline and w2s wrote the same text (twins): the judge sees two
+    answers (one pair, asked both ways); the fourth has three distinct answers (three pairs).
     """
     store = Store(f"sqlite:///{data / 'w2s.sqlite3'}")
     gids = []
@@ -64,7 +65,7 @@ def stored_arena(data: Path, n: int = 20) -> tuple[Store, list[list[int]]]:
         texts = (
             f"Tips for {topic}: be patient.",
             f"1. Plan ahead for {topic}. 2. Practise a little every day. 3. Ask for help.",
-            f"{topic.capitalize()} is a thing people do." if i % 2 == 0 else f"Tips for {topic}: be patient.",
+            f"{topic.capitalize()} is a thing people do." if i % 4 == 0 else f"Tips for {topic}: be patient.",
         )
         ids = store.finish_comparison(cid, comparison(texts), [i % 3, (i + 1) % 3, (i + 2) % 3])
         store.record_vote(cid, "person", ids[2])
@@ -90,7 +91,7 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["todo"] == 12 and report["judged"] + report["failed"] == 12 and report["errors"] == 0
-    assert report["per_comparison"]["calls"] >= 4  # (6 + 2) / 2: three pairs or one, both orders each
+    assert report["per_comparison"]["calls"] >= 3  # (6 + 3 * 2) / 4: three pairs or one, both orders each
     second = judge_cli(tmp_path, *args)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["todo"] == 8  # only what the first run left
