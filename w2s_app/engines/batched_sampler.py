@@ -238,7 +238,6 @@ class BatchedSampler:
 
     def _step(self) -> None:
         """One batched forward pass of the strong model and one token for every live row."""
-        stop_ids = set(self.role.stop_ids)
         logits = self.decoder.forward()
         keys = [(r.seed, retry_slot(r.slot, r.attempt), r.parent.n_tokens + len(r.new)) for r in self._rows]
         blank = []
@@ -253,12 +252,12 @@ class BatchedSampler:
         again: list[_Row] = []
         for b, (r, tok) in enumerate(zip(self._rows, toks)):
             r.new.append(tok)
-            if tok in stop_ids:
-                r.eos = True
-            elif self.text.restarts(r.parent, r.new, r.attempt):
+            end = self.text.end(r.parent, r.new, r.attempt)
+            r.eos = end == "eos"
+            if end == "restart":
                 again.append(r)
                 continue
-            elif not self.text.stopped(r.parent, r.new) and len(r.new) < r.max_new:
+            if end is None and len(r.new) < r.max_new:
                 continue
             done.add(id(r))
             r.child = self._child(r)
@@ -297,9 +296,7 @@ class BatchedSampler:
 
     def _child(self, r: _Row) -> Stream:
         """The finished chunk as a stream, exactly as the reference builds it."""
-        n_new = len(r.new)
-        new = r.new[:-1] if r.eos else r.new  # EOS is counted as sampled but is not part of the text
-        return self.text.finish_chunk(r.parent, new, r.eos, r.sp.max_new_tokens, n_new)
+        return self.text.finish_chunk(r.parent, r.new, r.eos, r.sp.max_new_tokens)
 
     def eft(self, prompt: str, sp: SamplingParams, req: EftRequest) -> Stream:
         """A whole EFT answer, from the three local models' logits."""

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ..backends.roles import Models, Role
-from ..contracts import Answer, Counts, ScorerAbilities, ScoreRequest, Stream
+from ..contracts import Answer, ScorerAbilities, ScoreRequest, Stream
 from .kv import KV, crop, empty_cache, pack, unpack
-from .states import StateStore
+from .states import StateStore, pair_answers
 
 # Most query tokens one guide forward pass may hold: bounds the (rows, tokens, vocab) logits tensor.
 GUIDE_TOKENS_PER_PASS = 1024
@@ -107,27 +107,11 @@ class CachedScorer:
             by_model.setdefault(id(role.model), []).extend((role, j) for j in per_role)
         for pairs in by_model.values():
             self._run_guide(pairs)
-        out, n = [], 0
-        groups: list[dict[int, tuple[GuideState, GuideState]]] = []
-        for _, req in items:
-            counts, values, group = Counts(), [], {}
-            for s in req.streams:
-                plus, minus = jobs[0][n], jobs[1][n]
-                values.append(sum(plus.logps) - sum(minus.logps))
-                # Work done: only the tokens each guide newly scored, not the reused prefix.
-                counts.guide_tokens += len(plus.targets) + len(minus.targets)
-                if not s.done:
-                    group[s.id] = (_state(plus), _state(minus))
-                n += 1
-            out.append(Answer(values, counts=counts))
-            groups.append(group)
-        # Every child of a parent is in this batch, so the parents' guide caches are spent.
-        kept = {sid for group in groups for sid in group}
-        for _, s in streams:
-            if s.parent not in kept:
-                self.guide_states.drop(s.parent)
-        for (prompt, _), group in zip(items, groups):  # a method's next request names one group
-            self.guide_states.add_group(group, prompt)
+        out, groups = pair_answers(
+            items, jobs, lambda s, plus, minus: None if s.done else (_state(plus), _state(minus))
+        )
+        # A method's next request names one group; the parents' guide caches are spent.
+        self.guide_states.settle(groups, [s.parent for _, s in streams])
         return out
 
     def _guide_base(self, g: int, s: Stream) -> GuideState | None:

@@ -9,7 +9,7 @@ import torch
 
 from ..backends.roles import Models, Role
 from ..contracts import EftRequest, Hooks, SamplingParams, SearchError, Stream
-from ..contracts.noise import choose_tokens, mask_tokens
+from ..contracts.noise import choose_tokens
 from ..contracts.stops import BLANK_RETRIES, retry_slot
 from .kv import empty_cache
 from .stream_text import StreamText
@@ -40,6 +40,17 @@ def eft_logits(logits: list[torch.Tensor], beta: float) -> torch.Tensor:
     return s + beta * (torch.log_softmax(plus, -1) - torch.log_softmax(minus, -1))
 
 
+def eft_token(
+    text: StreamText, parent: Stream, new: list[int], logits: list[torch.Tensor], beta: float,
+    sp: SamplingParams, key: tuple[int, int, int],
+) -> int:  # fmt: skip
+    """The next EFT token from the three models' last logits (strong, tuned, untuned): mixed, masked
+    as the strong role's text rules say, drawn with the keyed noise."""
+    mixed = text.allowed(eft_logits(logits, beta).unsqueeze(0), parent, new)
+    (tok,) = choose_tokens(mixed, [key], sp.temperature, sp.top_p)
+    return tok
+
+
 class TorchEft:
     """Token-level EFT with each of the three models reading every token once (cached)."""
 
@@ -53,14 +64,13 @@ class TorchEft:
         check_eft(self.models)
         roles = (self.models.strong, self.models.tuned, self.models.untuned)
         parent = Stream()
-        stop_ids = set(roles[0].stop_ids)
         seed = sp.seed if req.seed is None else req.seed
         for attempt in range(1 + BLANK_RETRIES):
             # A fresh attempt re-reads the prompt: simpler than rewinding three caches, and rare.
             caches = [empty_cache() for _ in roles]
             feeds = [list(r.prompt_ids(prompt)) for r in roles]
             new: list[int] = []
-            hit_eos = restart = False
+            end = None
             for pos in range(sp.max_new_tokens):
                 hooks.check_cancelled()
                 logits = []
@@ -68,22 +78,14 @@ class TorchEft:
                     x = torch.tensor([feed], device=role.loaded.device)
                     out = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
                     logits.append(out.logits[0, -1].float())
-                mixed = mask_tokens(eft_logits(logits, req.beta).unsqueeze(0), [0], roles[0].never_ids)
-                if self.text.blank(parent, new):
-                    mixed = mask_tokens(mixed, [0], roles[0].stop_ids)
-                key = (seed, retry_slot(req.slot, attempt), pos)
-                (tok,) = choose_tokens(mixed, [key], sp.temperature, sp.top_p)
+                tok = eft_token(
+                    self.text, parent, new, logits, req.beta, sp, (seed, retry_slot(req.slot, attempt), pos)
+                )
                 new.append(tok)
-                if tok in stop_ids:
-                    hit_eos = True
-                    break
-                restart = self.text.restarts(parent, new, attempt)
-                if restart or self.text.stopped(parent, new):
+                end = self.text.end(parent, new, attempt)
+                if end is not None:
                     break
                 feeds = [[tok]] * len(roles)
-            if not restart:
+            if end != "restart":
                 break
-        n_new = len(new)
-        if hit_eos:
-            new = new[:-1]
-        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
+        return self.text.finish_chunk(parent, new, end == "eos", sp.max_new_tokens)

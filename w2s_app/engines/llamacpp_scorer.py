@@ -28,8 +28,8 @@ from ..backends.adapters import resolve_adapter
 from ..backends.llamacpp import LlamaContext
 from ..backends.local import ModelLoadError
 from ..backends.roles import Models, Role
-from ..contracts import Answer, Counts, ScorerAbilities, ScoreRequest, Stream
-from .states import StateStore
+from ..contracts import Answer, ScorerAbilities, ScoreRequest, Stream
+from .states import StateStore, pair_answers
 
 ROOTS_KEPT = 32  # prefilled prompts kept per guide (comparisons running together each need theirs)
 GUIDE_CTX = 8192  # KV cells per guide context, shared by all its sequences
@@ -170,33 +170,18 @@ class LlamaCppScorer:
         self, items: list[tuple[str, ScoreRequest]], streams: list[tuple[str, Stream]], jobs: list[list[_Job]]
     ) -> list[Answer]:
         """Scores per request; keep the states of streams that may become parents, as CachedScorer does."""
-        out, groups, n = [], [], 0
-        for _, req in items:
-            counts, values, group = Counts(), [], {}
-            for s in req.streams:
-                plus, minus = jobs[0][n], jobs[1][n]
-                values.append(sum(plus.logps) - sum(minus.logps))
-                # Work done: only the tokens each guide newly scored, not the reused prefix.
-                counts.guide_tokens += len(plus.targets) + len(minus.targets)
-                pair = tuple(
-                    SeqState(j.ids, j.logps[: len(j.ids)], j.seq, g) for g, j in enumerate((plus, minus))
-                )
-                if s.done:
-                    self._free_pair(pair)  # a finished stream is never a parent
-                else:
-                    group[s.id] = pair
-                n += 1
-            out.append(Answer(values, counts=counts))
-            groups.append(group)
-        # Every child of a parent is in this batch, so the parents' states are spent.
-        kept = {sid for group in groups for sid in group}
-        for _, s in streams:
-            if s.parent not in kept:
-                self.guide_states.drop(s.parent)
-        for (prompt, _), group in zip(items, groups):
-            for sid in group:
-                self.guide_states.drop(sid)  # a re-scored stream's old state: its sequence is freed
-            self.guide_states.add_group(group, prompt)
+
+        def keep(s: Stream, plus: _Job, minus: _Job) -> tuple[SeqState, ...] | None:
+            pair = tuple(
+                SeqState(j.ids, j.logps[: len(j.ids)], j.seq, g) for g, j in enumerate((plus, minus))
+            )
+            if s.done:
+                self._free_pair(pair)  # a finished stream is never a parent
+                return None
+            return pair
+
+        out, groups = pair_answers(items, jobs, keep)
+        self.guide_states.settle(groups, [s.parent for _, s in streams])
         return out
 
     # Sequence ids come from the shared context; a state, a root or a running job owns each id in use.

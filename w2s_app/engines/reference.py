@@ -27,9 +27,9 @@ from ..contracts import (
     ScoreRequest,
     Stream,
 )
-from ..contracts.noise import choose_tokens, mask_tokens
+from ..contracts.noise import choose_tokens
 from ..contracts.stops import BLANK_RETRIES, retry_slot
-from .eft import check_eft, eft_logits
+from .eft import check_eft, eft_token
 from .plain_scorer import PlainScorer
 from .stream_text import StreamText
 
@@ -102,10 +102,7 @@ class ReferenceEngine:
             if chunk is not None:
                 break
         new, hit_eos = chunk
-        n_new = len(new)
-        if hit_eos:
-            new = new[:-1]  # the EOS token is counted as sampled but is not part of the text
-        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
+        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens)
 
     def _attempt(
         self,
@@ -124,22 +121,20 @@ class ReferenceEngine:
         ids = torch.tensor([strong.prompt_ids(prompt) + list(parent.token_ids)], device=dev)
         new: list[int] = []
         past = None
-        stop_ids = set(strong.stop_ids)
         for _ in range(max_new):
             self.hooks.check_cancelled()
             out = strong.model(input_ids=ids, past_key_values=past, use_cache=True)
             past = out.past_key_values
             pos = parent.n_tokens + len(new)
-            logits = mask_tokens(out.logits[:, -1], [0], strong.never_ids)
-            if self.text.blank(parent, new):
-                logits = mask_tokens(logits, [0], strong.stop_ids)
+            logits = self.text.allowed(out.logits[:, -1], parent, new)
             (tok,) = choose_tokens(logits, [(seed, slot, pos)], sp.temperature, sp.top_p)
             new.append(tok)
-            if tok in stop_ids:
+            end = self.text.end(parent, new, attempt)
+            if end == "eos":
                 return new, True
-            if self.text.restarts(parent, new, attempt):
+            if end == "restart":
                 return None
-            if self.text.stopped(parent, new):
+            if end == "stop":
                 break
             if self.hooks.partial is not None and req is not None:
                 self.hooks.partial(req, [strong.decode(list(parent.token_ids) + new)])
@@ -153,31 +148,22 @@ class ReferenceEngine:
         prompts = [r.prompt_ids(prompt) for r in roles]
         dev = roles[0].loaded.device
         parent = Stream()
-        stop_ids = set(roles[0].stop_ids)
         seed = sp.seed if req.seed is None else req.seed
         for attempt in range(1 + BLANK_RETRIES):
             new: list[int] = []
-            hit_eos = restart = False
+            end = None
             for pos in range(sp.max_new_tokens):
                 logits = []
                 for role, p in zip(roles, prompts):
                     x = torch.tensor([p + new], device=dev)
                     logits.append(role.model(input_ids=x).logits[0, -1].float())
-                mixed = mask_tokens(eft_logits(logits, req.beta).unsqueeze(0), [0], roles[0].never_ids)
-                if self.text.blank(parent, new):
-                    mixed = mask_tokens(mixed, [0], roles[0].stop_ids)
-                key = (seed, retry_slot(req.slot, attempt), pos)
-                (tok,) = choose_tokens(mixed, [key], sp.temperature, sp.top_p)
+                tok = eft_token(
+                    self.text, parent, new, logits, req.beta, sp, (seed, retry_slot(req.slot, attempt), pos)
+                )
                 new.append(tok)
-                if tok in stop_ids:
-                    hit_eos = True
+                end = self.text.end(parent, new, attempt)
+                if end is not None:
                     break
-                restart = self.text.restarts(parent, new, attempt)
-                if restart or self.text.stopped(parent, new):
-                    break
-            if not restart:
+            if end != "restart":
                 break
-        n_new = len(new)
-        if hit_eos:
-            new = new[:-1]
-        return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens, n_new)
+        return self.text.finish_chunk(parent, new, end == "eos", sp.max_new_tokens)

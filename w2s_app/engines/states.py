@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..contracts import Answer, Counts, ScoreRequest, Stream
 
 
 @dataclass
@@ -62,5 +65,43 @@ class StateStore:
         if state is not None and self.on_drop is not None:
             self.on_drop(state)
 
+    def settle(self, groups: Sequence[tuple[str, dict[int, Any]]], parents: Sequence[int]) -> None:
+        """After one scoring batch: each request's new states form its group (a re-scored stream's old
+        state goes first), and a parent none of whose children was kept is spent (every child of a
+        parent is in the batch)."""
+        kept = {sid for _, group in groups for sid in group}
+        for parent in parents:
+            if parent not in kept:
+                self.drop(parent)
+        for prompt, group in groups:
+            for sid in group:
+                self.drop(sid)
+            self.add_group(group, prompt)
+
     def __len__(self) -> int:
         return len(self.states)
+
+
+def pair_answers(
+    items: Sequence[tuple[str, ScoreRequest]],
+    jobs: Sequence[Sequence[Any]],
+    keep: Callable[[Stream, Any, Any], Any],
+) -> tuple[list[Answer], list[tuple[str, dict[int, Any]]]]:
+    """Each request's scores, log G+ - log G- per stream, from the two guides' jobs in stream order (a job
+    has `logps` and `targets`, the tokens it newly scored), and the states worth keeping per request:
+    keep(stream, plus, minus) gives a stream's pair of states, or None."""
+    out, groups, n = [], [], 0
+    for prompt, req in items:
+        counts, values, group = Counts(), [], {}
+        for s in req.streams:
+            plus, minus = jobs[0][n], jobs[1][n]
+            values.append(sum(plus.logps) - sum(minus.logps))
+            # Work done: only the tokens each guide newly scored, not the reused prefix.
+            counts.guide_tokens += len(plus.targets) + len(minus.targets)
+            pair = keep(s, plus, minus)
+            if pair is not None:
+                group[s.id] = pair
+            n += 1
+        out.append(Answer(values, counts=counts))
+        groups.append((prompt, group))
+    return out, groups

@@ -7,9 +7,16 @@ a stop string after some text cuts the text just before it and counts as an end 
 
 from __future__ import annotations
 
+from typing import Literal
+
+import torch
+
 from ..backends.roles import Role
 from ..contracts import Stream
+from ..contracts.noise import mask_tokens
 from ..contracts.stops import BLANK_RETRIES, blank_stop, find_stop
+
+End = Literal["eos", "restart", "stop"]
 
 
 class StreamText:
@@ -20,16 +27,37 @@ class StreamText:
         self.stops = tuple(role.spec.stop)
         self.longest = max(map(len, self.stops), default=0)
 
-    def finish_chunk(
-        self, parent: Stream, new_ids: list[int], hit_eos: bool, budget: int, n_new: int
-    ) -> Stream:
-        """Turn sampled ids into a child stream, cutting at the first stop string."""
+    def finish_chunk(self, parent: Stream, new_ids: list[int], hit_eos: bool, budget: int) -> Stream:
+        """Turn sampled ids (ending with the EOS token when hit_eos) into a child stream, cutting at
+        the first stop string. The EOS token counts as sampled but is not part of the text."""
+        n_new = len(new_ids)
+        if hit_eos:
+            new_ids = new_ids[:-1]
         ids = parent.token_ids + tuple(new_ids)
         text = self.role.decode(list(ids))
         stop_at = find_stop(text, self.stops, len(parent.text) - self.longest)
         if stop_at is not None:
             text, hit_eos = text[:stop_at], True
         return parent.extend(text, ids, n_new, hit_eos, budget)
+
+    def allowed(self, logits: torch.Tensor, parent: Stream, new_ids: list[int]) -> torch.Tensor:
+        """One stream's logits (1 x vocab) with what it may not draw now masked: never-tokens always,
+        the end of the answer while it is still blank."""
+        logits = mask_tokens(logits, [0], self.role.never_ids)
+        if self.blank(parent, new_ids):
+            logits = mask_tokens(logits, [0], self.role.stop_ids)
+        return logits
+
+    def end(self, parent: Stream, new_ids: list[int], attempt: int) -> End | None:
+        """How the chunk ends after its last drawn token: EOS, a restart (a stop string before any
+        text), a stop string, or not yet."""
+        if new_ids[-1] in self.role.stop_ids:
+            return "eos"
+        if self.restarts(parent, new_ids, attempt):
+            return "restart"
+        if self.stopped(parent, new_ids):
+            return "stop"
+        return None
 
     def blank(self, parent: Stream, new_ids: list[int]) -> bool:
         """True while the answer has no visible text yet: it may not end there (EOS is masked)."""
