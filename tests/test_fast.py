@@ -71,8 +71,10 @@ def test_fast_equals_reference(setup, methods, request):
     models = request.getfixturevalue(setup)
     ended_early = False
     # At least two seeds, and more until some stream has ended by EOS (the case most likely to differ).
+    # One on cross_tok: its strong model's 262k-token vocabulary makes each step several times dearer,
+    # and its EOS case is same_tok's (the bridge between tokenizers is what it adds).
     for seed in range(8):
-        if seed >= 2 and (ended_early or setup == "cross_tok"):
+        if (seed >= 2 and ended_early) or (seed >= 1 and setup == "cross_tok"):
             break
         sp = SamplingParams(max_new_tokens=30, temperature=1.0, seed=seed)
         ref, fast = both(models, methods, sp)

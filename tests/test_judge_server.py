@@ -51,11 +51,12 @@ def judge_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def stored_arena(data: Path, n: int = 20) -> tuple[Store, list[list[int]]]:
+def stored_arena(data: Path, n: int = 8, distinct_every: int = 4) -> tuple[Store, list[list[int]]]:
     """n comparisons of the offline preset with three answers each; a person always picks the w2s one.
 
-    In three comparisons of every four baseline and w2s wrote the same text (twins): the judge sees two
-    answers (one pair, asked both ways); the fourth has three distinct answers (three pairs).
+    In every `distinct_every` comparisons, one has three distinct answers (three pairs, each asked
+    both ways); in the others baseline and w2s wrote the same text (twins): the judge sees two
+    answers, one pair. Each request reads a ~300-token rubric (about a second on one core).
     """
     store = Store(f"sqlite:///{data / 'w2s.sqlite3'}")
     gids = []
@@ -65,7 +66,9 @@ def stored_arena(data: Path, n: int = 20) -> tuple[Store, list[list[int]]]:
         texts = (
             f"Tips for {topic}: be patient.",
             f"1. Plan ahead for {topic}. 2. Practise a little every day. 3. Ask for help.",
-            f"{topic.capitalize()} is a thing people do." if i % 4 == 0 else f"Tips for {topic}: be patient.",
+            f"{topic.capitalize()} is a thing people do."
+            if i % distinct_every == 0
+            else f"Tips for {topic}: be patient.",
         )
         ids = store.finish_comparison(cid, comparison(texts), [i % 3, (i + 1) % 3, (i + 2) % 3])
         store.record_vote(cid, "person", ids[2])
@@ -87,14 +90,14 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
         "--no-progress",
         "--json",
     ]
-    first = judge_cli(tmp_path, *args, "--limit", "12", "--concurrency", "2")
+    first = judge_cli(tmp_path, *args, "--limit", "5", "--concurrency", "2")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert report["todo"] == 12 and report["judged"] + report["failed"] == 12 and report["errors"] == 0
-    assert report["per_comparison"]["calls"] >= 3  # (6 + 3 * 2) / 4: three pairs or one, both orders each
+    assert report["todo"] == 5 and report["judged"] + report["failed"] == 5 and report["errors"] == 0
+    assert report["per_comparison"]["calls"] >= 3.6  # (2 * 6 + 3 * 2) / 5: three pairs or one, both ways
     second = judge_cli(tmp_path, *args)
     assert second.returncode == 0, second.stderr
-    assert json.loads(second.stdout)["todo"] == 8  # only what the first run left
+    assert json.loads(second.stdout)["todo"] == 3  # only what the first run left
     third = judge_cli(tmp_path, *args)
     assert json.loads(third.stdout)["todo"] == 0
 
@@ -102,7 +105,7 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
     judge_votes = votes[votes["voter_id"] == JUDGE]
     rows = store.judgement_frame(judge=JUDGE, with_calls=True)
     judged = rows[rows["vote_id"].notna()]
-    assert len(judge_votes) == judged["comparison_id"].nunique() >= 15
+    assert len(judge_votes) == judged["comparison_id"].nunique() >= 6
     assert (judged.groupby("comparison_id").size() == 3).all()  # every pair of every judged comparison
     assert {"judged", "identical", "copied"} <= set(judged["status"])
     judged = judged[judged["status"] == "judged"]  # asked, not copied from a twin
@@ -132,7 +135,7 @@ def test_unreadable_replies_are_recorded_as_failures_with_the_raw_replies(llama,
     store, _ = stored_arena(tmp_path, n=2)
     # Without an enforced JSON schema this small model answers in prose: nothing can be read.
     out = judge_cli(tmp_path, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model", "plain-smol",
-                    "--response-format", "none", "--max-tokens", "48", "--no-progress", "--json")  # fmt: skip
+                    "--response-format", "none", "--max-tokens", "24", "--no-progress", "--json")  # fmt: skip
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["failed"] == 2 and report["judged"] == 0

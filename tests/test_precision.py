@@ -42,6 +42,11 @@ def pools() -> dict[str, ModelPool]:
     return {dtype: ModelPool(device="cpu", dtype=dtype) for dtype in ["float32", *MODES]}
 
 
+# The Gemma-tokenizer model's 262k-token vocabulary makes each step several times dearer than
+# SmolLM2's: fewer seeds there.
+GEMMA_SEEDS = 1
+
+
 def sp(seed: int) -> SamplingParams:
     return SamplingParams(max_new_tokens=30, temperature=1.0, seed=seed)
 
@@ -84,7 +89,7 @@ def test_texts_equal_float32(pools, tiny_paths, dtype, setup):
     """Baseline and best-of-N: the same texts as float32 (the strong model and the guides' pick)."""
     ref = make_models(pools["float32"], tiny_paths, setup)
     mode = make_models(pools[dtype], tiny_paths, setup)
-    for seed in range(2):
+    for seed in range(GEMMA_SEEDS if setup == "strong_gemma" else 2):
         want = run_methods(engines.reference(ref), PROMPT, TEXT_METHODS, sp(seed))
         got = run_methods(engines.reference(mode), PROMPT, TEXT_METHODS, sp(seed))
         assert [r.text for r in got] == [r.text for r in want], (dtype, setup, seed)
@@ -111,7 +116,7 @@ def test_guide_scores_within_tolerance(pools, tiny_paths, dtype):
 def test_int8_fast_equals_reference(pools, tiny_paths, setup, methods):
     """int8: the fast engine's texts, traces and counts are the reference's, as in float32."""
     models = make_models(pools["int8"], tiny_paths, "strong_smol" if setup == "same_tok" else "strong_gemma")
-    for seed in range(2):
+    for seed in range(GEMMA_SEEDS if setup == "cross_tok" else 2):
         ref, fast = both(models, methods, sp(seed))
         for r, f in zip(ref, fast):
             assert (f.text, f.eos, f.counts.strong_tokens) == (r.text, r.eos, r.counts.strong_tokens), r.label
@@ -126,7 +131,7 @@ def test_int8_fast_equals_reference(pools, tiny_paths, setup, methods):
 def test_bfloat16_fast_agrees_with_reference(pools, tiny_paths, setup):
     """bfloat16: same baseline and best-of-N texts; w2s may branch differently, scores within tolerance."""
     models = make_models(pools["bfloat16"], tiny_paths, setup)
-    for seed in range(3):
+    for seed in range(GEMMA_SEEDS + 1 if setup == "strong_gemma" else 3):
         ref, fast = both(models, ALL_METHODS, sp(seed))
         assert [f.text for f in fast[:2]] == [r.text for r in ref[:2]], seed
         for r, f in zip(ref, fast):

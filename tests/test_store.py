@@ -61,23 +61,37 @@ def test_migrations_up_down_up(db_url):
 
 
 STARTER = """
-import sys, time
+import sys
 from w2s_app.store import Store
-start = float(sys.argv[2])
-time.sleep(max(0.0, start - time.time()))  # every process migrates at the same moment
+print("ready", flush=True)
+sys.stdin.readline()  # every process migrates at the same moment
 Store(sys.argv[1]).close()
 """
 
 
-def test_processes_starting_together_on_a_fresh_database(db_url):
-    # Without a migration lock, two of them create the same table and one start-up fails.
-    start = time.time() + 8
+def start_together(*argvs: list[str]) -> list[subprocess.Popen]:
+    """Start Python processes, wait until each says "ready" (imports done), then let them all go."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", STARTER, db_url, str(start)], stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        for _ in range(4)
+        for argv in argvs
     ]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready", p.communicate(timeout=60)
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    return procs
+
+
+def test_processes_starting_together_on_a_fresh_database(db_url):
+    # Without a migration lock, two of them create the same table and one start-up fails.
+    procs = start_together(*[[STARTER, db_url]] * 4)
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     store = Store(db_url, migrate_on_start=False)
@@ -165,12 +179,13 @@ def test_one_vote_under_two_concurrent_writers(db_url):
 
 
 VOTER = """
-import sys, time
+import sys
 from w2s_app.store import Store, VoteError
 store = Store(sys.argv[1], migrate_on_start=False)
-time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # both processes vote at the same moment
+print("ready", flush=True)
+sys.stdin.readline()  # both processes vote at the same moment
 try:
-    store.record_vote(int(sys.argv[3]), "same-voter", int(sys.argv[4]))
+    store.record_vote(int(sys.argv[2]), "same-voter", int(sys.argv[3]))
     print("ok")
 except VoteError as exc:
     print(exc)
@@ -180,16 +195,7 @@ except VoteError as exc:
 def test_one_vote_under_two_concurrent_processes(db_url):
     store = Store(db_url)
     cid, gids = stored(store)
-    start = time.time() + 8
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", VOTER, db_url, str(start), str(cid), str(gid)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for gid in gids[:2]
-    ]
+    procs = start_together(*[[VOTER, db_url, str(cid), str(gid)] for gid in gids[:2]])
     outs = [p.communicate(timeout=120) for p in procs]
     said = sorted(out.strip() for out, _err in outs)
     assert said == ["ok", "you already voted on this comparison"], outs
