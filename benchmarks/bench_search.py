@@ -9,7 +9,7 @@ For each model set (tiny random models, so outputs can be long; the real offline
 - cost vs T: the fast w2s at several budgets, with the most KV-cache memory the engine held.
 
     python -m benchmarks.bench_search --threads 1 --repeat 2  # everything (about 10 minutes)
-    python -m benchmarks.bench_search --quick                 # tiny models, short budgets (~15 s)
+    python -m benchmarks.bench_search --quick                 # tiny models, shortest budgets (a smoke run, ~8 s)
     python -m benchmarks.bench_search --models offline --t 64,128 --ref-t 64 --json
 
 One torch thread gives steadier figures on a shared machine (competing processes make spinning
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             "offline": ([64, 128, 256], [128], 256),
         }[label]
         if args.quick:
-            defaults = ([32, 64, 128], [64, 128], 64)
+            defaults = ([32, 64], [64], 32)  # a smoke run: every engine and table, shortest budgets
         opts.t = args.t or defaults[0]
         opts.ref_t = args.ref_t or defaults[1]
         opts.main_t = args.main_t or defaults[2]

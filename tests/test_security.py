@@ -138,7 +138,9 @@ def test_replayed_vote_and_someone_elses_comparison_are_refused(server, client, 
     assert row[0] == subject(alice) and row[1] and len(row[2]) == 32 and row[3] >= 0
 
 
-def test_100_votes_with_made_up_ids_land_at_most_the_configured_number(server, client, alice):
+def test_100_votes_with_made_up_ids_land_at_most_the_configured_number(server, client, alice, bob):
+    # bob is asked for here so that his token exists before this test spends the address's tokens
+    # (tests may run in any order on a worker).
     out = client.predict("Count to three.", alice, "tiny", "baseline,bon", api_name="/compare")
     before = snapshot(server)
     refused = 0
@@ -279,11 +281,10 @@ def test_leaderboard_is_refreshed_after_a_vote_and_polls_read_the_cache(server, 
         assert time.time() < deadline, "the cached leaderboard never saw the vote"
         time.sleep(0.5)
     assert first["counts"]["votes"] == before + 1
-    start = time.perf_counter()
-    for _ in range(20):
+    # Polls are paced to one a second per address (ui/routes.py), so a few suffice; the cost of a
+    # cached poll is measured by benchmarks/bench_polling.py.
+    for _ in range(3):
         assert client.predict("tiny", api_name="/leaderboard") == first
-    per_call = (time.perf_counter() - start) / 20
-    print(f"\ncached leaderboard: {per_call * 1000:.0f} ms a call through gradio_client")
 
 
 def test_plain_json_leaderboard_route(server, client):

@@ -40,7 +40,7 @@ def vote_buttons(page):
     return [page.get_by_role("button", name=n, exact=True) for n in names]
 
 
-def test_prompt_run_vote_reveal_leaderboard(page):
+def prompt_run_vote_reveal_leaderboard(page, app_server):
     page.get_by_label("Prompt").fill("Name three colours.")
     page.get_by_role("button", name="Run", exact=True).click()
     # Until every answer is done, no vote button may be enabled.
@@ -113,7 +113,7 @@ def choose_preset(page, name: str) -> None:
     page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}: ")).click()
 
 
-def test_preset_menu_switches_sliders_examples_and_says_the_wait(page):
+def preset_menu_switches_sliders_examples_and_says_the_wait(page, app_server):
     page.get_by_role("tab", name="Compare").click()
     info = page.locator(".w2s-preset-info").first
     # "about N s" once a comparison of this preset finished (earlier tests), else "no estimate yet".
@@ -138,7 +138,7 @@ def test_preset_menu_switches_sliders_examples_and_says_the_wait(page):
     )
 
 
-def test_twins_are_said_before_the_vote_and_stored_with_it(page, app_server):
+def twins_are_said_before_the_vote_and_stored_with_it(page, app_server):
     from w2s_app.leaderboard.board import outcomes_from_votes
     from w2s_app.store import Store
 
@@ -166,7 +166,7 @@ def test_twins_are_said_before_the_vote_and_stored_with_it(page, app_server):
     temperature.press("Enter")
 
 
-def test_next_loads_fresh_prompts_and_keys_vote(page, app_server):
+def next_loads_fresh_prompts_and_keys_vote(page, app_server):
     expected = {"1": ("generation", 0), "2": ("generation", 1), "3": ("generation", 2), "t": ("tie", None),
                 "b": ("all_bad", None)}  # fmt: skip
     before = page.get_by_label("Prompt").input_value()
@@ -191,7 +191,7 @@ def test_next_loads_fresh_prompts_and_keys_vote(page, app_server):
     assert latest_vote(app_server)[1] == "My own question about owls?"
 
 
-def test_empty_leaderboard_and_history_say_what_to_do(page):
+def empty_leaderboard_and_history_say_what_to_do(page, app_server):
     page.get_by_role("tab", name="Leaderboard").click()
     page.get_by_label("Preset (empty: all)").first.click()
     page.get_by_role("option", name="offline", exact=True).click()  # no votes for this preset here
@@ -222,10 +222,28 @@ def test_empty_leaderboard_and_history_say_what_to_do(page):
     assert page.get_by_text("No comparisons yet").count() == 0
 
 
-def test_history_shows_the_browsers_own_comparisons(page):
+def history_shows_the_browsers_own_comparisons(page, app_server):
     page.get_by_role("tab", name="History & export").click()
     page.get_by_role("button", name="Show", exact=True).click()
     # The comparison this browser ran above (its token lives in the browser's storage).
     # innerText holds rendered text only: the Compare tab (hidden now) does not count.
     page.wait_for_function("() => document.body.innerText.includes('Name three colours.')", timeout=30_000)
     page.screenshot(path=str(OUT / "4-history.png"), full_page=True)
+
+
+STEPS = [
+    prompt_run_vote_reveal_leaderboard,
+    preset_menu_switches_sliders_examples_and_says_the_wait,
+    twins_are_said_before_the_vote_and_stored_with_it,
+    next_loads_fresh_prompts_and_keys_vote,
+    empty_leaderboard_and_history_say_what_to_do,
+    history_shows_the_browsers_own_comparisons,
+]
+
+
+def test_a_rater_clicks_through_the_app(page, app_server):
+    """One browser session, step by step (a failure names its step in the traceback). The steps
+    build on each other's state (the comparisons run, the votes cast, the preset chosen), so they
+    are one test: a parallel runner must not hand one of them to another worker's browser."""
+    for step in STEPS:
+        step(page, app_server)
