@@ -237,7 +237,7 @@ def test_server_that_honours_n_gets_one_request_per_beam(proxy, guides):
     assert len(bon.trace[0].chunks) == 4
 
 
-def test_api_key_never_written_to_outputs_logs_or_database(proxy, tmp_path):
+def test_api_key_never_written_to_outputs_logs_or_database(proxy, tmp_path, monkeypatch, capsys):
     """The key is sent to the server, and appears in no output, log, database file or export."""
     key = "sk-w2stest-" + secrets.token_hex(16)
     env = {"OPENAI_API_KEY": key, "OPENAI_LOG": "debug", "W2S_API_BACKOFF": "0.05"}
@@ -256,11 +256,18 @@ def test_api_key_never_written_to_outputs_logs_or_database(proxy, tmp_path):
     bat = cli([*bat_args, "--output", str(tmp_path / "out.jsonl")], env, tmp_path)
     assert bat.returncode == 0, bat.stderr
     texts += [bat.stdout, bat.stderr]
-    # The store exists: export both tables, every format at least once, from the same data dir.
+    # The store exists: export both tables, every format at least once, from the same data dir (in
+    # this process: an export runs no model and asks no server; the two commands above are real ones).
+    from w2s_app.cli import main
+
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPENAI_API_KEY", key)
     for what, fmt in (("comparisons", "jsonl"), ("generations", "csv"), ("generations", "parquet")):
-        exp = cli(["export", "--what", what, "--format", fmt, "--out", str(tmp_path / f"{what}.{fmt}")], env,
-                  tmp_path)  # fmt: skip
-        assert exp.returncode == 0, exp.stderr
+        assert (
+            main(["export", "--what", what, "--format", fmt, "--out", str(tmp_path / f"{what}.{fmt}")]) == 0
+        )
+    exported = capsys.readouterr()
+    texts += [exported.out, exported.err]
     assert list((tmp_path / "data").glob("*.sqlite3*")), "the runs were stored"
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "out.jsonl" for p in files)

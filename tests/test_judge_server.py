@@ -76,7 +76,15 @@ def stored_arena(data: Path, n: int = 8, distinct_every: int = 4) -> tuple[Store
     return store, gids
 
 
-def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp_path):
+def in_process(capsys, *args: str) -> tuple[int, str]:
+    """`python -m w2s_app ...` run by main() in this process: (exit code, stdout)."""
+    from w2s_app.cli import main
+
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp_path, monkeypatch, capsys):
     store, _ = stored_arena(tmp_path)
     people_before = build_board(store, BoardView("offline"))
     args = [
@@ -95,11 +103,13 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
     report = json.loads(first.stdout)
     assert report["todo"] == 5 and report["judged"] + report["failed"] == 5 and report["errors"] == 0
     assert report["per_comparison"]["calls"] >= 3.6  # (2 * 6 + 3 * 2) / 5: three pairs or one, both ways
-    second = judge_cli(tmp_path, *args)
-    assert second.returncode == 0, second.stderr
-    assert json.loads(second.stdout)["todo"] == 3  # only what the first run left
-    third = judge_cli(tmp_path, *args)
-    assert json.loads(third.stdout)["todo"] == 0
+    # The first run was the real command; the resumptions run in this process (same code, no start-up).
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    code, out = in_process(capsys, *args)
+    assert code == 0 and json.loads(out)["todo"] == 3  # only what the first run left
+    code, out = in_process(capsys, *args)
+    assert code == 0 and json.loads(out)["todo"] == 0
 
     votes = store.frame("votes")
     judge_votes = votes[votes["voter_id"] == JUDGE]
@@ -126,9 +136,8 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
     merged = people_after.table.merge(judge_board.table, on="entity", suffixes=("_people", "_judge"))
     assert len(merged) == 3 and not (merged["score_people"] == merged["score_judge"]).all()
 
-    agreement = judge_cli(tmp_path, "agreement", "--preset", "offline", "--json")
-    assert agreement.returncode == 0, agreement.stderr
-    assert json.loads(agreement.stdout)["items"] == len(judge_votes)
+    code, out = in_process(capsys, "agreement", "--preset", "offline", "--json")
+    assert code == 0 and json.loads(out)["items"] == len(judge_votes)
 
 
 def test_unreadable_replies_are_recorded_as_failures_with_the_raw_replies(llama, tmp_path):
