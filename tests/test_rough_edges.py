@@ -172,8 +172,9 @@ def test_comparison_left_running_by_a_dead_app_is_failed_at_start_up(tiny_preset
     try:
         client = Client(app.url, verbose=False)
         token = client.predict(api_name="/token")
+        # Scripted words at 20 ms a step (no model): the comparison runs ~40 s unless stopped.
         client.submit(
-            "Tell a very long story.", token, "tiny", "bon,w2s", 4, 4, 4, 16, 2048, api_name="/compare"
+            "Tell a very long story.", token, "fake-slow", "bon,w2s", 4, 4, 4, 16, 2048, api_name="/compare"
         )
         deadline = time.time() + 120
         while time.time() < deadline:
