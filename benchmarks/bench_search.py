@@ -9,7 +9,7 @@ For each model set (tiny random models, so outputs can be long; the real offline
 - cost vs T: the fast w2s at several budgets, with the most KV-cache memory the engine held.
 
     python -m benchmarks.bench_search --threads 1 --repeat 2  # everything (about 10 minutes)
-    python -m benchmarks.bench_search --quick                 # tiny models, shortest budgets (a smoke run, ~8 s)
+    python -m benchmarks.bench_search --quick                 # tiny models, shortest budgets (a smoke run, ~10 s)
     python -m benchmarks.bench_search --models offline --t 64,128 --ref-t 64 --json
 
 One torch thread gives steadier figures on a shared machine (competing processes make spinning

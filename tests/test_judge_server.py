@@ -51,12 +51,20 @@ def judge_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def stored_arena(data: Path, n: int = 8, distinct_every: int = 4) -> tuple[Store, list[list[int]]]:
+ARENA = 8  # stored comparisons; each judge request reads a ~300-token rubric (~1 s on one core)
+FIRST = 5  # the first run's --limit; the second run resumes with the rest
+
+
+def pairs(i: int) -> int:
+    """Pairs the judge asks about in comparison i: three distinct answers in one of four, else twins."""
+    return 3 if i % 4 == 0 else 1
+
+
+def stored_arena(data: Path, n: int = ARENA) -> tuple[Store, list[list[int]]]:
     """n comparisons of the offline preset with three answers each; a person always picks the w2s one.
 
-    In every `distinct_every` comparisons, one has three distinct answers (three pairs, each asked
-    both ways); in the others baseline and w2s wrote the same text (twins): the judge sees two
-    answers, one pair. Each request reads a ~300-token rubric (about a second on one core).
+    Where `pairs(i)` is 1, baseline and w2s wrote the same text (twins): the judge sees two answers,
+    one pair; else three distinct answers, three pairs. Each pair is asked both ways.
     """
     store = Store(f"sqlite:///{data / 'w2s.sqlite3'}")
     gids = []
@@ -67,7 +75,7 @@ def stored_arena(data: Path, n: int = 8, distinct_every: int = 4) -> tuple[Store
             f"Tips for {topic}: be patient.",
             f"1. Plan ahead for {topic}. 2. Practise a little every day. 3. Ask for help.",
             f"{topic.capitalize()} is a thing people do."
-            if i % distinct_every == 0
+            if pairs(i) == 3
             else f"Tips for {topic}: be patient.",
         )
         ids = store.finish_comparison(cid, comparison(texts), [i % 3, (i + 1) % 3, (i + 2) % 3])
@@ -98,16 +106,17 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
         "--no-progress",
         "--json",
     ]
-    first = judge_cli(tmp_path, *args, "--limit", "5", "--concurrency", "2")
+    first = judge_cli(tmp_path, *args, "--limit", str(FIRST), "--concurrency", "2")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert report["todo"] == 5 and report["judged"] + report["failed"] == 5 and report["errors"] == 0
-    assert report["per_comparison"]["calls"] >= 3.6  # (2 * 6 + 3 * 2) / 5: three pairs or one, both ways
+    assert report["todo"] == FIRST and report["judged"] + report["failed"] == FIRST and report["errors"] == 0
+    # Comparisons are judged in id order: every pair of each, both ways (a retry only adds calls).
+    assert report["per_comparison"]["calls"] >= round(sum(2 * pairs(i) for i in range(FIRST)) / FIRST, 2)
     # The first run was the real command; the resumptions run in this process (same code, no start-up).
     monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("OPENAI_API_KEY", "")
     code, out = in_process(capsys, *args)
-    assert code == 0 and json.loads(out)["todo"] == 3  # only what the first run left
+    assert code == 0 and json.loads(out)["todo"] == ARENA - FIRST  # only what the first run left
     code, out = in_process(capsys, *args)
     assert code == 0 and json.loads(out)["todo"] == 0
 
@@ -115,7 +124,7 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
     judge_votes = votes[votes["voter_id"] == JUDGE]
     rows = store.judgement_frame(judge=JUDGE, with_calls=True)
     judged = rows[rows["vote_id"].notna()]
-    assert len(judge_votes) == judged["comparison_id"].nunique() >= 6
+    assert len(judge_votes) == judged["comparison_id"].nunique() >= ARENA - 2  # a few may be unreadable
     assert (judged.groupby("comparison_id").size() == 3).all()  # every pair of every judged comparison
     assert {"judged", "identical", "copied"} <= set(judged["status"])
     judged = judged[judged["status"] == "judged"]  # asked, not copied from a twin
