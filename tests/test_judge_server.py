@@ -149,8 +149,10 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
     assert code == 0 and json.loads(out)["items"] == len(judge_votes)
 
 
-def test_unreadable_replies_are_recorded_as_failures_with_the_raw_replies(llama, tmp_path):
-    store, _ = stored_arena(tmp_path, n=2)
+def test_unreadable_replies_are_recorded_as_failures_with_the_raw_replies(
+    llama, tmp_path, monkeypatch, capsys
+):
+    store, _ = stored_arena(tmp_path, n=2)  # twins: one pair each, asked once and retried once
     # Without an enforced JSON schema this small model answers in prose: nothing can be read.
     out = judge_cli(tmp_path, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model", "plain-smol",
                     "--response-format", "none", "--max-tokens", "24", "--no-progress", "--json")  # fmt: skip
@@ -162,11 +164,13 @@ def test_unreadable_replies_are_recorded_as_failures_with_the_raw_replies(llama,
     for calls in rows["calls"]:
         assert len(calls) == 1 and len(calls[0]["replies"]) == 2 and len(calls[0]["errors"]) == 2
     assert not (store.frame("votes")["voter_id"] == "judge:plain-smol").any()
-    again = judge_cli(tmp_path, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model", "plain-smol",
-                      "--response-format", "none", "--no-progress", "--json")  # fmt: skip
-    assert (
-        json.loads(again.stdout)["todo"] == 0
-    )  # recorded failures are not asked again without --retry-failed
+    # Recorded failures are not asked again without --retry-failed (main() here: no request is sent,
+    # and the real command ran just above).
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    code, again = in_process(capsys, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model",
+                             "plain-smol", "--response-format", "none", "--no-progress", "--json")  # fmt: skip
+    assert code == 0 and json.loads(again)["todo"] == 0
 
 
 @pytest.mark.parametrize(

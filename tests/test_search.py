@@ -73,7 +73,8 @@ def test_seeded_and_reproducible(same_tok):
 
 
 def test_noise_is_keyed_by_the_prompt():
-    from w2s_app.contracts.noise import gumbel, prompt_seed
+    from w2s_app.contracts.noise import gumbel
+    from w2s_app.contracts.seeds import prompt_seed
 
     assert prompt_seed(0, "The film was") == prompt_seed(0, "The film was")
     seeds = {prompt_seed(s, p) for s in (0, 1) for p in ("The film was", "The film was ", "I thought")}

@@ -55,10 +55,10 @@ class LoadedModel:
 
 def pick_device(requested: str | None = None) -> str:
     """cuda, then mps, then cpu, unless a device is requested."""
-    import torch
-
     if requested and requested != "auto":
         return requested
+    import torch  # only to look for a GPU: a process told its device may never need torch
+
     if torch.cuda.is_available():
         return "cuda"
     mps = getattr(torch.backends, "mps", None)

@@ -34,9 +34,8 @@ from ..contracts import (
     SearchError,
     Stream,
 )
-from ..contracts.noise import noise_seed
+from ..contracts.seeds import noise_seed
 from ..contracts.stops import BLANK_RETRIES, blank_stop, find_stop, retry_slot
-from .eft import check_eft
 
 NEEDS_COMPLETIONS = (
     "w2s continues partial answers chunk by chunk, which needs a completions endpoint; "
@@ -105,6 +104,9 @@ class ApiEngine:
             if isinstance(req, ScoreRequest):
                 return self.score(prompt, req)
             if isinstance(req, EftRequest):
+                # eft.py imports torch; a server-backed engine needs only its refusal message.
+                from .eft import check_eft
+
                 check_eft(self.models)
             raise TypeError(f"unknown request {type(req).__name__}")
         except Exception as exc:

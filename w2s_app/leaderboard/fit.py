@@ -31,7 +31,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 ELO = 400 / math.log(10)
 PRIOR_ELO = 100.0
@@ -114,6 +113,8 @@ def fit(
 
     # A second-order method: strengths and style are often nearly collinear and a first-order one
     # stops early. The objective is strictly convex (the prior), so the optimum is unique.
+    from scipy.optimize import minimize  # here: ~0.5 s to import, and only a fit needs it
+
     params = minimize(loss, np.zeros(n + k), jac=True, hess=hess, method="trust-exact").x
     params[:n] -= params[:n].mean()  # exact with a prior; pins the free direction without one
     if not with_cov:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from scipy import stats
 
 FOLLOW_MIN_PICKS = 10  # a pattern needs this many picks before it means anything
 FOLLOW_P = 1e-3  # one-sided binomial p-value below which a voter's favourite is too favoured
@@ -52,6 +51,8 @@ def followers(picked: pd.DataFrame, shown: pd.Series) -> set[str]:
             continue
         top = int(mine["label"].value_counts().iloc[0])
         chance = float((1 / mine["comparison_id"].map(shown).clip(lower=2)).mean())
+        from scipy import stats  # here: ~0.5 s to import, and only this needs it
+
         p_value = stats.binom.sf(top - 1, len(mine), chance)
         seconds = mine["seconds_shown"].dropna()
         fast = not len(seconds) or float(seconds.median()) < FOLLOW_FAST_SECONDS

@@ -20,7 +20,7 @@ from ..contracts import (
     SamplingParams,
     SearchResult,
 )
-from ..contracts.noise import method_seed, prompt_seed
+from ..contracts.seeds import method_seed, prompt_seed
 from ..contracts.stops import settled_text
 from .methods import METHODS, MethodOutput, method_label
 

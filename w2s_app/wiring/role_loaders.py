@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.adapters import adapter_off, pooled_adapted
 from ..backends.llamacpp import load_gguf_role_model
 from ..backends.local import LoadedModel, ModelPool, resolve_source
 from ..backends.openai_api import ApiRole, api_role
@@ -35,6 +34,9 @@ def local_guide(spec: RoleSpec, ctx: LoadContext, name: str) -> Role:
     llama.cpp the adapter is attached to the guide's context (the scorer's), not to the model."""
     if not spec.adapter or (ctx.llama and is_gguf(spec.source)):
         return Role(spec, _pooled(spec, ctx))
+    # Imported here: adapters need torch and peft, which a process without local guides never loads.
+    from ..backends.adapters import adapter_off, pooled_adapted
+
     loaded = pooled_adapted(ctx.pool, spec.source, spec.adapter)
     return Role(spec, loaded if spec.use_adapter else adapter_off(loaded))
 

@@ -19,16 +19,8 @@ from ..backends.roles import Models
 from ..config import ROLES, Preset, RoleSpec
 from ..contracts import Engine, Scorer
 from ..engines.api_engine import ApiEngine
-from ..engines.batched_sampler import BatchedSampler
-from ..engines.cached_scorer import CachedScorer
-from ..engines.eft import TorchEft
 from ..engines.fake import FAKE_PREFIX, FakeSampler, FakeScorer
-from ..engines.llamacpp_decoder import LlamaCppDecoder
-from ..engines.llamacpp_scorer import LlamaCppScorer
-from ..engines.plain_scorer import PlainScorer
-from ..engines.reference import ReferenceEngine
 from ..engines.remote_scorer import RemoteGuidePair
-from ..engines.torch_decoder import TorchDecoder
 from ..errors import RequestError
 from ..search.joined import JoinedEngine
 from .role_loaders import (
@@ -69,8 +61,16 @@ class SourceKind:
     server: Callable[[Any], str] | None = None  # a strong role's URL that must answer first
 
 
+# The engines over local models import torch (and transformers) inside their builders: a process whose
+# presets are all on servers or scripted (fake:), or a command that runs no model (leaderboard,
+# export), starts without loading them.
+
+
 def llamacpp_engine(models: Models, scorer: Scorer | None) -> Engine:
     """The strong model sampled by llama.cpp in-process (GGUF sources), guides scored as given."""
+    from ..engines.batched_sampler import BatchedSampler
+    from ..engines.llamacpp_decoder import LlamaCppDecoder
+
     strong = models.strong
     if strong.loaded.gguf is None:
         raise RoleError(
@@ -83,6 +83,9 @@ def llamacpp_engine(models: Models, scorer: Scorer | None) -> Engine:
 def local_scorer(models: Models) -> Scorer:
     """The scorer of a local guide pair: in llama.cpp when the guides were read from GGUF files for it,
     else the cached transformers scorer."""
+    from ..engines.cached_scorer import CachedScorer
+    from ..engines.llamacpp_scorer import LlamaCppScorer
+
     if all(r.loaded.model is None and r.loaded.gguf is not None for r in (models.tuned, models.untuned)):
         return LlamaCppScorer(models)
     return CachedScorer(models)
@@ -90,6 +93,10 @@ def local_scorer(models: Models) -> Scorer:
 
 def fast_engine(models: Models, scorer: Scorer | None) -> Engine:
     """The strong model batched in transformers (exactly the reference's texts), EFT included."""
+    from ..engines.batched_sampler import BatchedSampler
+    from ..engines.eft import TorchEft
+    from ..engines.torch_decoder import TorchDecoder
+
     sampler = BatchedSampler(models.strong, TorchDecoder(models.strong), eft=TorchEft(models))
     return JoinedEngine(sampler, scorer or local_scorer(models))
 
@@ -101,6 +108,9 @@ def fake_engine(models: Models, scorer: Scorer | None) -> Engine:
 
 def reference_engine(models: Models, scorer: Scorer | None) -> Engine:
     """The plain oracle: one stream and one score at a time, nothing cached."""
+    from ..engines.plain_scorer import PlainScorer
+    from ..engines.reference import ReferenceEngine
+
     return ReferenceEngine(models, scorer or PlainScorer(models))
 
 
