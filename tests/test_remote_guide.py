@@ -74,8 +74,8 @@ def clean_proxy(proxy):
 def recheck(llama) -> RemoteGuidePair:
     """The preset's guide pair on the server directly, for recomputing scores after a run.
 
-    One pair for the module: each new guide first sends its alignment probe (about 50 echoed
-    tokens, ~2 s on this server), and the texts rechecked differ from test to test, so its cache
+    One pair for the module: each new guide first sends its alignment probe (about 30 echoed
+    tokens, 1-2 s on this server), and the texts rechecked differ from test to test, so its cache
     holds none of them in advance.
     """
     return RemoteGuidePair(guide(llama), guide(llama, PLAIN, "<|endoftext|>", "untuned guide"))

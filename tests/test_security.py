@@ -30,6 +30,7 @@ def server(tiny_presets_file, tmp_path_factory):
     srv = AppServer(
         tiny_presets_file,
         tmp_path_factory.mktemp("security") / "data",
+        W2S_PRESET="fake",  # scripted answers: these tests are about the arena's doors, not models
         W2S_MIN_VOTE_SECONDS="0",
         W2S_TOKEN_LIMIT=str(TOKEN_LIMIT),
         W2S_ADMIN_KEY=ADMIN_KEY,
@@ -56,7 +57,7 @@ def bob(client):
 @pytest.fixture(scope="module")
 def alice_comparison(client, alice):
     """A finished comparison shown to alice, not yet voted on."""
-    return client.predict("Alice's secret prompt", alice, "tiny", "baseline,bon,w2s", api_name="/compare")
+    return client.predict("Alice's secret prompt", alice, "fake", "baseline,bon,w2s", api_name="/compare")
 
 
 def snapshot(server) -> tuple:
@@ -107,7 +108,7 @@ def test_forged_tokens_are_refused(server, client, alice, alice_comparison):
     before = snapshot(server)
     for fake in forgeries(alice):
         with pytest.raises(Exception, match="not a voter token issued by this server"):
-            client.predict("hi", fake, "tiny", "baseline", api_name="/compare")
+            client.predict("hi", fake, "fake", "baseline", api_name="/compare")
         with pytest.raises(Exception, match="not a voter token issued by this server"):
             client.predict(alice_comparison["comparison_id"], "A", fake, api_name="/vote")
         with pytest.raises(Exception, match="not a voter token issued by this server"):
@@ -116,7 +117,7 @@ def test_forged_tokens_are_refused(server, client, alice, alice_comparison):
 
 
 def test_replayed_vote_and_someone_elses_comparison_are_refused(server, client, alice, bob):
-    out = client.predict("Pick a fruit.", alice, "tiny", "baseline,bon", api_name="/compare")
+    out = client.predict("Pick a fruit.", alice, "fake", "baseline,bon", api_name="/compare")
     before = snapshot(server)
     # Bob cannot vote on what was shown to alice (and learns nothing: the same answer as for no comparison).
     with pytest.raises(Exception, match="does not exist"):
@@ -141,7 +142,7 @@ def test_replayed_vote_and_someone_elses_comparison_are_refused(server, client, 
 def test_100_votes_with_made_up_ids_land_at_most_the_configured_number(server, client, alice, bob):
     # bob is asked for here so that his token exists before this test spends the address's tokens
     # (tests may run in any order on a worker).
-    out = client.predict("Count to three.", alice, "tiny", "baseline,bon", api_name="/compare")
+    out = client.predict("Count to three.", alice, "fake", "baseline,bon", api_name="/compare")
     before = snapshot(server)
     refused = 0
     for i in range(100):
@@ -203,10 +204,10 @@ def test_oversized_request_is_refused_before_it_runs(server, client, alice):
     before = snapshot(server)
     with pytest.raises(Exception, match=r"too large.*lower max new tokens"):
         client.predict(
-            "Write a novel.", alice, "tiny", "bon,w2s", 16, 16, 4096, 64, 4096, api_name="/compare"
+            "Write a novel.", alice, "fake", "bon,w2s", 16, 16, 4096, 64, 4096, api_name="/compare"
         )
     with pytest.raises(Exception, match="n must be a whole number between 1 and 64"):
-        client.predict("hi", alice, "tiny", "baseline", None, None, None, 100000, api_name="/compare")
+        client.predict("hi", alice, "fake", "baseline", None, None, None, 100000, api_name="/compare")
     assert snapshot(server) == before
 
 
@@ -258,7 +259,7 @@ def test_letter_vote_on_a_running_comparison_says_it_is_running(server, client, 
     with sqlite3.connect(server.db) as db:
         db.execute(
             "insert into comparison (prompt, preset, settings, models, voter_id, status, created_at, public_id)"
-            " values ('p', 'tiny', '{}', '{}', ?, 'running', datetime('now'), 'runningrunning01')",
+            " values ('p', 'fake', '{}', '{}', ?, 'running', datetime('now'), 'runningrunning01')",
             (subject(alice),),
         )
     before = snapshot(server)
@@ -273,23 +274,23 @@ def test_refusals_leave_no_traceback_in_the_log(server):
 
 
 def test_leaderboard_is_refreshed_after_a_vote_and_polls_read_the_cache(server, client, alice):
-    before = client.predict("tiny", api_name="/leaderboard")["counts"]["votes"]
-    out = client.predict("One more.", alice, "tiny", "baseline,bon", api_name="/compare")
+    before = client.predict("fake", api_name="/leaderboard")["counts"]["votes"]
+    out = client.predict("One more.", alice, "fake", "baseline,bon", api_name="/compare")
     client.predict(out["comparison_id"], "B", alice, api_name="/vote")
     deadline = time.time() + 60
-    while (first := client.predict("tiny", api_name="/leaderboard"))["counts"]["votes"] == before:
+    while (first := client.predict("fake", api_name="/leaderboard"))["counts"]["votes"] == before:
         assert time.time() < deadline, "the cached leaderboard never saw the vote"
         time.sleep(0.5)
     assert first["counts"]["votes"] == before + 1
     # Polls are paced to one a second per address (ui/routes.py), so a few suffice; the cost of a
     # cached poll is measured by benchmarks/bench_polling.py.
     for _ in range(3):
-        assert client.predict("tiny", api_name="/leaderboard") == first
+        assert client.predict("fake", api_name="/leaderboard") == first
 
 
 def test_plain_json_leaderboard_route(server, client):
-    api = client.predict("tiny", api_name="/leaderboard")
-    with urllib.request.urlopen(f"{server.url}w2s/leaderboard.json?preset=tiny", timeout=30) as resp:
+    api = client.predict("fake", api_name="/leaderboard")
+    with urllib.request.urlopen(f"{server.url}w2s/leaderboard.json?preset=fake", timeout=30) as resp:
         plain = json.load(resp)
     assert plain["counts"] == api["counts"] and plain["table"] == api["table"]
     with pytest.raises(urllib.error.HTTPError) as info:
