@@ -78,14 +78,41 @@ def test_enough_commands_run_and_the_rest_say_what_they_need():
     assert all(c.split("# needs:")[1].strip() for c in listed)
 
 
+CLI = "python -m w2s_app "
+
+
+def in_process(cmd: str) -> bool:
+    """A plain `python -m w2s_app ...` line (no shell syntax): main() runs it in this process."""
+    return cmd.startswith(CLI) and not set(cmd) & set("|&;<>$`")
+
+
 @pytest.mark.parametrize("cmd", runnable_commands(), ids=lambda c: " ".join(c.split()[:6])[:60])
-def test_shell_command_runs(workdir, cmd):
+def test_shell_command_runs(workdir, cmd, monkeypatch, capsys):
     tmp, env = workdir
     # Offline models stay offline; tiny presets keep it short. Each command gets a fresh data dir,
     # so the commands run in any order and on any test worker.
     cmd = cmd.replace("--preset offline", "--preset tiny")
+    if in_process(cmd):
+        # The CLI's own entry point, as `python -m w2s_app` calls it, with the command's environment
+        # and folder: a new process would add ~5 s of imports per command and test nothing more
+        # (test_offline_models and the judge and remote-guide tests run the CLI as a process).
+        from w2s_app.cli import main
+
+        for name in ("W2S_PRESETS", "W2S_PRESET", "W2S_DATA_DIR", "HF_HUB_OFFLINE"):
+            monkeypatch.setenv(name, env[name])
+        monkeypatch.chdir(tmp)
+        code = main(shlex.split(cmd)[len(CLI.split()) :])
+        out = capsys.readouterr()
+        assert code == 0, f"{cmd}\n{out.out[-1500:]}\n{out.err[-3000:]}"
+        return
     proc = subprocess.run(cmd, shell=True, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}"
+
+
+def test_most_readme_commands_are_plain_cli_lines():
+    """The in-process path above is not a way around the shell: it takes only plain CLI lines."""
+    plain = [c for c in runnable_commands() if in_process(c)]
+    assert len(plain) >= 10 and not in_process("python -m w2s_app export > x.csv")
 
 
 def test_app_command_serves(workdir):
