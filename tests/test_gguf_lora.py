@@ -48,7 +48,7 @@ def test_llama_cpp_with_the_converted_adapter_agrees_with_peft(name):
     lora = model.lora(gguf_lora.gguf_adapter(folder, gguf))
     peft = load_adapted(SOURCE, str(folder), "cpu", "float32").model
     on_err, off_err = [], []
-    for text in texts(12):
+    for text in texts(8):
         ids = model.tokenize(text)
         ctx = llama_lib.Context(model, n_ctx=256, n_seq_max=1, threads=1, adapter=lora)
         ours = logprobs(ctx.decode([(t, i, 0, True) for i, t in enumerate(ids)]), ids)[1:]

@@ -148,6 +148,17 @@ def test_head_to_head_counts_decided_votes_with_a_wilson_interval():
     assert wilson(0, 0) == (0.0, 1.0)
 
 
+def test_wilson_interval_is_scipys():
+    """The closed form against scipy's binomtest(...).proportion_ci(method="wilson"), every k of n <= 40."""
+    from scipy.stats import binomtest
+
+    for n in range(1, 41):
+        for k in range(n + 1):
+            for level in (0.95, 0.8):
+                ci = binomtest(k, n).proportion_ci(level, method="wilson")
+                assert wilson(k, n, level) == pytest.approx((ci.low, ci.high), abs=1e-12), (k, n, level)
+
+
 def two_entity_board(wins: int, losses: int):
     rows = [(i, "a", "b", 1.0) for i in range(wins)] + [(wins + i, "a", "b", 0.0) for i in range(losses)]
     return board_from_outcomes(pd.DataFrame(rows, columns=["vote", "a", "b", "result"]), NO_VOTES, NO_GENS)

@@ -14,6 +14,7 @@ difference itself moves as votes come in, and the prior's share of the width doe
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,17 @@ PAIR_COLUMNS = ["a", "b", "wins", "losses", "ties", "decided", "share", "share_l
 
 
 def wilson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion; (0, 1) with no trials."""
+    """Wilson score interval of a proportion (no continuity correction); (0, 1) with no trials."""
     if trials <= 0:
         return 0.0, 1.0
-    from scipy.stats import binomtest  # here: ~0.5 s to import, and only this needs it
-
-    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    # The closed form (scipy's binomtest(...).proportion_ci(method="wilson") gives the same to 1e-15,
+    # tested) without scipy's per-call overhead: a judge's agreement asks for hundreds of these.
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    n, p = trials, successes / trials
+    denom = 2 * (n + z * z)
+    center = (2 * n * p + z * z) / denom
+    half = z * math.sqrt(z * z + 4 * n * p * (1 - p)) / denom
+    return max(0.0, center - half), min(1.0, center + half)
 
 
 def head_to_head(outcomes: pd.DataFrame) -> pd.DataFrame:
