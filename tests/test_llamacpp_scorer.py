@@ -75,7 +75,9 @@ def test_chunked_scores_agree_with_the_cached_and_plain_scorers(pair):
     name, models, ours = pair
     cached, plain = CachedScorer(models), PlainScorer(models)
     errors = []
-    for i, (prompt, text) in enumerate(cases(name)):
+    # Four answers of the six (two ended by EOS): 12 chunks, each scored by three scorers on the real
+    # 135M guides; the tolerance sits at 2.5x the largest difference measured.
+    for i, (prompt, text) in enumerate(cases(name)[:4]):
         eos = i % 2 == 0  # half the answers ended by EOS (an EOS term where the role scores one)
         got, want = run_chunked(ours, prompt, text, eos), run_chunked(cached, prompt, text, eos)
         for (value, work, s), (ref, ref_work, _) in zip(got, want):
