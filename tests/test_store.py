@@ -207,8 +207,10 @@ def test_kill_9_mid_batch_leaves_whole_rows(tiny_env, tmp_path):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": f"Question {i}?"}) + "\n" for i in range(200)))
     db = tmp_path / "data" / "w2s.sqlite3"
-    cmd = [sys.executable, "-m", "w2s_app", "batch", "--preset", "tiny", "--input", str(prompts),
-           "--output", str(tmp_path / "o.jsonl"), "--methods", "baseline,bon,w2s", "--engine", "reference", "--max-new-tokens", "12"]  # fmt: skip
+    # Scripted words at 20 ms a step (the fake-slow preset): about half a second per comparison, so
+    # the kill lands mid-batch; the subject is the store, not a model.
+    cmd = [sys.executable, "-m", "w2s_app", "batch", "--preset", "fake-slow", "--input", str(prompts),
+           "--output", str(tmp_path / "o.jsonl"), "--methods", "baseline,bon,w2s", "--max-new-tokens", "12"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
         deadline = time.time() + 300  # generous: CI machines are slow and shared
