@@ -103,6 +103,17 @@ source = "fake"
 [fake-slow.defaults]
 max_new_tokens = 48
 l = 8
+
+[fake-endless]
+description = "Scripted words, 20 ms a step, never ending (queues, disconnects, cancellation)."
+[fake-endless.strong]
+source = "fake:delay=0.02,eos=0"
+[fake-endless.tuned]
+source = "fake"
+[fake-endless.untuned]
+source = "fake"
+[fake-endless.defaults]
+max_new_tokens = 24
 """
 
 

@@ -243,29 +243,32 @@ def keyed(tiny_presets_file, tmp_path_factory):
     """A server with a key, one run at a time and no waiting room: one running request fills it."""
     data = tmp_path_factory.mktemp("keyed") / "data"
     srv = ServeServer(
-        tiny_presets_file, data, W2S_SERVE_KEY="s3cret-key", W2S_MAX_QUEUE="0", W2S_CONCURRENT="1",
+        tiny_presets_file, data, preset="fake-endless", W2S_SERVE_KEY="s3cret-key", W2S_MAX_QUEUE="0", W2S_CONCURRENT="1",
         W2S_MAX_COST="0", W2S_REQUEST_SECONDS="0",
     )  # fmt: skip
     yield srv
     srv.stop()
 
 
+# Scripted words at 20 ms a step that never end: the queue, disconnect and cancellation tests are
+# about the service, and a model sampling 4096 tokens would only spend the CPU.
+ENDLESS = "fake-endless/baseline"
+
+
 def _long_stream(client: openai.OpenAI):
-    """A baseline that would run ~4096 tokens (near-uniform sampling rarely ends), streamed."""
-    return client.completions.create(
-        model="tiny/baseline", prompt=PROMPT, max_tokens=4096, temperature=5.0, seed=1, stream=True
-    )
+    """A baseline that would run 4096 steps (~80 s), streamed word by word."""
+    return client.completions.create(model=ENDLESS, prompt=PROMPT, max_tokens=4096, seed=1, stream=True)
 
 
 def test_wrong_key_is_refused(keyed):
     bad = openai.OpenAI(base_url=keyed.base_url, api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as err:
-        bad.completions.create(model="tiny/baseline", prompt="x", max_tokens=2)
+        bad.completions.create(model=ENDLESS, prompt="x", max_tokens=2)
     assert err.value.status_code == 401 and err.value.body["code"] == "invalid_api_key"
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
     good = openai.OpenAI(base_url=keyed.base_url, api_key="s3cret-key", max_retries=0)
-    assert good.completions.create(model="tiny/baseline", prompt="x", max_tokens=2).choices[0].text
+    assert good.completions.create(model=ENDLESS, prompt="x", max_tokens=2).choices[0].text
 
 
 def test_full_queue_429_and_disconnect_frees_the_slot(keyed):
@@ -275,14 +278,14 @@ def test_full_queue_429_and_disconnect_frees_the_slot(keyed):
     assert next(it).choices[0].text is not None  # the search is running and streaming
     assert keyed.health() == {"status": "ok", "running": 1, "waiting": 0}
     with pytest.raises(openai.RateLimitError) as err:
-        client.completions.create(model="tiny/baseline", prompt="x", max_tokens=2)
+        client.completions.create(model=ENDLESS, prompt="x", max_tokens=2)
     assert err.value.status_code == 429 and int(err.value.response.headers["retry-after"]) >= 1
     assert err.value.body["code"] == "queue_full"
     first.close()  # the client goes away mid-stream
     gone = time.perf_counter()
     while True:  # the next request must be let in (and produce its first text) within a second
         try:
-            nxt = client.completions.create(model="tiny/baseline", prompt="x", max_tokens=8, stream=True)
+            nxt = client.completions.create(model=ENDLESS, prompt="x", max_tokens=8, stream=True)
             next(iter(nxt))
             break
         except openai.RateLimitError:
@@ -405,7 +408,7 @@ def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, 
     from gradio_client import Client
 
     srv = ServeServer(
-        tiny_presets_file, tmp_path / "data", "--with-app", W2S_MAX_QUEUE="1", W2S_CONCURRENT="1",
+        tiny_presets_file, tmp_path / "data", "--with-app", preset="fake-endless", W2S_MAX_QUEUE="1", W2S_CONCURRENT="1",
         W2S_MAX_COST="0", W2S_REQUEST_SECONDS="0",
     )  # fmt: skip
     try:
@@ -419,11 +422,11 @@ def test_with_app_serves_the_page_and_shares_the_model_queue(tiny_presets_file, 
         page_client = Client(srv.base_url.removesuffix("v1"), verbose=False)
         token = page_client.predict(api_name="/token")  # the page's voter token, signed by the server
         with pytest.raises(Exception, match="queue full"):
-            page_client.predict(PROMPT, token, "tiny", "baseline", api_name="/compare")
+            page_client.predict(PROMPT, token, "fake-endless", "baseline", api_name="/compare")
         events.close()  # the generator first, so nothing is left to finalise later
         running.close()
         waiting.close()
-        out = page_client.predict(PROMPT, token, "tiny", "baseline,w2s", api_name="/compare")
+        out = page_client.predict(PROMPT, token, "fake-endless", "baseline,w2s", api_name="/compare")
         assert len(out["answers"]) == 2
     finally:
         srv.stop()
@@ -433,7 +436,7 @@ def test_a_client_that_gives_up_on_a_whole_answer_stops_its_search(keyed):
     impatient = openai.OpenAI(base_url=keyed.base_url, api_key="s3cret-key", max_retries=0, timeout=1.5)
     with pytest.raises(openai.APITimeoutError):
         impatient.completions.create(
-            model="tiny/baseline", prompt=PROMPT, max_tokens=4096, temperature=5.0, seed=2
+            model=ENDLESS, prompt=PROMPT, max_tokens=4096, seed=2
         )  # not streamed: the client waits, times out and closes the connection
     gone = time.perf_counter()
     while keyed.health()["running"]:

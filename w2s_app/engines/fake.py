@@ -7,7 +7,9 @@ independent noise. The fake scorer's score of a text is a hash of its words. Opt
 
 - `same`: every stream writes the same words whatever its seed and slot (every column is a twin);
 - `fail`: every sample request fails (a method's failure, as a broken model gives);
-- `delay=S`: each decoding step sleeps S seconds (progress, cancellation, deadlines, queues);
+- `delay=S`: each decoding step writes one word and sleeps S seconds (progress, cancellation,
+  deadlines, queues); a baseline's words so far are reported to the partial-text hook at each step,
+  as the model samplers report theirs, so streamed answers stream;
 - `eos=P`: chance that an answer ends at each word once it has three (default 0.15).
 
 It runs through the real search: methods, driver, shared loop and `JoinedEngine`; only the model is
@@ -23,6 +25,7 @@ from typing import Any
 
 from ..config import RoleSpec
 from ..contracts import (
+    ROOT,
     Answer,
     Asked,
     Counts,
@@ -109,7 +112,8 @@ class FakeSampler:
     def __init__(self, role: FakeRole) -> None:
         self.role = role
         self.hooks = Hooks()
-        self._waiting: dict[int, list[Any]] = {}  # id(request) -> [request, settings, steps left]
+        # id(request) -> [request, settings, steps left, a baseline's words so far (for partials)]
+        self._waiting: dict[int, list[Any]] = {}
         self._done: dict[int, Answer] = {}
 
     @property
@@ -124,7 +128,7 @@ class FakeSampler:
         self._done = {k: v for k, v in self._done.items() if k in wanted}
         for key, a in wanted.items():
             if key not in self._waiting and key not in self._done:
-                self._waiting[key] = [a.request, a.sp, a.request.max_new]
+                self._waiting[key] = [a.request, a.sp, a.request.max_new, []]
 
     def decode_until_done(self) -> None:
         """One word per step for every waiting request, until one has all its chunks (or interrupted)."""
@@ -134,13 +138,27 @@ class FakeSampler:
                 time.sleep(self.role.options.delay)
             for item in self._waiting.values():
                 item[2] = item[2] - 1 if self.role.options.delay else 0
+            self._report_partials()
             for key in [k for k, item in self._waiting.items() if item[2] <= 0]:
-                req, sp, _ = self._waiting.pop(key)
+                req, sp, _, _ = self._waiting.pop(key)
                 self._done[key] = self._answer(req, sp)
             if self._done:
                 return
             if self.hooks.interrupt is not None and self.hooks.interrupt():
                 return
+
+    def _report_partials(self) -> None:
+        """Tell the hook the words so far of every single-stream answer still writing (a baseline),
+        one word a step, as the model samplers report theirs (streaming and progress)."""
+        if self.hooks.partial is None:
+            return
+        for req, sp, left, words in self._waiting.values():
+            if len(req.parents) != 1 or req.parents[0].id != ROOT.id:
+                continue
+            more, _ = self._words(self._seed(req, sp), req.slots[0], words, req.max_new - left - len(words))
+            words.extend(more)
+            if words:
+                self.hooks.partial(req, ["".join(" " + WORDS[i] for i in words)])
 
     def _answer(self, req: SampleRequest, sp: SamplingParams) -> Answer:
         """Every chunk of a request, or the scripted failure."""
@@ -152,21 +170,29 @@ class FakeSampler:
 
     def _chunk(self, parent: Stream, slot: int, req: SampleRequest, sp: SamplingParams) -> Stream:
         """Up to max_new words after the parent; an answer may end once it has three words."""
-        seed = sp.seed if req.seed is None else req.seed
-        if self.role.options.same:
-            seed, slot = 0, 0
-        ids = list(parent.token_ids)
-        eos = False
-        for _ in range(min(req.max_new, sp.max_new_tokens - parent.n_tokens)):
-            pos = len(ids)
-            h = _hash(seed, slot, pos)
-            if pos >= 3 and (h % 1000) / 1000 < self.role.options.eos:
-                eos = True
-                break
-            ids.append(h % len(WORDS))
+        n = min(req.max_new, sp.max_new_tokens - parent.n_tokens)
+        more, eos = self._words(self._seed(req, sp), slot, list(parent.token_ids), n)
+        ids = list(parent.token_ids) + more
         n_new = len(ids) - len(parent.token_ids) + (1 if eos else 0)
         text = "".join(" " + WORDS[i] for i in ids)
         return parent.extend(text, tuple(ids), n_new, eos, sp.max_new_tokens)
+
+    def _seed(self, req: SampleRequest, sp: SamplingParams) -> int:
+        """The request's noise seed (the method's, else the comparison's)."""
+        return sp.seed if req.seed is None else req.seed
+
+    def _words(self, seed: int, slot: int, before: list[int], n: int) -> tuple[list[int], bool]:
+        """Up to n word ids after `before`, and whether the answer ended (EOS) first."""
+        if self.role.options.same:
+            seed, slot = 0, 0
+        out: list[int] = []
+        for _ in range(max(0, n)):
+            pos = len(before) + len(out)
+            h = _hash(seed, slot, pos)
+            if pos >= 3 and (h % 1000) / 1000 < self.role.options.eos:
+                return out, True
+            out.append(h % len(WORDS))
+        return out, False
 
     def finished(self, req: SampleRequest) -> Answer | None:
         """The answer of a request once written."""
