@@ -51,8 +51,8 @@ def judge_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-ARENA = 6  # stored comparisons; each judge request reads a ~300-token rubric (~1 s on one core)
-FIRST = 4  # the first run's --limit; the second run resumes with the rest
+ARENA = 5  # stored comparisons; each judge request reads a ~300-token rubric (~1 s on one core)
+FIRST = 3  # the first run's --limit; the second run resumes with the rest
 
 
 def pairs(i: int) -> int:

@@ -17,7 +17,7 @@ def test_all_methods_answer_on_offline_models_and_the_cli_exits_cleanly(tmp_path
         sys.executable, "-m", "w2s_app", "generate", "--preset", "offline",
         "--prompt", "Give three tips for staying healthy.",
         "--methods", "baseline,bon,w2s",
-        "--max-new-tokens", "16", "--l", "8", "--n", "2", "--json", "--trace",  # two search steps
+        "--max-new-tokens", "12", "--l", "6", "--n", "2", "--json", "--trace",  # two search steps
     ]  # fmt: skip
     import os
 
