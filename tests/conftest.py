@@ -80,41 +80,34 @@ w = 2
 k = 2
 l = 8
 n = 4
-
-[fake-twins]
-description = "Every method writes the same words."
-[fake-twins.strong]
-source = "fake:same"
-[fake-twins.tuned]
-source = "fake"
-[fake-twins.untuned]
-source = "fake"
-[fake-twins.defaults]
-max_new_tokens = 12
-
-[fake-slow]
-description = "Scripted words, 20 ms a step (progress, deadlines, queues)."
-[fake-slow.strong]
-source = "fake:delay=0.02"
-[fake-slow.tuned]
-source = "fake"
-[fake-slow.untuned]
-source = "fake"
-[fake-slow.defaults]
-max_new_tokens = 48
-l = 8
-
-[fake-endless]
-description = "Scripted words, 20 ms a step, never ending (queues, disconnects, cancellation)."
-[fake-endless.strong]
-source = "fake:delay=0.02,eos=0"
-[fake-endless.tuned]
-source = "fake"
-[fake-endless.untuned]
-source = "fake"
-[fake-endless.defaults]
-max_new_tokens = 24
 """
+
+
+def fake_preset(name: str, description: str, strong: str, **defaults: int) -> str:
+    """A preset of scripted words: the strong role's `fake:` source and options, fake guides."""
+    lines = [f"[{name}]", f'description = "{description}"', f"[{name}.strong]", f'source = "{strong}"']
+    lines += [
+        f"[{name}.tuned]",
+        'source = "fake"',
+        f"[{name}.untuned]",
+        'source = "fake"',
+        f"[{name}.defaults]",
+    ]
+    lines += [f"{key} = {value}" for key, value in defaults.items()]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+FAKE_PRESETS += fake_preset(
+    "fake-twins", "Every method writes the same words.", "fake:same", max_new_tokens=12
+)
+FAKE_PRESETS += fake_preset(
+    "fake-slow", "Scripted words, 20 ms a step (progress, deadlines, queues).", "fake:delay=0.02",
+    max_new_tokens=48, l=8,
+)  # fmt: skip
+FAKE_PRESETS += fake_preset(
+    "fake-endless", "Scripted words, 20 ms a step, never ending (queues, disconnects, cancellation).",
+    "fake:delay=0.02,eos=0", max_new_tokens=24,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

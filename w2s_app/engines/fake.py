@@ -104,6 +104,11 @@ def _hash(*parts: Any) -> int:
     return int.from_bytes(digest, "little")
 
 
+def _text(ids: list[int]) -> str:
+    """The words of the ids, each after a space."""
+    return "".join(" " + WORDS[i] for i in ids)
+
+
 class FakeSampler:
     """Samples words for sample requests; many requests (of many comparisons) at once."""
 
@@ -158,7 +163,7 @@ class FakeSampler:
             more, _ = self._words(self._seed(req, sp), req.slots[0], words, req.max_new - left - len(words))
             words.extend(more)
             if words:
-                self.hooks.partial(req, ["".join(" " + WORDS[i] for i in words)])
+                self.hooks.partial(req, [_text(words)])
 
     def _answer(self, req: SampleRequest, sp: SamplingParams) -> Answer:
         """Every chunk of a request, or the scripted failure."""
@@ -174,8 +179,7 @@ class FakeSampler:
         more, eos = self._words(self._seed(req, sp), slot, list(parent.token_ids), n)
         ids = list(parent.token_ids) + more
         n_new = len(ids) - len(parent.token_ids) + (1 if eos else 0)
-        text = "".join(" " + WORDS[i] for i in ids)
-        return parent.extend(text, tuple(ids), n_new, eos, sp.max_new_tokens)
+        return parent.extend(_text(ids), tuple(ids), n_new, eos, sp.max_new_tokens)
 
     def _seed(self, req: SampleRequest, sp: SamplingParams) -> int:
         """The request's noise seed (the method's, else the comparison's)."""
