@@ -75,6 +75,19 @@ def test_client_address_trusts_forwarded_for_only_from_proxies():
     assert client_address("10.0.0.2", "6.6.6.6, 1.2.3.4", ("10.0.0.0/8",)) == "1.2.3.4"
 
 
+def test_client_address_reads_every_forwarded_line_to_the_last_untrusted_hop():
+    # HAProxy's `option forwardfor` adds a line of its own below the client's forged one.
+    assert client_address("127.0.0.1", ["6.6.6.6", "1.2.3.4"], ("127.0.0.1",)) == "1.2.3.4"
+    assert client_address("127.0.0.1", ["6.6.6.6, 7.7.7.7", "1.2.3.4:5678"], ("127.0.0.1",)) == "1.2.3.4"
+    # The standard Forwarded header, when no X-Forwarded-For line came: quotes, brackets and ports go.
+    forwarded = ["for=6.6.6.6;proto=http", 'for="[2606:4700::1111]:4711", for=10.0.0.3']
+    assert client_address("10.0.0.2", None, ("private",), forwarded) == "2606:4700::1111"
+    assert client_address("10.0.0.2", [], ("private",), ["For=1.2.3.4;by=10.0.0.2"]) == "1.2.3.4"
+    # From an untrusted peer neither header counts; all hops trusted: the peer.
+    assert client_address("8.8.8.8", ["1.2.3.4"], ("private",), ["for=5.5.5.5"]) == "8.8.8.8"
+    assert client_address("10.0.0.2", ["10.0.0.9"], ("private",)) == "10.0.0.2"
+
+
 def test_comparison_cost():
     default = [("baseline", {}), ("bon", {"n": 4}), ("w2s", {"w": 2, "k": 2, "l": 30})]
     cap = Settings.max_cost  # the declared default of W2S_MAX_COST

@@ -244,7 +244,7 @@ def test_bad_history_pages_are_clear(server, alice, page):
     [
         ([{"a": 1}, False, 0, False, "humans", False], "unknown preset"),
         (["nope", False, 0, False, "humans", False], "unknown preset"),
-        (["", "yes", 0, False, "humans", False], "style_control must be"),
+        (["", "maybe", 0, False, "humans", False], "style_control must be"),
         (["", False, float("inf"), False, "humans", False], "min_vote_seconds must be"),
         (["", False, 0, False, "robots", False], "source"),
         (["", False, 0, False, {"judge": 1}, False], "source must be text"),
@@ -296,3 +296,116 @@ def test_plain_json_leaderboard_route(server, client):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"{server.url}w2s/leaderboard.json?preset=nope", timeout=30)
     assert info.value.code == 400 and "unknown preset" in json.load(info.value)["error"]
+
+
+def _cli_texts(
+    monkeypatch, tmp_path, capsys, tiny_presets_file, prompt: str, settings: dict
+) -> dict[str, str]:
+    """What the public CLI writes for a prompt with the settings a rater could fetch (method -> text)."""
+    from w2s_app.cli import main
+
+    monkeypatch.setenv("W2S_PRESETS", str(tiny_presets_file))
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "attacker"))
+    args = ["generate", "--preset", "fake", "--prompt", prompt, "--json", "--methods", "baseline,bon,w2s"]
+    if "seed" in settings:  # the attack needs the comparison's seed; without it, the CLI's default
+        args += ["--seed", str(settings["seed"])]
+    assert main(args) == 0
+    return {r["method"]: r["text"] for r in json.loads(capsys.readouterr().out)["results"]}
+
+
+def _best_text_rule(answers: list[dict]) -> str:
+    """The best text feature the outside test found: the longest answer is w2s's."""
+    return max(answers, key=lambda a: len(a["text"]))["answer"]
+
+
+def test_the_seed_attack_names_no_column_before_the_vote(
+    server, client, bob, monkeypatch, tmp_path, capsys, tiny_presets_file
+):
+    """A rater fetches everything they can before voting (their export, history, the /compare answer)
+    and rebuilds the columns with the public CLI: before the vote it names none, after it names all."""
+    rater = bob
+    prompts = [f"Write one line about the number {i}." for i in range(4)]
+    shown = [client.predict(p, rater, "fake", "baseline,bon,w2s", api_name="/compare") for p in prompts]
+    exported = pd.read_json(client.predict("comparisons", "jsonl", rater, "", api_name="/export"), lines=True)
+    by_prompt = {row["prompt"]: json.loads(row["settings"]) for _, row in exported.iterrows()}
+    truth = {}
+    with sqlite3.connect(server.db) as db:
+        for comp in shown:
+            rows = db.execute(
+                "select g.position, g.method from generation g join comparison c on g.comparison_id = c.id "
+                "where c.public_id = ?",
+                (comp["comparison_id"],),
+            ).fetchall()
+            truth[comp["comparison_id"]] = {"ABC"[pos]: method for pos, method in rows}
+    attack_hits = text_hits = 0
+    for prompt, comp in zip(prompts, shown, strict=True):
+        settings = by_prompt[prompt]
+        assert "seed" not in settings, "the rater's export hands out the seed before the vote"
+        rebuilt = _cli_texts(monkeypatch, tmp_path, capsys, tiny_presets_file, prompt, settings)
+        for answer in comp["answers"]:  # a column the attack names is one whose text the CLI rebuilt
+            named = [m for m, text in rebuilt.items() if text == answer["text"]]
+            attack_hits += named == [truth[comp["comparison_id"]][answer["answer"]]] and named == ["w2s"]
+        text_hits += truth[comp["comparison_id"]][_best_text_rule(comp["answers"])] == "w2s"
+    assert attack_hits <= text_hits and attack_hits == 0
+    # After the vote the seed is revealed with the methods, and the comparison rebuilds exactly.
+    comp = shown[0]
+    client.predict(comp["comparison_id"], "tie", rater, api_name="/vote")
+    exported = pd.read_json(client.predict("comparisons", "jsonl", rater, "", api_name="/export"), lines=True)
+    settings = next(json.loads(r["settings"]) for _, r in exported.iterrows() if r["prompt"] == prompts[0])
+    rebuilt = _cli_texts(monkeypatch, tmp_path, capsys, tiny_presets_file, prompts[0], settings)
+    assert {a["answer"]: a["text"] for a in comp["answers"]} == {
+        letter: rebuilt[method] for letter, method in truth[comp["comparison_id"]].items()
+    }
+
+
+def test_a_seed_the_rater_chose_keeps_the_vote_off_the_board(server, client, alice):
+    """With a seed of their own, a rater could rebuild the columns: the vote is kept, not blind."""
+    rater = alice
+    comp = client.predict("Seeded prompt.", rater, "fake", "baseline,bon,w2s", seed=1234, api_name="/compare")
+    said = client.predict(comp["comparison_id"], "A", rater, api_name="/vote")
+    assert said["recorded"] and not said["counted"]
+    with sqlite3.connect(server.db) as db:
+        blind = db.execute(
+            "select v.blind from vote v join comparison c on v.comparison_id = c.id where c.public_id = ?",
+            (comp["comparison_id"],),
+        ).fetchone()[0]
+    assert blind == 0
+
+
+def _token_behind_proxy(url: str, header: str, forged: str, real: str) -> bool:
+    """One /token call as a proxy passes it on: the client's own forged line, then the proxy's line."""
+    import http.client
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+
+    def call(method: str, path: str, body: bytes | None = None) -> str:
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+        conn.putrequest(method, path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader(header, forged)  # what the client wrote
+        conn.putheader(header, real)  # the line the proxy added (HAProxy's `option forwardfor`)
+        conn.putheader("Content-Length", str(len(body or b"")))
+        conn.endheaders(body)
+        return conn.getresponse().read().decode()
+
+    event_id = json.loads(call("POST", "/gradio_api/call/token", b'{"data": []}'))["event_id"]
+    return "event: complete" in call("GET", f"/gradio_api/call/token/{event_id}")
+
+
+def test_a_proxy_that_adds_its_own_forwarded_line_is_read_to_its_last_line(tiny_presets_file, tmp_path):
+    """30 tokens from one real client behind a trusted proxy, each with a new forged first line
+    (X-Forwarded-For for 15, Forwarded for 15): the address limit (10 a minute) counts one address."""
+    srv = AppServer(tiny_presets_file, tmp_path / "data", W2S_PRESET="fake", W2S_TRUSTED_PROXIES="127.0.0.1")
+    try:
+        got = sum(
+            _token_behind_proxy(srv.url, "X-Forwarded-For", f"203.0.113.{i + 1}", "198.51.100.7")
+            for i in range(15)
+        )
+        got += sum(
+            _token_behind_proxy(srv.url, "Forwarded", f"for=203.0.113.{i + 1}", 'for="198.51.100.7:4711"')
+            for i in range(15)
+        )
+    finally:
+        srv.stop()
+    assert 1 <= got <= 10

@@ -14,7 +14,9 @@ from .backends.local import ModelLoadError
 from .config import ENGINE_NAMES, PRECISIONS, ConfigError, Settings
 from .errors import RequestError
 from .judge import add_agreement_parser, add_judge_parser
-from .leaderboard import BoardView, add_source_argument, board_json, board_text, resolve_source
+from .leaderboard import add_source_argument, board_json, board_text, resolve_source
+from .leaderboard.views import BY_NAME as VIEW_FIELDS
+from .leaderboard.views import parse_view
 from .runner import CompareRequest, ComparisonResult
 from .store.judgements import parse_source
 from .wiring import Services, build_services, startup_message
@@ -103,9 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument(
         "--style-control", action="store_true", help="strengths net of answer length and markdown"
     )
-    lb.add_argument(
-        "--min-vote-seconds", type=float, default=0.0, help="drop votes cast faster than this (seconds)"
-    )
+    lb.add_argument("--min-vote-seconds", default="0", help=VIEW_FIELDS["min_vote_seconds"].help)
     lb.add_argument(
         "--drop-one-position", action="store_true", help="drop voters whose picks are all one position"
     )
@@ -393,17 +393,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Print the leaderboard of one source (people's by default) as a table or JSON."""
-    if not 0 <= args.min_vote_seconds <= 3600:
-        raise CliError("--min-vote-seconds must be between 0 and 3600")
     services = build_services(Settings.from_env())
     preset = services.runner.preset(args.preset).name if args.preset else ""  # unknown: an error
     try:
         source = resolve_source(args.source, services.store.judges(preset or None))
+        given = {"preset": preset, "source": source, "min_vote_seconds": args.min_vote_seconds,
+                 "style_control": args.style_control, "drop_one_position": args.drop_one_position,
+                 "drop_followers": args.drop_followers}  # fmt: skip
+        view = parse_view(given, lambda name: name)  # the same reading as the page and the JSON route
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    view = BoardView(
-        preset, args.min_vote_seconds, args.drop_one_position, args.style_control, source, args.drop_followers
-    )
     board = services.board.get(view)  # the deployment's voter cap applies, as on the page
     print(
         json.dumps(board_json(board, args.preset), indent=2) if args.json else board_text(board, args.preset)

@@ -8,6 +8,7 @@ refits every view asked for recently, at most once per `min_interval` seconds.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ from .style import style_board
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 32
+MAX_PENDING = 8  # new views queued for the background at once; more are refused (BoardPending)
+NEW_VIEW_SECONDS = 1.0  # the background fits at most one new view per this many seconds
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,12 @@ def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int =
     preset = view.preset or None
     votes, gens, comps = store.leaderboard_frames(preset)
     votes, gens = in_preset(votes, gens, comps, preset)
-    people = cap_votes(human_votes(votes), comps, voter_cap)
-    people = filter_votes(people, gens, view.min_vote_seconds, view.drop_one_position, view.drop_followers)
+    # The filters see every vote a voter cast (a capped voter would have too few picks to show a
+    # pattern); the cap then bounds what each remaining voter and address can move.
+    people = filter_votes(
+        human_votes(votes), gens, view.min_vote_seconds, view.drop_one_position, view.drop_followers
+    )
+    people = cap_votes(people, comps, voter_cap)
     used, outcomes = [], []
     if humans:
         used.append(people)
@@ -82,58 +89,108 @@ def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int =
     return board
 
 
+class BoardPending(Exception):
+    """A view the background has not fitted yet; ask again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"this leaderboard view is being computed; ask again in {math.ceil(retry_after)} s")
+        self.retry_after = retry_after
+
+
 class LeaderboardCache:
-    """Boards per view; `get` never fits twice for one version of the votes."""
+    """Boards per view, fitted in one background thread; `get` never fits twice for one version of the votes.
+
+    Once started, a request never fits: a view not yet cached is queued for the background, which
+    fits new views at most one per `new_view_seconds` (so asking for many new views costs the
+    process a bounded share of a core) and refits changed ones at most once per `min_interval`.
+    Before `start` (a command-line process) `get` fits in the caller's thread.
+    """
 
     def __init__(
-        self, store: Any, min_interval: float = 5.0, poll: float = 10.0, n_boot: int = 200, voter_cap: int = 0
+        self,
+        store: Any,
+        min_interval: float = 5.0,
+        poll: float = 10.0,
+        n_boot: int = 200,
+        voter_cap: int = 0,
+        new_view_seconds: float = NEW_VIEW_SECONDS,
     ) -> None:
         self.store = store
         self.voter_cap = voter_cap  # counted votes per voter (and address) and preset; 0: all
         self.min_interval = min_interval
         self.poll = poll
         self.n_boot = n_boot
+        self.new_view_seconds = new_view_seconds
         self.fits = 0  # how many fits ran (tests and benchmarks read it)
         self._boards: OrderedDict[BoardView, tuple[Any, Leaderboard]] = OrderedDict()
-        self._lock = threading.Lock()  # guards _boards
-        self._fit_lock = threading.Lock()  # one fit at a time: pollers wait for it, never add their own
-        self._stale = threading.Event()
+        self._wanted: OrderedDict[BoardView, threading.Event] = OrderedDict()  # new views, oldest first
+        self._lock = threading.Lock()  # guards _boards and _wanted
+        self._fit_lock = threading.Lock()  # one fit at a time
+        self._wake = threading.Event()
+        self._stale = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the background refresher (daemon thread)."""
+        """Start the background fitter (daemon thread)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="w2s-leaderboard", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the refresher."""
+        """Stop the fitter."""
         self._stop.set()
-        self._stale.set()
+        self._wake.set()
 
     def changed(self) -> None:
         """A vote landed: refresh soon (in the background)."""
-        self._stale.set()
+        self._stale = True
+        self._wake.set()
 
-    def get(self, view: BoardView) -> Leaderboard:
-        """The cached board of a view; the first request of a view fits it once."""
+    def get(self, view: BoardView, wait: float = 30.0) -> Leaderboard:
+        """The cached board of a view; a new view waits up to `wait` s for the background (BoardPending)."""
         with self._lock:
             hit = self._boards.get(view)
             if hit is not None:
                 self._boards.move_to_end(view)
                 return hit[1]
+            if self._thread is None:
+                ready = None
+            else:
+                ready = self._wanted.get(view)
+                if ready is None:
+                    if len(self._wanted) >= MAX_PENDING:
+                        raise BoardPending(self.new_view_seconds * len(self._wanted))
+                    ready = self._wanted[view] = threading.Event()
+                    self._wake.set()
+        if ready is None:
+            return self._fit_now(view)
+        if ready.wait(wait):
+            with self._lock:
+                if view in self._boards:
+                    return self._boards[view][1]
+        with self._lock:
+            queued = list(self._wanted).index(view) + 1 if view in self._wanted else 1
+        raise BoardPending(self.new_view_seconds * queued)
+
+    def _fit_now(self, view: BoardView) -> Leaderboard:
+        """Fit a view in this thread (no background running), once per version of the votes."""
         with self._fit_lock:
             with self._lock:  # another request may have fitted it while we waited
                 if view in self._boards:
                     return self._boards[view][1]
-            version = self.store.vote_version()
-            board = build_board(self.store, view, self.n_boot, self.voter_cap)
-            self.fits += 1
-            with self._lock:
-                self._boards[view] = (version, board)
-                while len(self._boards) > MAX_VIEWS:
-                    self._boards.popitem(last=False)
+            return self._fit(view)
+
+    def _fit(self, view: BoardView) -> Leaderboard:
+        """Fit one view and keep it (the caller holds _fit_lock)."""
+        version = self.store.vote_version()
+        board = build_board(self.store, view, self.n_boot, self.voter_cap)
+        self.fits += 1
+        with self._lock:
+            self._boards[view] = (version, board)
+            self._boards.move_to_end(view)
+            while len(self._boards) > MAX_VIEWS:
+                self._boards.popitem(last=False)
         return board
 
     def refresh(self) -> int:
@@ -146,18 +203,50 @@ class LeaderboardCache:
                 board = build_board(self.store, view, self.n_boot, self.voter_cap)
                 self.fits += 1
             with self._lock:
-                self._boards[view] = (version, board)
+                if view in self._boards:  # not evicted meanwhile
+                    self._boards[view] = (version, board)
         return len(views)
 
+    def _fit_wanted(self) -> None:
+        """Fit the oldest new view asked for, and wake whoever waits on it."""
+        with self._lock:
+            if not self._wanted:
+                return
+            view, ready = next(iter(self._wanted.items()))
+        try:
+            with self._fit_lock:
+                self._fit(view)
+        finally:
+            with self._lock:
+                self._wanted.pop(view, None)
+            ready.set()
+
     def _run(self) -> None:
+        """Fit new views (one per new_view_seconds) and refresh changed ones (one pass per min_interval)."""
+        last_new = last_refresh = -math.inf
+        last_check = time.monotonic()
         while not self._stop.is_set():
-            self._stale.wait(self.poll)  # a local vote wakes us; otherwise look for other replicas' votes
-            self._stale.clear()
+            now = time.monotonic()
+            waits = [self.poll - (now - last_check)]
+            if self._wanted:
+                waits.append(self.new_view_seconds - (now - last_new))
+            if self._stale:
+                waits.append(self.min_interval - (now - last_refresh))
+            timeout = max(0.0, min(waits))
+            if timeout > 0:
+                self._wake.wait(timeout)  # a vote or a new view wakes us; else look for other replicas' votes
+                self._wake.clear()
             if self._stop.is_set():
                 return
-            started = time.monotonic()
+            now = time.monotonic()
             try:
-                self.refresh()
-            except Exception:  # a failed refresh keeps the old boards; the next change tries again
+                if self._wanted and now - last_new >= self.new_view_seconds:
+                    last_new = now
+                    self._fit_wanted()
+                if now - last_check >= self.poll:
+                    last_check, self._stale = now, True  # another replica's votes show in the version
+                if self._stale and now - last_refresh >= self.min_interval:
+                    last_refresh, self._stale = now, False
+                    self.refresh()
+            except Exception:  # a failed fit keeps the old boards; the next change tries again
                 log.exception("leaderboard refresh failed")
-            self._stop.wait(max(0.0, self.min_interval - (time.monotonic() - started)))

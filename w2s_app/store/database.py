@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
 
 from ..twins import twin_column
+from .blindness import seal
 from .export import normalize, write_frame
 from .judgements import HUMANS, JUDGE_PREFIX, JudgeRecords, is_judge, votes_of_source
 from .models import Comparison, Generation, Judgement, Vote
@@ -420,7 +421,11 @@ class Store(JudgeRecords):
                 mine = set(s.scalars(select(Comparison.id).where(Comparison.voter_id == voter_id)))
                 voted = set(s.scalars(select(Vote.comparison_id).where(Vote.voter_id == voter_id)))
             if what == "comparisons":
-                df = df[df["id"].isin(mine)]
+                df = df[df["id"].isin(mine)].reset_index(drop=True)
+                # The seed rebuilds every column with the public CLI: sealed until this voter votes.
+                df["settings"] = [
+                    s if cid in voted else seal(s) for cid, s in zip(df["id"], df["settings"], strict=True)
+                ]
             elif what in ("generations", "judgements"):
                 df = df[df["comparison_id"].isin(mine & voted)]
             else:

@@ -69,7 +69,10 @@ def address_hash(services: Services, request: Any) -> str | None:
         return None
     host = getattr(getattr(request, "client", None), "host", None)
     headers = getattr(request, "headers", None) or {}
-    address = client_address(host, headers.get("x-forwarded-for"), services.settings.trusted_proxies)
+    lines = headers.getlist if hasattr(headers, "getlist") else lambda name: [headers.get(name) or ""]
+    address = client_address(
+        host, lines("x-forwarded-for"), services.settings.trusted_proxies, lines("forwarded")
+    )
     return services.identity.keyed_hash(address, "address")
 
 

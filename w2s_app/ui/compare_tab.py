@@ -115,7 +115,9 @@ def build_compare(page: Page) -> None:
         except UserError as exc:
             return {status: f"**Vote not recorded:** {exc}"}
         out: dict[Any, Any] = {b: gr.update(interactive=False) for b in buttons}
-        out[status] = "Thanks, your vote is in. Here is who wrote what:"
+        out[status] = ("Thanks, your vote is in. Here is who wrote what:" if res["counted"] else
+                       "Thanks, your vote is kept, but not on the board: you chose the seed, and a known "
+                       "seed lets a script name the columns. Here is who wrote what:")  # fmt: skip
         twins = rater.reveal_twins(res["reveal"])
         out[reveal] = reveal_markdown(res["reveal"]) + (f"\n\n{twins}" if twins else "")
         out[trace_plot] = trace_svg(res["reveal"])

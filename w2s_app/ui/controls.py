@@ -11,7 +11,9 @@ import gradio as gr
 from ..options import ALL, SEED, Option
 
 SLIDER_SPAN = 64  # a whole-number setting with at most this many values is a slider, else a number box
-SEED_LABEL = "Seed (empty: a fresh random seed for every run)"
+SEED_LABEL = (
+    "Seed (empty: a fresh random seed for every run; a seed you choose keeps your vote off the board)"
+)
 
 
 def preset_value(option: Option, defaults: dict[str, Any]) -> Any:

@@ -26,11 +26,12 @@ from sqlalchemy.exc import OperationalError
 from ..errors import RateLimited, RequestError
 from ..leaderboard.board import Leaderboard
 from ..leaderboard.cache import BoardView
+from ..leaderboard.views import ORDER, ViewError, parse_view
 from ..model_queue import QueueFull
 from ..options import SEED_MAX
 from ..runner import CompareRequest
 from ..store import VoteError
-from ..store.judgements import HUMANS, parse_source
+from ..store.blindness import SEED_BY_CALLER, SEED_BY_SERVER, vote_is_blind
 from ..wiring import Services
 from .caller import DATABASE_DOWN, Caller, UserError, database_errors
 from .rater import twin_letters, twin_note
@@ -67,8 +68,10 @@ def compare_stream(
 ) -> Iterator[Update]:
     """Run a comparison in a worker thread and yield its progress, then the stored comparison.
 
-    Without a seed, a fresh random one is drawn (and stored with the comparison): a replayed prompt
-    must not replay a method's text, or a script could learn which column is which.
+    Without a seed, a fresh random one is drawn (and stored with the comparison, sealed from the
+    rater until their vote): a replayed prompt must not replay a method's text, or a script could
+    learn which column is which. A rater who gives the seed can rebuild the columns with the CLI,
+    so their vote is kept but not counted as blind.
     """
     try:
         services.limits.check_request("comparison", who.voter_id, who.address)
@@ -76,11 +79,12 @@ def compare_stream(
         raise UserError(str(exc)) from exc
     except OperationalError as exc:
         raise UserError(DATABASE_DOWN) from exc
+    seed_by = SEED_BY_CALLER
     if settings.get("seed") is None:
-        settings = {**settings, "seed": secrets.randbelow(SEED_MAX + 1)}
+        settings, seed_by = {**settings, "seed": secrets.randbelow(SEED_MAX + 1)}, SEED_BY_SERVER
     request = CompareRequest(
         prompt, preset, list(methods), settings, who.voter_id, who.address,
-        services.runner.shuffled_positions(len(methods)), services.request_limits,
+        services.runner.shuffled_positions(len(methods)), services.request_limits, seed_by,
     )  # fmt: skip
     try:
         services.runner.plan(request)  # a bad request is refused before it takes a place in line
@@ -217,6 +221,7 @@ def vote(
     if stored["status"] != "done":
         raise UserError("this comparison has not finished; vote when every answer is done")
     kind = resolve_choice(stored, choice)
+    blind = vote_is_blind(stored["settings"])  # a rater-chosen seed could rebuild every column
     try:
         services.limits.check_request("vote", voter.id, address)
     except RateLimited as exc:
@@ -230,11 +235,12 @@ def vote(
             min_seconds=services.settings.min_vote_seconds,
             token_id=voter.token_id,
             client_hash=address,
+            blind=blind,
         )
     except VoteError as exc:
         raise UserError(str(exc)) from exc
     services.board.changed()
-    return {"comparison_id": public_id, "recorded": True, "reveal": reveal(stored)}
+    return {"comparison_id": public_id, "recorded": True, "counted": blind, "reveal": reveal(stored)}
 
 
 def reveal(stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -274,39 +280,23 @@ def _number_arg(value: Any, name: str, lo: float, hi: float) -> float:
     return number
 
 
+def board_view(services: Services, *values: Any, **named: Any) -> BoardView:
+    """The canonical view of a leaderboard request (positional values in views.ORDER), else UserError."""
+    given = {**dict(zip(ORDER, values, strict=False)), **named}
+    try:
+        return parse_view(given, lambda preset: check_preset(services, preset))
+    except ViewError as exc:
+        raise UserError(str(exc)) from exc
+
+
 @database_errors
 def leaderboard(
-    services: Services,
-    preset: Any,
-    style_control: Any = False,
-    min_vote_seconds: Any = 0,
-    drop_one_position: Any = False,
-    source: Any = HUMANS,
-    drop_followers: Any = False,
+    services: Services, *values: Any, view: BoardView | None = None, wait: float = 30.0, **named: Any
 ) -> Leaderboard:
-    """The cached leaderboard of one preset (or all) and one source (people's by default), optionally
-    filtered or style-controlled; a judge's board carries its agreement with people."""
-    flags = (("style_control", style_control), ("drop_one_position", drop_one_position),
-             ("drop_followers", drop_followers))  # fmt: skip
-    for name, flag in flags:
-        if not isinstance(flag, bool):
-            raise UserError(f"{name} must be true or false, got {_short(flag)}")
-    source = source or HUMANS
-    try:
-        if not isinstance(source, str):
-            raise ValueError(f"source must be text, got {_short(source)}")
-        parse_source(source)  # no database call: a judge with no votes gives an empty board
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    view = BoardView(
-        check_preset(services, preset),
-        _number_arg(min_vote_seconds or 0, "min_vote_seconds", 0, 3600),
-        drop_one_position,
-        style_control,
-        source,
-        drop_followers,
-    )
-    return services.board.get(view)
+    """The cached leaderboard of one view (views.FIELDS: preset, style_control, min_vote_seconds,
+    drop_one_position, source, drop_followers, or a parsed `view`); a judge's board carries its
+    agreement with people. A view not fitted yet waits up to `wait` s (cache.BoardPending)."""
+    return services.board.get(view or board_view(services, *values, **named), wait)
 
 
 def clean_exports(ttl_seconds: float, now: float | None = None) -> int:

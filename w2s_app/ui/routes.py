@@ -2,14 +2,18 @@
 
 GET /w2s/leaderboard.json?preset=&source=humans&style_control=0&min_vote_seconds=0&drop_one_position=0
 and the Gradio /leaderboard endpoint answer the same object from one `BoardPayloads`: nothing is
-fitted or serialised per request. A client address is answered at most once per `POLL_SECONDS`
-per view; a faster poller waits for its turn (a sleep, no work), so tight loops cost the models
-nothing (README: "Running a public arena").
+fitted or serialised per request. Every spelling of a view is one canonical view (leaderboard/views.py),
+and a view never asked before is fitted in the background at a bounded rate. A client address is
+answered at most once per `POLL_SECONDS` per view; a faster poller waits for its turn (a sleep, no
+work), and one that would wait longer than `MAX_WAIT`, or asks for a view still being fitted, is
+refused with 429 and Retry-After, so tight loops cost the models nothing (README: "Running a public
+arena").
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -19,10 +23,11 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from ..leaderboard import board_json
+from ..leaderboard import BoardView, board_json
+from ..leaderboard.cache import BoardPending
 from ..wiring import Services
 from .caller import UserError, address_hash
-from .handlers import leaderboard
+from .handlers import board_view, leaderboard
 
 PATH = "/w2s/leaderboard.json"
 POLL_SECONDS = 1.0  # one answer per address and view per second at most
@@ -35,12 +40,16 @@ def board_payload(board: Any, fits: int) -> dict[str, Any]:
     return {**board_json(board), "fits": fits}  # fits since start: grows with votes, never with polls
 
 
-def _flag(value: Any) -> bool:
-    return value is True or str(value).lower() in ("1", "true", "yes", "on")
+class PollRefused(UserError):
+    """A poll refused for now (too many at once, or a view still being fitted): 429 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class BoardPayloads:
-    """Cached payloads of the cached boards, and the pacing of pollers by address."""
+    """Cached payloads of the cached boards, and the pacing of pollers by address and canonical view."""
 
     def __init__(
         self, services: Services, poll_seconds: float = POLL_SECONDS, max_wait: float = MAX_WAIT
@@ -52,10 +61,14 @@ class BoardPayloads:
         self._next: OrderedDict[tuple[str, Any], float] = OrderedDict()  # (address, view) -> next turn
         self._lock = threading.Lock()
 
-    def get(self, request: Any, *view: Any) -> tuple[dict[str, Any], bytes]:
-        """(payload, its JSON) of a view, after this address's turn comes (UserError when refused)."""
+    def get(self, request: Any, *values: Any, **named: Any) -> tuple[dict[str, Any], bytes]:
+        """(payload, its JSON) of a view, after this address's turn comes (UserError; PollRefused: 429)."""
+        view = board_view(self.services, *values, **named)  # every spelling of a view is one view
         self._pace(address_hash(self.services, request), view)
-        board = leaderboard(self.services, *view)
+        try:
+            board = leaderboard(self.services, view=view, wait=self.max_wait)
+        except BoardPending as exc:
+            raise PollRefused(str(exc), exc.retry_after) from exc
         with self._lock:
             hit = self._payloads.get(id(board))
             if hit is None or hit[0] is not board:  # a new fit is a new object
@@ -66,9 +79,9 @@ class BoardPayloads:
                     self._payloads.popitem(last=False)
             return hit[1], hit[2]
 
-    def _pace(self, address: str | None, view: tuple[Any, ...]) -> None:
-        """Wait until this address may be answered again for this view."""
-        key = (address or "unknown", repr(view))
+    def _pace(self, address: str | None, view: BoardView) -> None:
+        """Wait until this address may be answered again for this view (PollRefused past max_wait)."""
+        key = (address or "unknown", view)
         with self._lock:
             now = time.monotonic()
             turn = max(now, self._next.get(key, 0.0))
@@ -83,8 +96,9 @@ class BoardPayloads:
             # the longest accepted wait (a sleeping thread costs no CPU), so a client asking again at
             # once costs a call per max_wait seconds, not a call per round trip.
             time.sleep(self.max_wait)
-            raise UserError(
-                "too many leaderboard requests at once from this address; poll at most once a second"
+            raise PollRefused(
+                "too many leaderboard requests at once from this address; poll at most once a second",
+                self.poll_seconds,
             )
         if turn > now:
             time.sleep(turn - now)
@@ -102,11 +116,13 @@ def add_json_routes(app: Any, services: Services, payloads: BoardPayloads) -> No
         source: str = "humans",
         drop_followers: str = "0",
     ) -> Response:
-        view = (
-            preset, _flag(style_control), min_vote_seconds, _flag(drop_one_position), source, _flag(drop_followers)
-        )  # fmt: skip
+        view = (preset, style_control, min_vote_seconds, drop_one_position, source, drop_followers)
         try:
             _, body = await run_in_threadpool(payloads.get, request, *view)
+        except PollRefused as exc:
+            retry = str(max(1, math.ceil(exc.retry_after)))
+            return Response(json.dumps({"error": str(exc)}), status_code=429, media_type="application/json",
+                            headers={"Retry-After": retry})  # fmt: skip
         except UserError as exc:
             return Response(json.dumps({"error": str(exc)}), status_code=400, media_type="application/json")
         return Response(body, media_type="application/json", headers={"Cache-Control": "max-age=1"})
