@@ -69,6 +69,43 @@ def test_a_vote_on_an_interrupted_comparison_says_it_failed(app):
         client.predict(out["comparison_id"], "A", token, api_name="/vote")
 
 
+@pytest.mark.parametrize(
+    ("api", "data", "message"),
+    [
+        ("compare", ["Hi", "", "fake", "baseline", 2, 2, 8, 4, 32, 1.0, 1.0, 7],  # the 12-value /compare
+         "/compare takes 14 values: prompt, token, preset, methods, w, k, l, n, max_new_tokens, temperature, "
+         "top_p, seed, beta, noise; got 12"),
+        ("vote", ["AAAAAAAAAAAAAAAA", "A"], "/vote takes 3 values: comparison_id, choice, token; got 2"),
+        ("token", ["extra"], "/token takes no values; got 1"),
+        ("voters", [], "/voters takes 1 value: admin_key; got 0"),
+    ],
+    ids=["compare-12", "vote-2", "token-1", "voters-0"],
+)  # fmt: skip
+def test_a_wrong_number_of_values_names_the_endpoint_and_its_parameters(app, api, data, message):
+    """Was {"error": null} and a traceback in the log (too few), or the extra values dropped (too many)."""
+    event, said = raw_call(app, api, data)
+    assert event == "error" and json.loads(said)["error"] == message, said
+    assert f"refused a call: {message}" in app.log.read_text().splitlines()
+
+
+def test_a_client_sending_extra_values_gets_the_error_text(app):
+    client = Client(app.url, verbose=False)
+    with pytest.raises(Exception, match=r"^/vote takes 3 values: comparison_id, choice, token; got 4$"):
+        client.predict("AAAAAAAAAAAAAAAA", "A", "token", "seconds", api_name="/vote")
+
+
+@pytest.mark.parametrize(
+    "blank", ["\u200b", "\ufeff\u2060", " \u200b\u00a0\u2028\u200d\n", "\u00ad\u3000\x85"]
+)
+def test_a_prompt_of_invisible_characters_is_empty(blank):
+    """Zero-width spaces (Cf), separators (Z*) and controls (Cc) show nothing, like spaces and NBSP."""
+    from w2s_app.runner import RequestError, clean_prompt
+
+    with pytest.raises(RequestError, match="the prompt is empty"):
+        clean_prompt(blank)
+    assert clean_prompt(f"{blank}hi{blank}") == f"{blank}hi{blank}".strip()
+
+
 def test_no_refusal_left_a_traceback_in_the_log(app):
     log = app.log.read_text()
     assert "Traceback" not in log and "UnicodeEncodeError" not in log, log[-3000:]
@@ -94,6 +131,42 @@ def test_batch_limit_below_one_is_refused(tiny_env, capsys):
 def test_leaderboard_of_an_unknown_preset_is_refused(tiny_env, capsys):
     code, err = run_cli(capsys, "leaderboard", "--preset", "no-such")
     assert code == 2 and err.startswith("error: unknown preset 'no-such'") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"W2S_TRUSTED_PROXIES": "not-an-ip,999.1.1.1/99,10.0.0.0/8"},
+         "W2S_TRUSTED_PROXIES takes IP addresses, networks (e.g. 10.0.0.0/8) or 'private', comma-separated; "
+         "not 'not-an-ip', '999.1.1.1/99'"),
+        ({"W2S_ADMIN_KEY": "hunter2"}, "W2S_ADMIN_KEY is too short (7 characters): use 16 or more"),
+        ({"W2S_ADMIN_KEY": "   "}, "W2S_ADMIN_KEY is set but blank"),
+        ({"W2S_SECRET": ""}, "W2S_SECRET is set but blank"),
+        ({"W2S_SECRET": " \t "}, "W2S_SECRET is set but blank"),
+        ({"W2S_SECRET": " short-secret "}, "W2S_SECRET is too short (12 characters)"),
+        ({"GRADIO_SERVER_PORT": "65536"}, "GRADIO_SERVER_PORT must be a whole number from 1 to 65535, got '65536'"),
+        ({"GRADIO_SERVER_PORT": "0"}, "GRADIO_SERVER_PORT must be a whole number from 1 to 65535, got '0'"),
+        ({"GRADIO_SERVER_PORT": "7_860"}, "GRADIO_SERVER_PORT must be a whole number"),
+    ],
+    ids=["proxies", "admin-short", "admin-spaces", "secret-empty", "secret-spaces", "secret-short",
+         "port-65536", "port-0", "port-underscore"],
+)  # fmt: skip
+def test_a_bad_deployment_variable_stops_the_command_in_one_line(tiny_env, monkeypatch, capsys, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, err = run_cli(capsys, "leaderboard")
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {message}"), err
+    assert "hunter2" not in err and "short-secret" not in err  # a key is never echoed
+
+
+def test_good_deployment_variables_are_read_and_blank_keys_are_unset():
+    from w2s_app.config import Settings
+
+    settings = Settings.from_env({"W2S_TRUSTED_PROXIES": "private, 10.0.0.0/8,192.168.1.7,::1,fd00::/8",
+                                  "W2S_ADMIN_KEY": "", "GRADIO_SERVER_PORT": "8080"})  # fmt: skip
+    assert settings.trusted_proxies == ("private", "10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8")
+    assert settings.admin_key is None and settings.secret is None and settings.server_port == 8080
+    assert Settings.from_env({}).server_port == 7860
 
 
 def closed_postgres_url() -> str:
@@ -145,7 +218,7 @@ def test_app_with_a_malformed_presets_file_is_one_line(tmp_path):
         **os.environ,
         "W2S_DATA_DIR": str(tmp_path / "data"),
         "W2S_PRESETS": str(bad),
-        "GRADIO_SERVER_PORT": "0",
+        "GRADIO_SERVER_PORT": str(free_port()),
     }
     proc = subprocess.run([sys.executable, str(ROOT / "app.py")], env=env, capture_output=True, text=True,
                           timeout=120)  # fmt: skip

@@ -143,9 +143,11 @@ def test_cli_data_dir_that_is_a_file(tiny_env, capsys, monkeypatch):
     assert code == 2 and "is a file, not a folder" in err
 
 
-def start_app(data_dir: Path, tiny_presets_file: Path) -> subprocess.CompletedProcess:
+def start_app(data_dir: Path, tiny_presets_file: Path, **extra: str) -> subprocess.CompletedProcess:
+    from tests.db import free_port
+
     env = {**os.environ, "W2S_DATA_DIR": str(data_dir), "W2S_PRESETS": str(tiny_presets_file),
-           "W2S_PRESET": "tiny", "GRADIO_SERVER_PORT": "0"}  # fmt: skip
+           "W2S_PRESET": "tiny", "GRADIO_SERVER_PORT": str(free_port()), **extra}  # fmt: skip
     return subprocess.run(
         [sys.executable, str(ROOT / "app.py")], env=env, capture_output=True, text=True, timeout=120
     )
@@ -160,6 +162,16 @@ def test_app_start_up_with_a_bad_data_dir_is_one_line_and_exit_2(tmp_path, tiny_
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("w2s-arena: cannot start:"), proc.stderr[-2000:]
+
+
+def test_app_with_a_port_that_is_not_a_number_is_one_line_and_exit_2(tmp_path, tiny_presets_file):
+    """GRADIO_SERVER_PORT=abc was a 33-line traceback and exit 1."""
+    proc = start_app(tmp_path / "data", tiny_presets_file, GRADIO_SERVER_PORT="abc")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0] == (
+        "w2s-arena: cannot start: GRADIO_SERVER_PORT must be a whole number from 1 to 65535, got 'abc'"
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])

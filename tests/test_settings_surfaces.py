@@ -4,10 +4,16 @@ message, naming the same field."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import openai
 import pytest
 from gradio_client import Client
 
+from tests.app_server import ROOT
+from tests.db import free_port
 from w2s_app import options
 from w2s_app.cli import main
 from w2s_app.config import Settings
@@ -117,3 +123,27 @@ def test_every_surface_offers_every_setting(app_server, serve_server):
     for o in options.ALL:
         assert o.name in compare and o.name in flags, o.name
         assert o.surface_name("serve") in fields, o.name
+
+
+def test_a_weak_admin_key_stops_the_app_the_service_and_the_command_line_alike(tiny_env, monkeypatch, capsys):
+    """Deployment variables are checked once (config/settings.py): every door refuses with the same line."""
+    env = {**os.environ, "W2S_ADMIN_KEY": "hunter2", "PYTHONPATH": str(ROOT)}
+    app = [sys.executable, str(ROOT / "app.py")]
+    serve = [sys.executable, "-m", "w2s_app", "serve", "--port", str(free_port())]
+    doors = {  # both real processes at once: each stops before it listens
+        "w2s-arena: cannot start: ": subprocess.Popen(
+            app, env={**env, "GRADIO_SERVER_PORT": str(free_port())}, stderr=subprocess.PIPE, text=True
+        ),
+        "error: ": subprocess.Popen(serve, env=env, stderr=subprocess.PIPE, text=True),
+    }
+    monkeypatch.setenv("W2S_ADMIN_KEY", "hunter2")
+    code = main(["leaderboard"])
+    line = capsys.readouterr().err.removeprefix("error: ")
+    assert code == 2 and line.startswith("W2S_ADMIN_KEY is too short (7 characters): use 16 or more"), line
+    assert line.count("\n") == 1
+    for prefix, proc in doors.items():
+        try:
+            _, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        assert proc.returncode == 2 and err == prefix + line, err[-2000:]

@@ -85,6 +85,7 @@ def test_failing_method_shows_its_error_and_others_answer(client, token):
     ("args", "message"),
     [
         (("", "TOKEN", "tiny", "baseline"), "prompt is empty"),
+        (("\u200b\ufeff\u2060", "TOKEN", "tiny", "baseline"), "prompt is empty"),  # zero-width only
         (("hi", "TOKEN", "nope", "baseline"), "unknown preset"),
         (("hi", "TOKEN", "tiny", "magic"), "unknown method"),
         (("hi", "", "tiny", "baseline"), "voter token is required"),

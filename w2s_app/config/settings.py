@@ -6,6 +6,7 @@ per bad value; the README's configuration reference lists the same declarations 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from dataclasses import MISSING, dataclass, field, fields
@@ -18,6 +19,8 @@ from .presets import DEFAULT_PRESET, Preset, load_presets
 # W2S_DTYPE / --dtype values. int8 loads float32 weights, then quantizes the Linear layers (CPU only).
 PRECISIONS = ("auto", "float32", "bfloat16", "float16", "int8")
 ENGINE_NAMES = ("auto", "llamacpp", "fast", "reference")
+# W2S_SECRET and W2S_ADMIN_KEY: shorter (surrounding spaces not counted) is guessable, so refused.
+MIN_KEY_CHARS = 16
 
 
 def default_data_dir() -> Path:
@@ -32,7 +35,7 @@ def default_data_dir() -> Path:
 
 
 def _env(name: str, help_: str, default: Any = None, kind: str = "text", **extra: Any) -> Any:
-    """A field read from environment variable `name` (kind: text, number, count, path, choice, list)."""
+    """A field read from variable `name` (kind: text, number, count, port, key, path, choice, list, proxies)."""
     meta = {"env": name, "help": help_, "kind": kind, **extra}
     return field(default=default, metadata=meta)
 
@@ -70,7 +73,7 @@ class Settings:
     )
     voter_cap: int = _env(
         "W2S_VOTER_CAP", "votes per voter (and per address) and preset that count on the leaderboard (0: all)",
-        20, "count",
+        8, "count",
     )  # fmt: skip
     max_queue: int = _env("W2S_MAX_QUEUE", "comparisons waiting for the model; more get 'busy'", 32, "count")
     # Continuous batching: up to `concurrent` comparisons run at once, their streams (at most
@@ -81,14 +84,22 @@ class Settings:
         None, "count",
     )  # fmt: skip
     # Public arena (README, "Running a public arena"): secrets, limits by client address, cost cap.
-    secret: str | None = _env("W2S_SECRET", "signs voter tokens (default: kept in <data dir>/secret.key)")
-    admin_key: str | None = _env("W2S_ADMIN_KEY", "sees everyone's history and exports")
+    # A blank W2S_SECRET is refused (a deployment meant to share one must not silently get its own);
+    # a blank W2S_ADMIN_KEY means no admin, as unset.
+    secret: str | None = _env(
+        "W2S_SECRET", "signs voter tokens, 16 characters or more (default: kept in <data dir>/secret.key)",
+        kind="key", blank_is_error=True,
+    )  # fmt: skip
+    admin_key: str | None = _env(
+        "W2S_ADMIN_KEY", "sees everyone's history and exports, 16 characters or more (empty: no admin)",
+        kind="key",
+    )  # fmt: skip
     serve_key: str | None = _env(
         "W2S_SERVE_KEY", "the service's bearer key (unset: any caller, voter api:anonymous)"
     )
     trusted_proxies: tuple[str, ...] = _env(
         "W2S_TRUSTED_PROXIES", "proxies whose X-Forwarded-For is believed ('private': any private address)",
-        (), kind="csv",
+        (), kind="proxies",
     )  # fmt: skip
     address_limit: int = _env(
         "W2S_ADDRESS_LIMIT", "comparisons and votes per client address per minute (0: off)", 60, "count"
@@ -112,6 +123,9 @@ class Settings:
     leaderboard_seconds: float = _env(
         "W2S_LEADERBOARD_SECONDS", "the cached leaderboard is refreshed at most this often (s)", 5.0, "number"
     )
+    # Gradio's own variables, read here too so a bad port is one line at start, not a traceback.
+    server_name: str = _env("GRADIO_SERVER_NAME", "where python app.py listens", "0.0.0.0")
+    server_port: int = _env("GRADIO_SERVER_PORT", "the port python app.py listens on", 7860, "port")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -119,8 +133,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(f.metadata["env"]) or None
-            values[f.name] = _parse(f.metadata, raw, f.default)
+            values[f.name] = _parse(f.metadata, env.get(f.metadata["env"]), f.default)
         if values["data_dir"] is None:
             values["data_dir"] = default_data_dir()
         # Spaces put their own proxy (a private address) in front of the app.
@@ -148,14 +161,18 @@ def _parse(meta: Any, raw: str | None, default: Any) -> Any:
     name, kind = meta["env"], meta["kind"]
     if default is MISSING:
         default = None
-    if raw is None:
+    if raw is None or (raw == "" and not meta.get("blank_is_error")):  # empty reads as unset
         return default
+    if kind == "key":
+        return _key(name, raw)
+    if kind == "port":
+        return _port(name, raw)
+    if kind == "proxies":
+        return _proxies(name, raw)
     if kind == "path":
         return Path(raw)
     if kind == "list":
         return tuple(Path(p) for p in raw.split(os.pathsep) if p)
-    if kind == "csv":
-        return tuple(p.strip() for p in raw.split(",") if p.strip())
     if kind == "choice":
         if raw not in meta["choices"]:
             raise ConfigError(f"{name} must be one of {', '.join(meta['choices'])}, got {raw!r}")
@@ -170,6 +187,48 @@ def _parse(meta: Any, raw: str | None, default: Any) -> Any:
             raise ConfigError(f"{name} must be a finite number, not negative, got {raw!r}")
         return value
     return raw
+
+
+def _key(name: str, raw: str) -> str:
+    """A secret or key: refused blank or short, never echoed."""
+    if not raw.strip():
+        raise ConfigError(
+            f"{name} is set but blank: set it to {MIN_KEY_CHARS} or more random characters, or unset it"
+        )
+    if len(raw.strip()) < MIN_KEY_CHARS:
+        raise ConfigError(
+            f"{name} is too short ({len(raw.strip())} characters): use {MIN_KEY_CHARS} or more random "
+            "characters, e.g. from `openssl rand -hex 16`"
+        )
+    return raw
+
+
+def _port(name: str, raw: str) -> int:
+    """A TCP port to listen on: a whole number from 1 to 65535."""
+    digits = raw.strip()
+    port = int(digits) if digits.isascii() and digits.isdigit() else 0  # int() would take "7_860"
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a whole number from 1 to 65535, got {raw!r}")
+    return port
+
+
+def _proxies(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses, CIDR networks or 'private', as limits.client_address reads them."""
+    entries = tuple(p.strip() for p in raw.split(",") if p.strip())
+    bad = []
+    for entry in entries:
+        if entry == "private":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)  # an address is a network of one
+        except ValueError:
+            bad.append(entry)
+    if bad:
+        raise ConfigError(
+            f"{name} takes IP addresses, networks (e.g. 10.0.0.0/8) or 'private', comma-separated; "
+            f"not {', '.join(map(repr, bad))}"
+        )
+    return entries
 
 
 def env_reference() -> list[tuple[str, str, Any]]:

@@ -47,8 +47,8 @@ def main() -> None:
     # from W2S_TRUSTED_PROXIES (limits.client_address).
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        server_name=services.settings.server_name,
+        server_port=services.settings.server_port,
         show_error=False,
         prevent_thread_lock=True,
         **launch_kwargs(),

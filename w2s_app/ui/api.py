@@ -8,9 +8,11 @@ the same names and bounds as the page, the command line and the service.
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_function_params
 
 from .. import options
 from . import handlers, rater
@@ -18,10 +20,34 @@ from .caller import UserError, caller, issue_token, owner
 from .page import Page
 from .signature import param, with_signature
 
+log = logging.getLogger(__name__)
+
 
 def _api_error(exc: UserError) -> gr.Error:
     """The endpoint's error: the message only, no traceback in the log."""
     return gr.Error(str(exc), print_exception=False)
+
+
+def value_names(block_fn: Any) -> list[str]:
+    """The names of the values an endpoint takes, in order (its function's parameters, as Gradio reads them)."""
+    names = [name for name, *_ in get_function_params(block_fn.fn)] if block_fn.fn else []
+    if len(names) != len(block_fn.inputs):  # a function taking *args: name the values by position
+        names = [f"value {i + 1}" for i in range(len(block_fn.inputs))]
+    return names
+
+
+def count_error(block_fn: Any, got: int) -> gr.Error | None:
+    """The error for a call of a client-facing endpoint with too few or too many values (None: right count).
+
+    Gradio itself refuses too few with a traceback and a blank error, and drops extra values silently."""
+    wanted = len(block_fn.inputs)
+    if got == wanted or block_fn.api_visibility == "private" or not block_fn.api_name:
+        return None
+    names = value_names(block_fn)
+    takes = f"{wanted} value{'s' * (wanted != 1)}: {', '.join(names)}" if names else "no values"
+    message = f"/{block_fn.api_name} takes {takes}; got {got}"
+    log.warning("refused a call: %s", message)  # the caller's mistake: one line, no traceback
+    return gr.Error(message, print_exception=False)
 
 
 def compare_params() -> list[inspect.Parameter]:

@@ -10,7 +10,7 @@ import gradio as gr
 from ..wiring import Services
 from . import rater
 from .about import build_about
-from .api import register_api
+from .api import count_error, register_api
 from .caller import session_token
 from .compare_tab import build_compare
 from .history_tab import build_history
@@ -22,6 +22,17 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 TITLE = "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."
 
 
+class ArenaBlocks(gr.Blocks):
+    """gr.Blocks whose client-facing endpoints refuse a wrong number of values with one clear line."""
+
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        """Gradio's check before preprocessing, made exact (and named) for the endpoints clients call."""
+        error = count_error(block_fn, len(inputs))
+        if error is not None:
+            raise error
+        super().validate_inputs(block_fn, inputs)
+
+
 def build_app(services: Services, payloads: BoardPayloads | None = None) -> gr.Blocks:
     """The whole app: Compare, Leaderboard, History & export, About; plus named API endpoints.
 
@@ -29,7 +40,7 @@ def build_app(services: Services, payloads: BoardPayloads | None = None) -> gr.B
     registers one; a new one otherwise)."""
     # Gradio's copies of export files go after export_ttl_seconds too (checked every 5 minutes).
     ttl = int(max(services.settings.export_ttl_seconds, 60))
-    with gr.Blocks(title="w2s-arena", delete_cache=(300, ttl)) as demo:
+    with ArenaBlocks(title="w2s-arena", delete_cache=(300, ttl)) as demo:
         page = Page.start(services, payloads or BoardPayloads(services))
         gr.Markdown(TITLE)
         if services.oauth:  # votes then count per Hugging Face user, not per browser
