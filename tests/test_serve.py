@@ -444,6 +444,100 @@ def test_a_client_that_gives_up_on_a_whole_answer_stops_its_search(keyed):
         time.sleep(0.02)
 
 
+@pytest.fixture(scope="module")
+def capped(tiny_presets_file, tmp_path_factory):
+    """One request at a time, a 3 s deadline, a cost cap of 10000, and a batch of 4 rows (four baselines)."""
+    data = tmp_path_factory.mktemp("capped") / "data"
+    srv = ServeServer(
+        tiny_presets_file, data, preset="fake-endless", W2S_CONCURRENT="1", W2S_REQUEST_SECONDS="3",
+        W2S_MAX_COST="10000", W2S_BATCH_ROWS="4",
+    )  # fmt: skip
+    yield srv
+    srv.stop()
+
+
+def _rows(server: ServeServer) -> list[tuple[str, str | None]]:
+    """Status and error of every stored comparison, newest first."""
+    con = sqlite3.connect(server.db)
+    rows = con.execute("select status, error from comparison order by id desc").fetchall()
+    con.close()
+    return rows
+
+
+EIGHT = {"n=8": {"n": 8, "prompt": PROMPT}, "8 prompts": {"prompt": [f"{PROMPT} {i}" for i in range(8)]}}
+
+
+@pytest.mark.parametrize("shape", list(EIGHT))
+def test_a_request_has_one_deadline_for_all_its_choices(capped, shape):
+    """Eight choices of 2 s each (100 steps of 20 ms), two batches of four: each fits the 3 s deadline
+    alone, the request does not; it stops at about 3 s (before: 8 x 2 s in turn, 16 s holding the slot)."""
+    client = openai.OpenAI(base_url=capped.base_url, api_key="x", max_retries=0, timeout=60)
+    before = len(_rows(capped))
+    start = time.perf_counter()
+    with pytest.raises(openai.BadRequestError, match="the request took longer than 3 s and was stopped"):
+        client.completions.create(model=ENDLESS, max_tokens=100, seed=1, **EIGHT[shape])
+    took = time.perf_counter() - start
+    assert took < 6.0, f"a request of 8 choices under a 3 s deadline held the slot {took:.1f} s"
+    now = _rows(capped)
+    rows = now[: len(now) - before]
+    failed = [error for status, error in rows if status == "failed"]
+    assert len(rows) == 8 and failed and all("DeadlineExceeded" in e for e in failed)
+    assert capped.health() == {"status": "ok", "running": 0, "waiting": 0}
+
+
+@pytest.mark.parametrize("shape", list(EIGHT))
+def test_the_choices_of_a_request_decode_together(capped, shape):
+    """Eight choices of 0.6 s each in two batches of four (more rows than the batch holds) end within the
+    3 s deadline; one after another they would need 4.8 s."""
+    client = openai.OpenAI(base_url=capped.base_url, api_key="x", max_retries=0, timeout=60)
+    start = time.perf_counter()
+    out = client.completions.create(model=ENDLESS, max_tokens=30, seed=1, **EIGHT[shape])
+    took = time.perf_counter() - start
+    assert took < 3.0, f"eight choices of 0.6 s took {took:.1f} s"
+    assert [c.index for c in out.choices] == list(range(8))
+    assert all(c.finish_reason == "length" and c.text for c in out.choices)
+    if shape == "n=8":  # choice j has its own seed, 1 + j
+        assert len({c.text for c in out.choices}) == 8
+
+
+def test_the_cost_cap_counts_every_choice_of_a_request(capped):
+    """Five baselines of T=2000 fit a cap of 10000; six, as choices or as prompts, are refused before queueing."""
+    client = openai.OpenAI(base_url=capped.base_url, api_key="x", max_retries=0, timeout=60)
+    out = client.completions.create(model="fake/baseline", prompt=PROMPT, max_tokens=2000, n=5)
+    assert [c.index for c in out.choices] == [0, 1, 2, 3, 4]
+    before = len(_rows(capped))
+    for asked in ({"n": 6, "prompt": PROMPT}, {"n": 2, "prompt": [PROMPT, "Hi", "Ho"]}):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.completions.create(model="fake/baseline", max_tokens=2000, **asked)
+        message = err.value.body["message"]
+        assert "too large (12000 tokens of work for its 6 choices, the limit is 10000" in message
+        assert "lower n, the number of prompts or max_tokens" in message
+    assert len(_rows(capped)) == before, "a refused request stores nothing"
+    assert capped.health() == {"status": "ok", "running": 0, "waiting": 0}
+
+
+def test_a_client_that_leaves_stops_every_choice(keyed):
+    """Three choices stream side by side (deltas under each index); closing the stream stops all three."""
+    client = openai.OpenAI(base_url=keyed.base_url, api_key="s3cret-key", max_retries=0, timeout=60)
+    stream = client.completions.create(
+        model=ENDLESS, prompt=PROMPT, max_tokens=4096, n=3, seed=1, stream=True
+    )
+    seen: set[int] = set()
+    for chunk in stream:
+        seen |= {c.index for c in chunk.choices if c.text}
+        if seen == {0, 1, 2}:
+            break
+    stream.close()
+    gone = time.perf_counter()
+    while keyed.health()["running"]:
+        assert time.perf_counter() - gone < 1.0, "a choice of the abandoned request still runs"
+        time.sleep(0.02)
+    con = sqlite3.connect(keyed.db)
+    errors = [r[0] for r in con.execute("select error from comparison order by id desc limit 3")]
+    con.close()
+    assert len(errors) == 3 and all("Cancelled" in e for e in errors)
+
+
 def test_a_prompt_beyond_the_context_is_a_400_naming_the_limit(client):
     long_prompt = "1234567890" * 1200  # within the character limit, but one token per digit: > 8192
     with pytest.raises(openai.BadRequestError, match="exceed its context of 8192 tokens"):
@@ -477,6 +571,11 @@ def test_service_limits_per_key_and_per_address(tiny_presets_file, tmp_path, env
     srv = ServeServer(tiny_presets_file, tmp_path / "data", preset="fake", **env)
     try:
         client = openai.OpenAI(base_url=srv.base_url, api_key=key, max_retries=0, timeout=60)
+        # Each choice is a comparison: three choices are over a limit of two (and count nothing).
+        with pytest.raises(openai.RateLimitError) as err:
+            client.completions.create(model="fake/baseline", prompt="Hi", max_tokens=4, n=3)
+        assert "at most 2 a minute and this request counts as 3" in err.value.body["message"]
+        assert int(err.value.response.headers["Retry-After"]) >= 1
         for _ in range(2):
             client.completions.create(model="fake/baseline", prompt="Hi", max_tokens=4)
         with pytest.raises(openai.RateLimitError) as err:

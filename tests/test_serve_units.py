@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -10,12 +11,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import FAKE_PRESETS
+from tests.engines import compare
+from w2s_app.config import Settings
+from w2s_app.errors import RateLimited
 from w2s_app.identity import Identity
+from w2s_app.limits import Limits, LimitSettings
 from w2s_app.model_queue import ModelQueue, QueueFull
+from w2s_app.runner import DeadlineExceeded, RequestLimits
 from w2s_app.serve.auth import check_key, voter_id
 from w2s_app.serve.errors import OpenAIError as ApiError
+from w2s_app.serve.jobs import ChoicePlan, Event, Job
 from w2s_app.serve.schemas import ChatRequest, split_model
 from w2s_app.serve.stops import StopStream, cut_at_stop
+from w2s_app.store import Store
+from w2s_app.wiring import build_runner
 
 ALPHABET = "ab\n"
 
@@ -110,3 +120,70 @@ def test_messages_fold_into_one_user_turn():
     assert split_model("a/b/bon") == ("a/b", "bon")
     with pytest.raises(ValueError):
         split_model("w2s")
+
+
+@pytest.fixture
+def fake_runner(tmp_path):
+    """A runner over the scripted presets only (nothing stored), batching on as the service runs it."""
+    presets = tmp_path / "presets.toml"
+    presets.write_text(FAKE_PRESETS)
+    settings = Settings.from_env(
+        {"W2S_PRESETS": str(presets), "W2S_DATA_DIR": str(tmp_path / "data"), "W2S_DEVICE": "cpu"}
+    )
+    return build_runner(settings)
+
+
+def run_job(runner, preset: str, choices: list[ChoicePlan], limits: RequestLimits, **settings) -> list[Event]:
+    """Run a request's job to its end, as the service does; its events in the order they came."""
+
+    async def go() -> list[Event]:
+        queue = ModelQueue(max_waiting=1)
+        job = Job(
+            runner, queue, queue.join(), preset, "baseline", settings, choices, (), "api:t", None, limits
+        )
+        job.start()
+        events = []
+        while (event := await job.events.get()).kind != "end":
+            events.append(event)
+        return events
+
+    return asyncio.run(go())
+
+
+def test_the_choices_of_one_request_decode_in_one_batch(fake_runner):
+    """n choices are n comparisons joined into the engine's one loop, each still its own seed's answer."""
+    choices = [ChoicePlan(j, "Say something.", 5 + j) for j in range(3)]
+    events = run_job(fake_runner, "fake-slow", choices, RequestLimits(), max_new_tokens=24)
+    answers = {e.index: e.answer for e in events if e.kind == "answer"}
+    assert sorted(answers) == [0, 1, 2] and all(e.kind != "error" for e in events)
+    engine = fake_runner.engines.load(fake_runner.preset("fake-slow")).engine
+    # The loop held all three at once (one baseline row each): one batch, not three runs in turn.
+    assert fake_runner._loop(engine).peak_rows == 3
+    for j in range(3):  # choice j equals a lone comparison (`generate`) with seed 5 + j
+        alone = compare(
+            fake_runner, "Say something.", "fake-slow", ["baseline"], {"max_new_tokens": 24, "seed": 5 + j}
+        )
+        assert answers[j].text == alone.results[0].text
+
+
+def test_the_choices_of_one_request_share_one_deadline(fake_runner):
+    """Eight never-ending choices under a 1 s deadline stop together at about 1 s, not 8 x 1 s."""
+    choices = [ChoicePlan(j, "Say something.", j) for j in range(8)]
+    start = time.perf_counter()
+    events = run_job(fake_runner, "fake-endless", choices, RequestLimits(seconds=1.0), max_new_tokens=4096)
+    took = time.perf_counter() - start
+    errors = [e.error for e in events if e.kind == "error"]
+    assert len(errors) == 1 and isinstance(errors[0], DeadlineExceeded)
+    assert "the request took longer than 1 s" in str(errors[0])
+    assert took < 2.0, f"eight choices under a 1 s deadline took {took:.1f} s"
+
+
+def test_limits_count_every_choice_of_a_request(tmp_path):
+    """A request of 8 choices is 8 comparisons against the per-minute limits, all or none."""
+    limits = Limits(Store(f"sqlite:///{tmp_path / 'w2s.sqlite3'}"), LimitSettings(per_token=5, per_address=0))
+    with pytest.raises(RateLimited, match="at most 5 a minute and this request counts as 8") as err:
+        limits.check_request("comparison", "v", "addr", count=8)
+    assert err.value.retry_after >= 1
+    limits.check_request("comparison", "v", "addr", count=5)  # the refused request counted nothing
+    with pytest.raises(RateLimited, match="at most 5 a minute; try again"):
+        limits.check_request("comparison", "v", "addr")

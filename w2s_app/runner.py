@@ -56,6 +56,9 @@ class RequestLimits:
 
     max_cost: int = 0  # estimated token work (search.comparison_cost)
     seconds: float = 0.0  # stopped when it runs longer
+    # When several comparisons share one deadline (a service request's choices): the time.perf_counter()
+    # at which they all stop. None: `seconds` from this comparison's start.
+    deadline: float | None = None
 
 
 @dataclass
@@ -70,6 +73,7 @@ class CompareRequest:
     client_hash: str | None = None
     positions: list[int] | None = None  # display position of each method's answer (0 = A)
     limits: RequestLimits | None = None
+    seed_by: str | None = None  # "server" (drawn for this comparison) or "caller": stored, decides blindness
 
 
 @dataclass
@@ -110,7 +114,11 @@ def clean_prompt(prompt: Any) -> str:
         )
     cleaned = "".join(c for c in prompt if c in "\n\t" or c.isprintable() or ord(c) > 127)
     cleaned = cleaned.replace("\x00", "").strip()
-    if not cleaned:
+    # Separators (Z*), controls (Cc) and format characters (Cf: zero-width spaces, U+FEFF, U+2060)
+    # show nothing: a prompt of only those is as empty as one of spaces.
+    import unicodedata
+
+    if all(unicodedata.category(c)[0] == "Z" or unicodedata.category(c) in ("Cc", "Cf") for c in cleaned):
         raise options.OptionError("prompt", "the prompt is empty; type a question or instruction")
     if len(cleaned) > MAX_PROMPT_CHARS:
         raise options.OptionError(
@@ -208,6 +216,8 @@ class Runner:
         preset, sp, methods = plan.preset, plan.sampling, plan.methods
         start = time.perf_counter()
         shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}
+        if request.seed_by is not None:
+            shared["seed_by"] = request.seed_by
         try:
             loaded = self.engines.load(preset)
         except RequestError:
@@ -231,7 +241,9 @@ class Runner:
             )
             public_id = self.store.public_id(comp_id)
         limits = request.limits or RequestLimits()
-        deadline = time.perf_counter() + limits.seconds if limits.seconds else None
+        deadline = limits.deadline
+        if deadline is None and limits.seconds:
+            deadline = time.perf_counter() + limits.seconds
 
         def stop() -> bool:
             """Polled between decoding steps: the caller left, or the deadline passed."""

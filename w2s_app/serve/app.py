@@ -107,7 +107,8 @@ def _plan(
     services: Services, body: OpenAIFields, prompts: list[str], max_tokens: Any
 ) -> tuple[str, str, dict[str, Any], list[ChoicePlan]]:
     """Check everything that can be checked before queueing: model, settings (every one, whichever
-    method runs), prompts, the cost cap, through the runner's own check."""
+    method runs), prompts, the cost cap (each comparison through the runner's own check, then the
+    whole request: every choice of every prompt)."""
     try:
         presets = services.settings.presets()
     except ConfigError as exc:  # a broken presets file is the server's fault, not the client's
@@ -130,6 +131,7 @@ def _plan(
             )
             for p in cleaned
         ]
+        _check_request_cost([plan.cost for plan in plans], body.n, services.request_limits.max_cost)
     except RequestError as exc:
         param = param_of(exc)
         code = "context_length_exceeded" if param == "prompt" and "limit" in str(exc) else None
@@ -144,6 +146,18 @@ def _plan(
         for j in range(body.n)
     ]
     return preset_name, method, settings, choices
+
+
+def _check_request_cost(costs: list[int], n: int, max_cost: int) -> None:
+    """The cost cap holds for the whole request: n choices of each prompt, together (0 = no cap)."""
+    total = sum(costs) * n
+    if max_cost and total > max_cost:
+        choices = len(costs) * n
+        raise options.OptionError(
+            "max_cost",
+            f"this request is too large ({total} tokens of work for its {choices} choices, the limit is "
+            f"{max_cost} for a whole request): lower n, the number of prompts or max_tokens",
+        )
 
 
 async def _serve(
@@ -161,8 +175,11 @@ async def _serve(
     voter = voter_id(services.settings.serve_key, auth, services.identity.keyed_hash)
     address = address_hash(services, request)
     try:
-        # The page's limits: per key (per voter) and per client address, counted per request.
-        services.limits.check_request("comparison", None if voter == "api:anonymous" else voter, address)
+        # The page's limits: per key (per voter) and per client address, counting each choice (each is
+        # a comparison, as one from the page), so n=8 is eight comparisons, not one.
+        services.limits.check_request(
+            "comparison", None if voter == "api:anonymous" else voter, address, count=len(choices)
+        )
         ticket = services.queue.join()
     except (RateLimited, QueueFull) as exc:
         raise OpenAIError(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RequestError
 from ..model_queue import ModelQueue, Ticket
-from ..runner import CompareRequest, RequestLimits, Runner
+from ..runner import CompareRequest, DeadlineExceeded, RequestLimits, Runner
 from .stops import StopStream, cut_at_stop
 
 log = logging.getLogger(__name__)
@@ -49,9 +52,16 @@ class Event:
     error: BaseException | None = None
 
 
+Emit = Callable[[Event], None]
+
+
 @dataclass
 class Job:
-    """Runs every choice of one request in order, holding one place in the model queue."""
+    """Runs every choice of one request at once, holding one place in the model queue.
+
+    The request is one unit of cost: its choices share one deadline (and the service's cost cap and
+    limits count them all), and on an engine that joins comparisons they decode in one batch.
+    """
 
     runner: Runner
     queue: ModelQueue
@@ -68,6 +78,7 @@ class Job:
     events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     checked_at: float = 0.0  # when the request last checked that its client is still connected
     _cancel: threading.Event = field(default_factory=threading.Event)
+    _failed: threading.Event = field(default_factory=threading.Event)  # a choice failed: stop the others
 
     def start(self) -> None:
         """Start the worker thread; events arrive on `self.events` in the caller's loop."""
@@ -95,13 +106,74 @@ class Job:
         """Polled by the queue and the search between steps."""
         return self._cancel.is_set()
 
-    def _run_all(self, emit: Any) -> None:
-        for choice in self.choices:
-            if self.cancelled():
-                return
-            emit(Event("answer", choice.index, answer=self._run_one(choice, emit)))
+    def _stopped(self) -> bool:
+        """Polled by each choice's search: the client left, or another choice failed."""
+        return self._cancel.is_set() or self._failed.is_set()
 
-    def _run_one(self, choice: ChoicePlan, emit: Any) -> ChoiceAnswer:
+    def _run_all(self, emit: Emit) -> None:
+        """Every choice under one deadline, counted from when the models are loaded (as a comparison's)."""
+        choices = list(self.choices)
+        loaded = self._load()
+        if self.cancelled():  # the client left while the models loaded
+            return
+        limits = self.limits
+        if limits.seconds:
+            limits = dataclasses.replace(limits, deadline=time.perf_counter() + limits.seconds)
+        try:
+            if not loaded and choices:
+                # The models would not load: one choice tries again (and stores the failure, as a lone
+                # comparison does) rather than every choice at once.
+                first = choices.pop(0)
+                emit(Event("answer", first.index, answer=self._run_one(first, emit, limits)))
+            self._run_together(choices, emit, limits)
+        except DeadlineExceeded:
+            raise DeadlineExceeded(
+                f"the request took longer than {self.limits.seconds:g} s and was stopped (all its "
+                "choices share that time); ask for fewer choices (n) or prompts, fewer tokens or a "
+                "smaller search, or try again when the server is less busy"
+            ) from None
+
+    def _load(self) -> bool:
+        """Load the preset's models before the clock starts; False when they would not load."""
+        try:
+            self.runner.engines.load(self.runner.preset(self.preset))
+        except Exception:  # the choice's comparison loads again and reports it
+            return False
+        return True
+
+    def _run_together(self, choices: list[ChoicePlan], emit: Emit, limits: RequestLimits) -> None:
+        """One thread per choice, so a joinable engine decodes them in one batch; answers come as they end.
+
+        The first failure is the request's: it stops the other choices (their own errors, the
+        cancellation it caused, are not reported).
+        """
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def one(choice: ChoicePlan) -> None:
+            try:
+                answer = self._run_one(choice, emit, limits)
+            except BaseException as exc:
+                with lock:
+                    if not errors:
+                        errors.append(exc)
+                self._failed.set()
+                return
+            emit(Event("answer", choice.index, answer=answer))
+
+        threads = [
+            threading.Thread(target=one, args=(c,), name=f"w2s-serve-choice-{c.index}", daemon=True)
+            for c in choices
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def _run_one(self, choice: ChoicePlan, emit: Emit, limits: RequestLimits) -> ChoiceAnswer:
+        """One choice's comparison, its settled text streamed as deltas under its own index."""
         stream = StopStream(self.stops)
 
         def on_partial(_i: int, text: str) -> None:
@@ -116,9 +188,9 @@ class Job:
             {**self.settings, "seed": choice.seed},
             voter_id=self.voter_id,
             client_hash=self.client_hash,
-            limits=self.limits,
+            limits=limits,
         )
-        comp = self.runner.compare(request, on_partial=on_partial, cancelled=self.cancelled)
+        comp = self.runner.compare(request, on_partial=on_partial, cancelled=self._stopped)
         result = comp.results[0]
         if not result.ok:
             raise RuntimeError(f"the {self.method} search failed: {result.error}")
