@@ -1,12 +1,14 @@
 """What leaderboard pollers cost the raters: warm comparisons with and without 8 tight-loop pollers.
 
-    python -m benchmarks.bench_polling  # needs: the offline models and about 5 minutes of a quiet CPU
+    python -m benchmarks.bench_polling  # needs: the offline models and about 10 minutes of a quiet CPU
 
 `python app.py` (default settings, limits as shipped) is started here; a warm default comparison
 (baseline, bon, w2s) is timed with nobody polling, then while 8 clients poll the Gradio
 `/leaderboard` endpoint in a tight loop (each asks again the moment it has an answer or a
-refusal), then while 8 clients do the same on `GET /w2s/leaderboard.json`. The pollers run in
-their own process. Each condition is timed on the same prompts, in rounds that alternate the
+refusal), then while 8 clients do the same on `GET /w2s/leaderboard.json`; then the same two
+routes with 20 spellings of one view (`min_vote_seconds=0`, `0.0`, `0.00`, ...) and with a new
+value every request (spread over 0-3600 s, switches alternating). The pollers run in their own
+process. Each condition is timed on the same prompts, in rounds that alternate the
 conditions so a drifting machine hurts all of them alike. Figures: each condition's median over
 the unpolled median, for a comparison's seconds and for the CPU seconds the app process used
 during it (what serving the pollers cost the server, apart from the pollers' own CPU on the same
@@ -35,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_app import App, compare, cpu, load  # noqa: E402
 
 LIMITS = {"W2S_RATE_LIMIT": "20", "W2S_ADDRESS_LIMIT": "60", "W2S_TOKEN_LIMIT": "10"}  # as shipped
+# Pollers: the plain view, 20 spellings of it, and a new value every request, on each route.
+ROUTES = ("gradio", "json", "json-spellings", "json-new", "gradio-spellings", "gradio-new")
 
 
 def poll(url: str, route: str, clients: int, seconds: float) -> dict[str, int]:
@@ -45,16 +49,22 @@ def poll(url: str, route: str, clients: int, seconds: float) -> dict[str, int]:
 
     def one() -> None:
         client = None
-        if route == "gradio":
+        if route.startswith("gradio"):
             from gradio_client import Client
 
             client = Client(url, verbose=False)
+        i = 0
         while time.monotonic() < stop:
+            i += 1
+            seconds, flag = view_of(route, i)
             try:
                 if client is not None:
-                    client.predict("", api_name="/leaderboard")
+                    client.predict("", flag, seconds, flag, "humans", False, api_name="/leaderboard")
                 else:
-                    urllib.request.urlopen(url + "w2s/leaderboard.json", timeout=30).read()
+                    query = (
+                        f"?min_vote_seconds={seconds}&style_control={int(flag)}&drop_one_position={int(flag)}"
+                    )
+                    urllib.request.urlopen(url + "w2s/leaderboard.json" + query, timeout=30).read()
                 kind = "answered"
             except (
                 Exception
@@ -69,6 +79,16 @@ def poll(url: str, route: str, clients: int, seconds: float) -> dict[str, int]:
     for t in threads:
         t.join()
     return counts
+
+
+def view_of(route: str, i: int) -> tuple[str, bool]:
+    """The i-th request's min_vote_seconds (as text) and switches: one view, 20 spellings of it, or a
+    new value every request (spread over 0-3600 s, switches alternating, so views keep changing)."""
+    if route.endswith("-spellings"):
+        return "0." + "0" * (i % 20), False
+    if route.endswith("-new"):
+        return f"{(i * 7.31) % 3600:.6f}", bool(i % 2)
+    return "0", False
 
 
 def cpu_seconds(pid: int) -> float:
@@ -128,10 +148,10 @@ def main() -> None:
             client = app.client()
             token = client.predict(api_name="/token")
             compare(client, token, pool[0])  # warm
-            for route in ("gradio", "json"):
+            for route in ROUTES:
                 out[f"{route}_polls_in_10s_alone"] = counts = counted_poll(app.url, route, args.clients, 10)
                 print(f"{args.clients} pollers on {route} alone, 10 s: {counts}")
-            times: dict[str, list[float]] = {"none": [], "gradio": [], "json": []}
+            times: dict[str, list[float]] = {"none": [], **{route: [] for route in ROUTES}}
             app_cpu: dict[str, list[float]] = {c: [] for c in times}
             for r in range(args.rounds):
                 prompt = pool[1 + r]
@@ -151,7 +171,7 @@ def main() -> None:
     base = statistics.median(times["none"])
     out["seconds"], out["app_cpu_seconds"] = times, app_cpu
     out["load_at_end"] = load()
-    for cond in ("gradio", "json"):
+    for cond in ROUTES:
         out[f"{cond}_over_none"] = ratio = statistics.median(times[cond]) / base
         cpu_ratio = statistics.median(app_cpu[cond]) / statistics.median(app_cpu["none"])
         out[f"{cond}_app_cpu_over_none"] = cpu_ratio

@@ -73,7 +73,7 @@ class Settings:
     )
     voter_cap: int = _env(
         "W2S_VOTER_CAP", "votes per voter (and per address) and preset that count on the leaderboard (0: all)",
-        8, "count",
+        6, "count",
     )  # fmt: skip
     max_queue: int = _env("W2S_MAX_QUEUE", "comparisons waiting for the model; more get 'busy'", 32, "count")
     # Continuous batching: up to `concurrent` comparisons run at once, their streams (at most
@@ -109,12 +109,13 @@ class Settings:
     )
     max_cost: int = _env(
         "W2S_MAX_COST",
-        "estimated token work of one comparison from the page or the service (0: off)",
+        "estimated token work of one page comparison, or of a whole service request (0: off)",
         2048,
         "count",
     )
     request_seconds: float = _env(
-        "W2S_REQUEST_SECONDS", "a comparison from the page or the service running longer is stopped (0: off)",
+        "W2S_REQUEST_SECONDS",
+        "a page comparison, or a whole service request (all its choices), running longer is stopped (0: off)",
         120.0, "number",
     )  # fmt: skip
     export_ttl_seconds: float = _env(

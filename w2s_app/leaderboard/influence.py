@@ -1,6 +1,6 @@
 """Bounded voter influence: no one voter, token or address moves the leaderboard much.
 
-Cap. Of each voter's votes on one preset, only the first `cap` count (W2S_VOTER_CAP, 8 by default;
+Cap. Of each voter's votes on one preset, only the first `cap` count (W2S_VOTER_CAP, 6 by default;
 0 turns it off); the same holds per client address (hashed), so new tokens from one address do not
 lift it. Votes beyond the cap are stored and exported as any vote, and the admin's voter table
 shows how many of a voter's votes count. Why a count and not a weight: a script that votes the same

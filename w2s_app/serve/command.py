@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..ui.routes import BoardPayloads
-from ..wiring import Services
+from ..wiring import Services, limit_malloc_arenas
 from .app import build_api
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ def serve(services: Services, host: str, port: int, with_app: bool = False) -> N
             "warning: serving on %s without W2S_SERVE_KEY: anyone who can reach this port can run searches",
             host,
         )
+    limit_malloc_arenas()  # before uvicorn's threads: memory stays flat under load
     services.board.start()
     payloads = BoardPayloads(services)  # the JSON route and, with the page, its /leaderboard share it
     api = build_api(services, payloads)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 
@@ -28,9 +29,10 @@ def launch_kwargs() -> dict[str, Any]:
 def main() -> None:
     """Serve the app on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default 0.0.0.0:7860)."""
     from ..config import Settings
-    from ..wiring import build_services, startup_message
+    from ..wiring import build_services, limit_malloc_arenas, startup_message
     from .routes import BoardPayloads, add_json_routes
 
+    limit_malloc_arenas()  # before any thread starts: memory stays flat under load
     try:
         services = build_services(Settings.from_env())
     except Exception as exc:
@@ -54,4 +56,7 @@ def main() -> None:
         **launch_kwargs(),
     )
     add_json_routes(demo.app, services, payloads)  # GET /w2s/leaderboard.json: cheap polling, no queue
-    demo.block_thread()
+    try:  # not demo.block_thread(): it wakes ten times a second to look at a flag
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        demo.close()

@@ -16,12 +16,11 @@ from .compare_tab import build_compare
 from .history_tab import build_history
 from .leaderboard_tab import build_leaderboard
 from .page import Page
+from .quiet_queue import quiet_queue
 from .routes import BoardPayloads
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 TITLE = "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."
-
-IDLE_POLL_SECONDS = 0.05  # how often an idle Gradio queue looks for new work
 
 
 class ArenaBlocks(gr.Blocks):
@@ -64,18 +63,6 @@ def build_app(services: Services, payloads: BoardPayloads | None = None) -> gr.B
     demo.queue(max_size=services.settings.max_queue)
     quiet_queue(demo)
     return demo
-
-
-def quiet_queue(demo: gr.Blocks) -> None:
-    """Gradio's queue looks for work every 1 ms and for progress every 10 ms while idle (4% of a core
-    with no traffic, measured); every 50 ms and 100 ms (its own Windows values) cost a new event at
-    most 50 ms of a comparison's seconds and leave an idle app idle."""
-    queue = getattr(demo, "_queue", None)
-    if queue is not None:  # a Gradio without these knobs keeps its own pace
-        queue.sleep_when_free = max(getattr(queue, "sleep_when_free", 0.0), IDLE_POLL_SECONDS)
-        queue.progress_update_sleep_when_free = max(
-            getattr(queue, "progress_update_sleep_when_free", 0.0), 2 * IDLE_POLL_SECONDS
-        )
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The composition root: Settings in, a process's services out (store, runner, engines, limits, ...)."""
 
+from .memory import limit_malloc_arenas
 from .services import Services, build_runner, build_services
 from .sources import ENGINES, engine_for
 from .startup import StartupError, check_data_dir, startup_message
@@ -12,5 +13,6 @@ __all__ = [
     "build_services",
     "check_data_dir",
     "engine_for",
+    "limit_malloc_arenas",
     "startup_message",
 ]
