@@ -7,47 +7,48 @@ docs/architecture.md draws the same layers.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "w2s_app"
+ROOT = PACKAGE.parent
+MAP = ROOT / "docs" / "architecture.md"
+
+
+def map_layers(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The layer table of docs/architecture.md, top to bottom: (layer, module prefixes).
+
+    The second column's backticked names are modules of w2s_app (`cli.py`, `serve/`, `__init__.py`
+    for the package itself); one followed by "(repo root)" is a file beside the package. A name that
+    is neither fails: the map may not name what does not exist.
+    """
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| layer |"))
+    layers = []
+    for row in lines[header + 2 :]:  # past the header and its |---| line, to the table's end
+        if not row.startswith("|"):
+            break
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        names = []
+        for match in re.finditer(r"`([^`]+)`( \(repo root\))?", cells[1]):
+            item, beside = match.group(1), match.group(2)
+            if beside:
+                assert (ROOT / item).exists(), f"the map names {item} beside the package; it does not exist"
+                continue
+            path = PACKAGE / item
+            assert path.exists(), f"the map's layer {cells[0]!r} names {item}; w2s_app/{item} does not exist"
+            stem = item.rstrip("/").removesuffix(".py")
+            names.append("w2s_app" if stem == "__init__" else f"w2s_app.{stem.replace('/', '.')}")
+        layers.append((cells[0], tuple(names)))
+    return layers
+
 
 # Top to bottom: a module may import its own layer's modules (without a circle) and any layer below.
-LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("entry points", ("w2s_app.__main__", "w2s_app.cli", "w2s_app.serve", "w2s_app.ui")),
-    ("composition root", ("w2s_app.wiring",)),
-    (
-        "services",
-        (
-            "w2s_app.runner",
-            "w2s_app.limits",
-            "w2s_app.identity",
-            "w2s_app.leaderboard",
-            "w2s_app.judge",
-            "w2s_app.evaluate",
-            "w2s_app.tuning",
-            "w2s_app.model_queue",
-            "w2s_app.tiny",
-        ),
-    ),
-    ("store", ("w2s_app.store",)),
-    ("search", ("w2s_app.search",)),
-    ("implementations", ("w2s_app.engines",)),
-    ("backends", ("w2s_app.backends",)),
-    (
-        "contracts",
-        (
-            "w2s_app.contracts",
-            "w2s_app.options",
-            "w2s_app.config",
-            "w2s_app.errors",
-            "w2s_app.twins",
-            "w2s_app.prompt_pool",
-            "w2s_app",
-        ),
-    ),
-]
+LAYERS = map_layers(MAP.read_text(encoding="utf-8"))
+SIBLINGS = [prefixes for name, prefixes in LAYERS if "siblings" in name]  # rows whose packages never meet
+DOORS = ("w2s_app.ui", "w2s_app.serve")  # no door imports another's modules, or the store's
 # Probing an engine's abilities is what the contracts replace.
 NO_PROBING = ("w2s_app.search", "w2s_app.engines", "w2s_app.wiring", "w2s_app.runner", "w2s_app.contracts")
 
@@ -88,10 +89,11 @@ def layer_of(name: str) -> int:
     best = None
     for rank, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if name == prefix or name.startswith(prefix + "."):
+            # The package itself (`__init__.py`) is one module, not a prefix of every module.
+            if name == prefix or (prefix != "w2s_app" and name.startswith(prefix + ".")):
                 if best is None or len(prefix) > best[1]:
                     best = (rank, len(prefix))
-    assert best is not None, f"{name} is in no layer: add it to LAYERS (and docs/architecture.md)"
+    assert best is not None, f"{name} is in no layer: add it to the layer table of docs/architecture.md"
     return best[0]
 
 
@@ -101,6 +103,47 @@ GRAPH = {name: imports_of(name, path) for name, path in modules().items()}
 def test_every_module_has_a_layer():
     for name in GRAPH:
         layer_of(name)
+
+
+def test_the_map_is_read_from_the_doc():
+    """The table is parsed, not copied: every layer of the doc is here, in the doc's order."""
+    names = [name for name, _ in LAYERS]
+    assert names[0] == "doors" and names[-1] == "contracts" and "arena core" in names
+    assert all(prefixes for _, prefixes in LAYERS), "a layer of the map lists no module"
+
+
+def test_a_wrong_map_line_fails():
+    """A map naming a module that does not exist is refused (so the doc cannot drift from the code)."""
+    wrong = MAP.read_text(encoding="utf-8").replace("`arena/`", "`arenas/`")
+    with pytest.raises(AssertionError, match="arenas/"):
+        map_layers(wrong)
+
+
+def test_siblings_never_import_each_other():
+    crossing = [
+        f"{a} imports {b}"
+        for row in SIBLINGS
+        for a, targets in GRAPH.items()
+        for b in targets
+        if (pa := _prefix(a, row)) and (pb := _prefix(b, row)) and pa != pb
+    ]
+    assert crossing == []
+
+
+def test_doors_import_no_other_door_and_no_store_module():
+    crossing = [
+        f"{a} imports {b}"
+        for a, targets in GRAPH.items()
+        if (door := _prefix(a, DOORS))
+        for b in targets
+        if b.startswith("w2s_app.store") or ((other := _prefix(b, DOORS)) and other != door)
+    ]
+    assert crossing == []
+
+
+def _prefix(name: str, prefixes: tuple[str, ...]) -> str | None:
+    """The prefix (package) a module belongs to, among these."""
+    return next((p for p in prefixes if name == p or name.startswith(p + ".")), None)
 
 
 def test_no_import_runs_back_up():

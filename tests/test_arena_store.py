@@ -172,7 +172,7 @@ def test_public_ids_and_generation_rows_leak_no_order(db_url):
 def test_old_export_folders_are_deleted(tmp_path, monkeypatch):
     import tempfile
 
-    from w2s_app.ui.handlers import EXPORT_PREFIX, clean_exports
+    from w2s_app.arena.records import EXPORT_PREFIX, clean_exports
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     old, new = tmp_path / f"{EXPORT_PREFIX}old", tmp_path / f"{EXPORT_PREFIX}new"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from w2s_app.arena import compare
+from w2s_app.arena.caller import Caller
 from w2s_app.config import Settings
-from w2s_app.ui import handlers
-from w2s_app.ui.caller import Caller
 from w2s_app.wiring import build_services
 
 METHODS = ["baseline", "bon", "w2s"]
@@ -25,7 +25,7 @@ def run_twice(preset: str, prompt: str, presets_file=None, data=None, settings=N
     voter = services.identity.verify(services.identity.issue())
     out = []
     for _ in range(2):
-        *_, last = handlers.compare_stream(
+        *_, last = compare.compare_stream(
             services, Caller(voter, None), prompt, preset, METHODS, settings or {}
         )
         out.append(last.comparison)

@@ -1,8 +1,8 @@
 """An idle app is idle: after a comparison and a vote, with every client gone, the app process uses
 under 0.5% of a core (Gradio's own queue looked for work every millisecond: 4% with nobody there).
 
-The 60 s figure and memory over 200 comparisons are `benchmarks/bench_soak.py`'s (README, "Running a
-public arena"); this test measures 20 s, long enough for every periodic task of the app to run.
+The 60 s figure and memory over 200 comparisons are `benchmarks/bench_soak.py`'s (docs/public-arena.md,
+"Running a public arena"); this test measures 20 s, long enough for every periodic task of the app to run.
 """
 
 from __future__ import annotations

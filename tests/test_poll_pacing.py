@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from w2s_app.ui.caller import UserError
-from w2s_app.ui.routes import BoardPayloads
+from w2s_app.arena import ArenaError
+from w2s_app.arena.boards import BoardPayloads
 
 
 def test_pollers_at_once_are_answered_in_turns_and_refusals_wait_as_long():
@@ -22,7 +22,7 @@ def test_pollers_at_once_are_answered_in_turns_and_refusals_wait_as_long():
         try:
             pacer._pace("one address", ("offline",))
             kind = "answered"
-        except UserError:
+        except ArenaError:
             kind = "refused"
         with lock:
             results.append((kind, time.monotonic() - began))
@@ -105,3 +105,12 @@ def test_new_views_are_fitted_in_the_background_at_a_bounded_rate(tmp_path, tiny
     assert cache.fits == len(views) and elapsed >= 0.5 * (len(views) - 1) * 0.9  # bounded rate
     assert all(cache.get(v, wait=0) is not None for v in views)  # then every one is cached
     cache.stop()
+
+
+def test_a_new_view_every_request_is_paced_per_address_too():
+    """A poller that asks for a new view each time gets two answers a turn, not one per request."""
+    pacer = BoardPayloads(services=None, poll_seconds=0.2, max_wait=5.0)  # type: ignore[arg-type]
+    began = time.monotonic()
+    for i in range(11):
+        pacer._pace("one address", ("offline", i))
+    assert time.monotonic() - began >= 10 * 0.1 * 0.95  # 11 answers: 10 waits of half a turn

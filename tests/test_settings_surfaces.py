@@ -15,10 +15,10 @@ from gradio_client import Client
 from tests.app_server import ROOT
 from tests.db import free_port
 from w2s_app import options
+from w2s_app.arena import ArenaError, compare
+from w2s_app.arena.caller import Caller
 from w2s_app.cli import main
 from w2s_app.config import Settings
-from w2s_app.ui import handlers
-from w2s_app.ui.caller import Caller, UserError
 from w2s_app.ui.controls import values_of
 from w2s_app.wiring import build_services
 
@@ -38,8 +38,8 @@ def page(tiny_presets_file, tmp_path_factory):
 
     def run(name: str, value: object) -> str:
         values = values_of([value if o.name == name else None for o in options.ALL])
-        with pytest.raises(UserError) as err:
-            list(handlers.compare_stream(services, Caller(voter, None), "Hi", "fake", ["baseline"], values))
+        with pytest.raises(ArenaError) as err:
+            list(compare.compare_stream(services, Caller(voter, None), "Hi", "fake", ["baseline"], values))
         return str(err.value)
 
     return run

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from tests.test_store import comparison
+from w2s_app.arena.letters import twin_letters, twin_note
+from w2s_app.arena.votes import reveal
 from w2s_app.config import load_presets
 from w2s_app.store import Store
 from w2s_app.store.recent import recent_seconds, wait_estimate
-from w2s_app.ui.handlers import reveal
-from w2s_app.ui.rater import preset_choices, preset_line, reveal_twins, twin_letters, twin_note, wait_text
+from w2s_app.ui.rater import preset_choices, preset_line, reveal_twins, wait_text
 
 
 def stored_with(texts, statuses=("done", "done", "done")) -> dict:

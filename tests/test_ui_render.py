@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 import gradio as gr
 import pytest
 
-from w2s_app.ui.caller import UserError, verified_voter
+from w2s_app.arena import ArenaError
+from w2s_app.arena.caller import verified_voter
 from w2s_app.ui.render import column_label, trace_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -67,7 +68,7 @@ def test_voter_is_the_hugging_face_user_when_logged_in_else_the_tokens():
     assert verified_voter(services, token, profile).id == "hf:ada"
     assert verified_voter(services, token, None).id.startswith("t:")
     assert verified_voter(services, token, None) == services.identity.verify(token)
-    with pytest.raises(UserError, match="not a voter token"):
+    with pytest.raises(ArenaError, match="not a voter token"):
         verified_voter(services, "browser-1", None)
 
 
@@ -90,7 +91,7 @@ def test_leaderboard_chart_centres_equal_scores_and_orders_intervals():
 
 
 def test_progress_tells_no_column_apart():
-    from w2s_app.ui.handlers import WRITING, _blind_update
+    from w2s_app.arena.compare import WRITING, _blind_update
 
     upd = _blind_update([1.0, 0.0, 0.5], "generating… 3 s")
     assert upd.texts == [WRITING] * 3 and upd.fractions == [0.5] * 3 and "50%" in upd.status

@@ -161,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     _add_run_options(ev)
 
-    prep = sub.add_parser("prepare", help="load a preset's models once (converts and caches GGUF weights)")
+    prep = sub.add_parser(
+        "prepare",
+        help="load a preset's models ahead of time (the transformers engine also converts GGUF weights)",
+    )
     prep.add_argument("--preset", default=None)
 
     add_judge_parser(sub)  # judge/command.py declares its own options
@@ -481,7 +484,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    """Load every model of a preset, so the first comparison does not wait for conversion."""
+    """Load every model of a preset, so the first comparison does not wait for it (llama.cpp reads the
+    GGUF files as they are; the transformers engine converts them to its weights once, cached)."""
     services = build_services(Settings.from_env())
     for line in services.engines.prepare(services.runner.preset(args.preset)):
         print(line)  # the source's kind knows what to load
@@ -494,8 +498,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise CliError("--port must be between 1 and 65535")
-    serve(build_services(Settings.from_env()), args.host, args.port, with_app=args.with_app)
+    services = build_services(Settings.from_env())
+    serve(services, args.host, args.port, page=_page_mount(services) if args.with_app else None)
     return 0
+
+
+def _page_mount(services: Any) -> Any:
+    """`serve --with-app`: mount the Gradio page at / on the service's app, sharing its services."""
+
+    def mount(api: Any, payloads: Any) -> Any:
+        import gradio as gr
+
+        from .ui import build_app, launch_kwargs
+
+        page = build_app(services, payloads)
+        return gr.mount_gradio_app(api, page, path="/", show_error=False, **launch_kwargs())
+
+    return mount
 
 
 COMMANDS = {

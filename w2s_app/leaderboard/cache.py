@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.exc import OperationalError
 
 from ..store.judgements import human_votes, is_judge
 from .agreement import agreement
@@ -124,6 +125,7 @@ class LeaderboardCache:
         self.fits = 0  # how many fits ran (tests and benchmarks read it)
         self._boards: OrderedDict[BoardView, tuple[Any, Leaderboard]] = OrderedDict()
         self._wanted: OrderedDict[BoardView, threading.Event] = OrderedDict()  # new views, oldest first
+        self._failed: dict[BoardView, Exception] = {}  # new views the background could not fit, and why
         self._lock = threading.Lock()  # guards _boards and _wanted
         self._fit_lock = threading.Lock()  # one fit at a time
         self._wake = threading.Event()
@@ -169,6 +171,9 @@ class LeaderboardCache:
             with self._lock:
                 if view in self._boards:
                     return self._boards[view][1]
+                failed = self._failed.pop(view, None)
+            if failed is not None:  # the background could not fit it (a database down): say why
+                raise failed
         with self._lock:
             queued = list(self._wanted).index(view) + 1 if view in self._wanted else 1
         raise BoardPending(self.new_view_seconds * queued)
@@ -216,6 +221,12 @@ class LeaderboardCache:
         try:
             with self._fit_lock:
                 self._fit(view)
+        except Exception as exc:  # handed to whoever waits for this view, then to the next asker
+            with self._lock:
+                self._failed[view] = exc
+                while len(self._failed) > MAX_PENDING:
+                    self._failed.pop(next(iter(self._failed)))
+            raise
         finally:
             with self._lock:
                 self._wanted.pop(view, None)
@@ -248,5 +259,9 @@ class LeaderboardCache:
                 if self._stale and now - last_refresh >= self.min_interval:
                     last_refresh, self._stale = now, False
                     self.refresh()
+            except OperationalError as exc:  # a database down: one line (the asker is told why)
+                log.warning(
+                    "leaderboard fit failed: the database is unavailable (%s)", type(exc.orig).__name__
+                )
             except Exception:  # a failed fit keeps the old boards; the next change tries again
                 log.exception("leaderboard refresh failed")

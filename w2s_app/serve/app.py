@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import options
+from ..arena.boards import BoardPayloads
+from ..arena.caller import address_hash
+from ..arena.json_route import add_json_routes
 from ..config import ConfigError
 from ..errors import RateLimited, RequestError
 from ..model_queue import QueueFull
 from ..runner import CompareRequest, clean_prompt
 from ..search import METHODS
-from ..ui.caller import address_hash
-from ..ui.routes import BoardPayloads, add_json_routes
 from ..wiring import Services
 from .auth import check_key, voter_id
 from .bodies import DONE, Chunks, chat_body, completion_body, sse
@@ -87,7 +88,7 @@ def build_api(services: Services, payloads: BoardPayloads) -> FastAPI:
 
     @api.post("/v1/chat/completions", response_model=None)
     async def chat(body: ChatRequest, request: Request) -> Any:
-        """Chat completion: the messages are folded into one user turn (README: multi-turn)."""
+        """Chat completion: the messages are folded into one user turn (docs/service.md: multi-turn)."""
         return await _serve(services, request, body, [body.prompt()], body.max_completion_tokens, chat=True)
 
     add_json_routes(api, services, payloads)  # GET /w2s/leaderboard.json, as the page's process serves it

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from ..ui.routes import BoardPayloads
+from ..arena.boards import BoardPayloads
 from ..wiring import Services, limit_malloc_arenas
 from .app import build_api
 
@@ -12,8 +14,14 @@ log = logging.getLogger(__name__)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def serve(services: Services, host: str, port: int, with_app: bool = False) -> None:
-    """Serve until interrupted (with the page at / when asked); warn when others can reach a keyless server."""
+def serve(
+    services: Services, host: str, port: int, page: Callable[[Any, BoardPayloads], Any] | None = None
+) -> None:
+    """Serve until interrupted; warn when others can reach a keyless server.
+
+    `page(api, payloads)` mounts another door on the same app and services (`serve --with-app`: the
+    command line passes the Gradio page's mount, so this door never imports the page's).
+    """
     import uvicorn
 
     if host not in LOOPBACK and not services.settings.serve_key:
@@ -25,15 +33,9 @@ def serve(services: Services, host: str, port: int, with_app: bool = False) -> N
     services.board.start()
     payloads = BoardPayloads(services)  # the JSON route and, with the page, its /leaderboard share it
     api = build_api(services, payloads)
-    if with_app:
-        import gradio as gr
-
-        from ..ui import build_app, launch_kwargs
-
+    if page is not None:
         # The same services: one runner (models loaded once), one model queue, one set of limits.
-        api = gr.mount_gradio_app(
-            api, build_app(services, payloads), path="/", show_error=False, **launch_kwargs()
-        )
+        api = page(api, payloads)
         print(f"w2s-arena page on http://{host}:{port}/", flush=True)
     print(
         f"w2s-arena OpenAI-compatible service on http://{host}:{port}/v1 (models: GET /v1/models)", flush=True

@@ -28,9 +28,10 @@ def launch_kwargs() -> dict[str, Any]:
 
 def main() -> None:
     """Serve the app on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default 0.0.0.0:7860)."""
+    from ..arena.boards import BoardPayloads
+    from ..arena.json_route import add_json_routes
     from ..config import Settings
     from ..wiring import build_services, limit_malloc_arenas, startup_message
-    from .routes import BoardPayloads, add_json_routes
 
     limit_malloc_arenas()  # before any thread starts: memory stays flat under load
     try:

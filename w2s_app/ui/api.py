@@ -15,15 +15,16 @@ import gradio as gr
 from gradio.utils import get_function_params
 
 from .. import options
-from . import handlers, rater
-from .caller import UserError, caller, issue_token, owner
+from ..arena import ArenaError, admin, letters, records, votes
+from ..arena import compare as comparing
+from ..arena.caller import caller, issue_token, owner
 from .page import Page
 from .signature import param, with_signature
 
 log = logging.getLogger(__name__)
 
 
-def _api_error(exc: UserError) -> gr.Error:
+def _api_error(exc: ArenaError) -> gr.Error:
     """The endpoint's error: the message only, no traceback in the log."""
     return gr.Error(str(exc), print_exception=False)
 
@@ -68,7 +69,7 @@ def register_api(page: Page) -> None:
         """A new voter token for this client; pass it to /compare, /vote, /history and /export."""
         try:
             return issue_token(services, request)
-        except UserError as exc:
+        except ArenaError as exc:
             raise _api_error(exc) from exc
 
     def compare(prompt: Any, token: Any, preset: Any, methods: Any, *rest: Any) -> dict:
@@ -76,25 +77,25 @@ def register_api(page: Page) -> None:
         settings = {o.name: v for o, v in zip(options.ALL, values, strict=True)}
         try:
             if not isinstance(methods, str):
-                raise UserError("methods must be comma-separated text, e.g. 'baseline,bon,w2s'")
+                raise ArenaError("methods must be comma-separated text, e.g. 'baseline,bon,w2s'")
             names = [m.strip() for m in methods.split(",") if m.strip()]
             who = caller(services, token, request)
-            *_, last = handlers.compare_stream(services, who, prompt, preset or None, names, settings)
-        except UserError as exc:
+            *_, last = comparing.compare_stream(services, who, prompt, preset or None, names, settings)
+        except ArenaError as exc:
             raise _api_error(exc) from exc
         return {
             "comparison_id": last.comparison["public_id"],
-            "answers": handlers.public_answers(last.comparison),
+            "answers": comparing.public_answers(last.comparison),
             # e.g. [["B", "C"]]: the same text; a vote for one counts for both
-            "twins": rater.twin_letters(last.comparison),
-            "note": rater.twin_note(last.comparison),
+            "twins": letters.twin_letters(last.comparison),
+            "note": letters.twin_note(last.comparison),
         }
 
     def vote(comparison_id: str, choice: str, token: str, request: gr.Request = None) -> dict:
         """Vote on a comparison /compare showed this token: an answer letter, 'tie' or 'all_bad'; returns the reveal."""
         try:
-            return handlers.vote(services, caller(services, token, request), comparison_id, choice)
-        except UserError as exc:
+            return votes.vote(services, caller(services, token, request), comparison_id, choice)
+        except ArenaError as exc:
             raise _api_error(exc) from exc
 
     def leaderboard(
@@ -112,23 +113,23 @@ def register_api(page: Page) -> None:
             payload, _ = page.payloads.get(
                 request, preset, style_control, min_vote_seconds, drop_one_position, source, drop_followers
             )
-        except UserError as exc:
+        except ArenaError as exc:
             raise _api_error(exc) from exc
         return payload
 
     def history(page: int = 1, preset: str = "", token: str = "", admin_key: str = "") -> list[dict]:
         """Your past comparisons (everyone's with the admin key), newest first, 20 a page."""
         try:
-            frame = handlers.history(services, page, preset, owner(services, token, admin_key))
-        except UserError as exc:
+            frame = records.history(services, page, preset, owner(services, token, admin_key))
+        except ArenaError as exc:
             raise _api_error(exc) from exc
         return frame.astype({"created_at": str}).to_dict(orient="records")
 
     def voters(admin_key: str = "") -> list[dict]:
         """Admin only: per voter (hashed) votes, agreement with the majority, position bias."""
         try:
-            frame = handlers.voters(services, admin_key)
-        except UserError as exc:
+            frame = admin.voters(services, admin_key)
+        except ArenaError as exc:
             raise _api_error(exc) from exc
         return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 

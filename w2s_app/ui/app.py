@@ -7,17 +7,17 @@ from typing import Any
 
 import gradio as gr
 
+from ..arena.boards import BoardPayloads
+from ..arena.caller import session_token
 from ..wiring import Services
 from . import rater
 from .about import build_about
 from .api import count_error, register_api
-from .caller import session_token
 from .compare_tab import build_compare
 from .history_tab import build_history
 from .leaderboard_tab import build_leaderboard
 from .page import Page
 from .quiet_queue import quiet_queue
-from .routes import BoardPayloads
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 TITLE = "# w2s-arena\nDoes weak-to-strong search make a large model answer better? Compare blind and vote."

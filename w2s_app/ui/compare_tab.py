@@ -7,12 +7,12 @@ from typing import Any
 
 import gradio as gr
 
+from ..arena import ArenaError, compare, votes
+from ..arena.caller import caller
 from ..prompt_pool import examples_for, pick, pool_for
 from ..runner import MAX_PROMPT_CHARS
 from ..search import METHODS
-from ..store.recent import wait_estimate
-from . import handlers, rater
-from .caller import UserError, caller
+from . import rater
 from .controls import build_controls, preset_values, values_of
 from .page import Page
 from .render import LETTERS, column_label, reveal_markdown, trace_svg
@@ -26,7 +26,7 @@ def build_compare(page: Page) -> None:
     services = page.services
 
     def preset_line(name: str) -> str:
-        return rater.preset_line(page.preset(name), wait_estimate(services.store, page.preset(name).name))
+        return rater.preset_line(page.preset(name), compare.preset_wait(services, page.preset(name).name))
 
     with gr.Tab("Compare"):
         current = gr.State(None)  # {"id", "shown_at", "count"} of the comparison on screen
@@ -90,9 +90,7 @@ def build_compare(page: Page) -> None:
             return
         try:
             who = caller(services, vid, request, profile)
-            stream = handlers.compare_stream(
-                services, who, text, preset_name, list(chosen), values_of(values)
-            )
+            stream = compare.compare_stream(services, who, text, preset_name, list(chosen), values_of(values))
             for upd in stream:
                 out: dict[Any, Any] = {boxes[i]: t for i, t in enumerate(upd.texts)}
                 out[status] = upd.status
@@ -103,16 +101,16 @@ def build_compare(page: Page) -> None:
                     for b in buttons:
                         out[b] = gr.update(interactive=True)
                 yield out
-        except UserError as exc:
+        except ArenaError as exc:
             yield {status: f"**Error:** {exc}"}
 
     def cast_vote(choice: str, cur: dict | None, vid: str | None, profile: Any, request: Any) -> dict:
         if not cur:
             return {status: "run a comparison first"}
         try:
-            res = handlers.vote(services, caller(services, vid, request, profile), cur["id"], choice,
+            res = votes.vote(services, caller(services, vid, request, profile), cur["id"], choice,
                                 time.time() - cur["shown_at"])  # fmt: skip
-        except UserError as exc:
+        except ArenaError as exc:
             return {status: f"**Vote not recorded:** {exc}"}
         out: dict[Any, Any] = {b: gr.update(interactive=False) for b in buttons}
         out[status] = ("Thanks, your vote is in. Here is who wrote what:" if res["counted"] else

@@ -6,8 +6,9 @@ from typing import Any
 
 import gradio as gr
 
-from . import handlers, rater
-from .caller import UserError, owner
+from ..arena import ArenaError, admin, records
+from ..arena.caller import owner
+from . import rater
 from .page import Page
 
 
@@ -51,8 +52,8 @@ def build_history(page: Page) -> None:
 
     def show_history(p: str, page_number: float, vid: str | None, key: str, profile: gr.OAuthProfile | None):
         try:
-            frame = handlers.history(services, page_number, p, owner(services, vid, key, profile))
-        except UserError as exc:
+            frame = records.history(services, page_number, p, owner(services, vid, key, profile))
+        except ArenaError as exc:
             return f"**Error:** {exc}", gr.update(value=None, visible=False)
         if frame.empty:
             return rater.HISTORY_EMPTY, gr.update(value=None, visible=False)
@@ -68,9 +69,9 @@ def build_history(page: Page) -> None:
         """Your part of a table as a file (everything with the admin key): what, format, token, admin key."""
         try:
             return str(
-                handlers.export(services, table_name, file_format, owner(services, token, key, profile))
+                records.export(services, table_name, file_format, owner(services, token, key, profile))
             )
-        except UserError as exc:
+        except ArenaError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
     # The page's Export button is also the /export endpoint: gradio_client downloads the file.
@@ -79,8 +80,8 @@ def build_history(page: Page) -> None:
 
     def show_voters(key: str):
         try:
-            return handlers.voters(services, key)
-        except UserError as exc:
+            return admin.voters(services, key)
+        except ArenaError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
     def judge(
@@ -95,7 +96,7 @@ def build_history(page: Page) -> None:
             return "**Error:** judging needs the admin key (W2S_ADMIN_KEY)"
         if not p:
             return "**Error:** choose a preset above"
-        said = handlers.judge(
+        said = admin.judge(
             services, p, base, model, limit, lambda done, total: progress(done / max(total, 1))
         )
         return f"```\n{said}\n```"

@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
+from ..arena import ArenaError, boards
 from ..leaderboard import separation_text, source_options
-from . import handlers, rater
-from .caller import UserError
+from . import rater
 from .page import Page
 from .render import leaderboard_svg, winrate_html
 
@@ -47,10 +47,10 @@ def build_leaderboard(page: Page) -> None:
         p: str, whose: str, styled: bool, seconds: float, one_position: bool, follow: bool
     ) -> list[Any]:
         try:
-            board = handlers.leaderboard(
+            board = boards.leaderboard(
                 services, p, bool(styled), seconds or 0, bool(one_position), whose, bool(follow)
             )
-        except UserError as exc:
+        except ArenaError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
         choices = gr.update(choices=source_options(board.judges), value=whose or "humans")
         if board.table.empty:

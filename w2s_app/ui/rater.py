@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..twins import join_letters, twin_groups, twin_message
-from .render import LETTERS
+from ..arena.letters import LETTERS
+from ..twins import join_letters
 
 LEADERBOARD_EMPTY = "No blind votes yet: run a comparison on the Compare tab and vote."
 HISTORY_EMPTY = "No comparisons yet: run one on the Compare tab (type a prompt and press Run, or press Next)."
@@ -56,17 +56,6 @@ def preset_line(preset: Any, estimate: tuple[float, int] | None) -> str:
     """The lines under the preset menu: the preset in use and what it is, the wait estimate."""
     about = f": {html.escape(preset.description)}" if preset.description else ""
     return f"**Preset in use:** `{preset.name}`{about}  \n**Wait:** {wait_text(estimate)}"
-
-
-def twin_letters(stored: dict[str, Any]) -> list[list[str]]:
-    """Letter groups of a stored comparison's successful answers that are the same text."""
-    done = sorted((g for g in stored["generations"] if g["status"] == "done"), key=lambda g: g["position"])
-    return twin_groups((LETTERS[g["position"]], g["text"]) for g in done)
-
-
-def twin_note(stored: dict[str, Any]) -> str:
-    """'B and C wrote the same answer (...)' for the page before the vote; '' without twins."""
-    return twin_message(twin_letters(stored))
 
 
 def reveal_twins(reveal: list[dict[str, Any]]) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-LETTERS = "ABCDEFGH"
+from ..arena.letters import LETTERS
 
 
 def letter(position: int) -> str:

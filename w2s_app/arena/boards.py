@@ -1,37 +1,52 @@
-"""The leaderboard as pollers get it: the same cached fit, serialised once per fit, paced per address.
+"""Read a board: one canonical view per request, the cached fit, its payload serialised once per fit,
+and pollers paced per address (docs/public-arena.md).
 
-GET /w2s/leaderboard.json?preset=&source=humans&style_control=0&min_vote_seconds=0&drop_one_position=0
-and the Gradio /leaderboard endpoint answer the same object from one `BoardPayloads`: nothing is
-fitted or serialised per request. Every spelling of a view is one canonical view (leaderboard/views.py),
-and a view never asked before is fitted in the background at a bounded rate. A client address is
-answered at most once per `POLL_SECONDS` per view; a faster poller waits for its turn (a sleep, no
+Every spelling of a view is one view (leaderboard/views.py); a view never asked before is fitted in
+the background at a bounded rate. A client address is answered at most once per `POLL_SECONDS` per
+view and twice per `POLL_SECONDS` over all views; a faster poller waits for its turn (a sleep, no
 work), and one that would wait longer than `MAX_WAIT`, or asks for a view still being fitted, is
-refused with 429 and Retry-After, so tight loops cost the models nothing (README: "Running a public
-arena").
+refused (PollRefused: 429 with Retry-After).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
-from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
-
 from ..leaderboard import BoardView, board_json
+from ..leaderboard.board import Leaderboard
 from ..leaderboard.cache import BoardPending
+from ..leaderboard.views import ORDER, ViewError, parse_view
 from ..wiring import Services
-from .caller import UserError, address_hash
-from .handlers import board_view, leaderboard
+from .caller import address_hash
+from .checks import check_preset
+from .errors import ArenaError, database_errors
 
-PATH = "/w2s/leaderboard.json"
 POLL_SECONDS = 1.0  # one answer per address and view per second at most
+ADDRESS_SHARE = 0.5  # ... and two a second per address over all its views
 MAX_WAIT = 5.0  # a poller that would wait longer is refused (it is asking many times at once)
+
+
+def board_view(services: Services, *values: Any, **named: Any) -> BoardView:
+    """The canonical view of a leaderboard request (positional values in views.ORDER), else ArenaError."""
+    given = {**dict(zip(ORDER, values, strict=False)), **named}
+    try:
+        return parse_view(given, lambda preset: check_preset(services, preset))
+    except ViewError as exc:
+        raise ArenaError(str(exc)) from exc
+
+
+@database_errors
+def leaderboard(
+    services: Services, *values: Any, view: BoardView | None = None, wait: float = 30.0, **named: Any
+) -> Leaderboard:
+    """The cached leaderboard of one view (views.FIELDS: preset, style_control, min_vote_seconds,
+    drop_one_position, source, drop_followers, or a parsed `view`); a judge's board carries its
+    agreement with people. A view not fitted yet waits up to `wait` s (cache.BoardPending)."""
+    return services.board.get(view or board_view(services, *values, **named), wait)
 
 
 def board_payload(board: Any, fits: int) -> dict[str, Any]:
@@ -40,7 +55,7 @@ def board_payload(board: Any, fits: int) -> dict[str, Any]:
     return {**board_json(board), "fits": fits}  # fits since start: grows with votes, never with polls
 
 
-class PollRefused(UserError):
+class PollRefused(ArenaError):
     """A poll refused for now (too many at once, or a view still being fitted): 429 with Retry-After."""
 
     def __init__(self, message: str, retry_after: float) -> None:
@@ -62,7 +77,7 @@ class BoardPayloads:
         self._lock = threading.Lock()
 
     def get(self, request: Any, *values: Any, **named: Any) -> tuple[dict[str, Any], bytes]:
-        """(payload, its JSON) of a view, after this address's turn comes (UserError; PollRefused: 429)."""
+        """(payload, its JSON) of a view, after this address's turn comes (ArenaError; PollRefused: 429)."""
         view = board_view(self.services, *values, **named)  # every spelling of a view is one view
         self._pace(address_hash(self.services, request), view)
         try:
@@ -81,14 +96,20 @@ class BoardPayloads:
 
     def _pace(self, address: str | None, view: BoardView) -> None:
         """Wait until this address may be answered again for this view (PollRefused past max_wait)."""
-        key = (address or "unknown", view)
+        who = address or "unknown"
+        key = (who, view)
         with self._lock:
             now = time.monotonic()
-            turn = max(now, self._next.get(key, 0.0))
+            # A view's own turn, and the address's turn over all views (a poller that asks for a new
+            # view each time gets ADDRESS_SHARE of the view rate, not an answer per request).
+            turn = max(now, self._next.get(key, 0.0), self._next.get((who, None), 0.0))
             refused = turn - now > self.max_wait
             if not refused:
                 self._next[key] = turn + self.poll_seconds
-            self._next.move_to_end(key)
+                self._next[(who, None)] = turn + self.poll_seconds * ADDRESS_SHARE
+            for k in (key, (who, None)):
+                if k in self._next:
+                    self._next.move_to_end(k)
             while len(self._next) > 10_000:
                 self._next.popitem(last=False)
         if refused:
@@ -102,29 +123,3 @@ class BoardPayloads:
             )
         if turn > now:
             time.sleep(turn - now)
-
-
-def add_json_routes(app: Any, services: Services, payloads: BoardPayloads) -> None:
-    """Register GET /w2s/leaderboard.json on a running app's FastAPI instance."""
-
-    async def get_leaderboard(
-        request: Request,
-        preset: str = "",
-        style_control: str = "0",
-        min_vote_seconds: str = "0",
-        drop_one_position: str = "0",
-        source: str = "humans",
-        drop_followers: str = "0",
-    ) -> Response:
-        view = (preset, style_control, min_vote_seconds, drop_one_position, source, drop_followers)
-        try:
-            _, body = await run_in_threadpool(payloads.get, request, *view)
-        except PollRefused as exc:
-            retry = str(max(1, math.ceil(exc.retry_after)))
-            return Response(json.dumps({"error": str(exc)}), status_code=429, media_type="application/json",
-                            headers={"Retry-After": retry})  # fmt: skip
-        except UserError as exc:
-            return Response(json.dumps({"error": str(exc)}), status_code=400, media_type="application/json")
-        return Response(body, media_type="application/json", headers={"Cache-Control": "max-age=1"})
-
-    app.add_api_route(PATH, get_leaderboard, methods=["GET"])

@@ -1,48 +1,19 @@
-"""Who is asking, resolved in one place for every page action and named endpoint.
+"""Who is asking, resolved in one place for every door: the page, the named API, the JSON route, the service.
 
 The voter is the logged-in Hugging Face user, else the holder of a token this server signed; the
-address is the peer, or what a trusted proxy says in X-Forwarded-For, kept only as a keyed hash.
+address is the peer, or what a trusted proxy says in its forwarded headers, kept only as a keyed hash.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
-
-from sqlalchemy.exc import OperationalError
+from typing import Any
 
 from ..errors import RateLimited
 from ..identity import IdentityError, Voter
 from ..limits import client_address
 from ..wiring import Services
-
-log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class UserError(ValueError):
-    """A message safe to show on the page or in an API answer."""
-
-
-DATABASE_DOWN = "the database is not answering right now; nothing was recorded. Try again in a moment"
-
-
-def database_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """A page action whose database does not answer says so (a UserError), instead of a generic error."""
-
-    @functools.wraps(fn)
-    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except OperationalError as exc:  # connection refused, server gone, database locked for good
-            log.warning("database unavailable: %s", str(getattr(exc, "orig", exc)).strip().splitlines()[0])
-            raise UserError(DATABASE_DOWN) from exc
-
-    return wrapped
+from .errors import ArenaError, database_errors
 
 
 @dataclass(frozen=True)
@@ -77,18 +48,18 @@ def address_hash(services: Services, request: Any) -> str | None:
 
 
 def verified_voter(services: Services, token: Any, profile: Any = None) -> Voter:
-    """The voter behind a request: the logged-in user, else the token's, else UserError."""
+    """The voter behind a request: the logged-in user, else the token's, else ArenaError."""
     username = _username(profile)
     if username:
         return Voter(f"hf:{username}", "oauth")
     try:
         return services.identity.verify(token)
     except IdentityError as exc:
-        raise UserError(str(exc)) from exc
+        raise ArenaError(str(exc)) from exc
 
 
 def caller(services: Services, token: Any, request: Any, profile: Any = None) -> Caller:
-    """The proven voter and the hashed address of a request (UserError when the token is not ours)."""
+    """The proven voter and the hashed address of a request (ArenaError when the token is not ours)."""
     return Caller(verified_voter(services, token, profile), address_hash(services, request))
 
 
@@ -97,7 +68,7 @@ def owner(services: Services, token: Any, admin_key: Any, profile: Any = None) -
     if services.identity.is_admin(admin_key):
         return None
     if admin_key:
-        raise UserError("wrong admin key")
+        raise ArenaError("wrong admin key")
     return verified_voter(services, token, profile).id
 
 
@@ -107,7 +78,7 @@ def issue_token(services: Services, request: Any = None, profile: Any = None) ->
     try:
         services.limits.check_token(address_hash(services, request))
     except RateLimited as exc:
-        raise UserError(str(exc)) from exc
+        raise ArenaError(str(exc)) from exc
     username = _username(profile)
     return services.identity.issue(f"hf:{username}" if username else None)
 
@@ -123,5 +94,5 @@ def session_token(services: Services, stored: Any, request: Any = None, profile:
         pass
     try:
         return issue_token(services, request, profile)
-    except UserError:
+    except ArenaError:
         return None  # too many new tokens from this address: actions will say so
