@@ -38,9 +38,9 @@ from w2s_app.backends.local import ModelPool
 from w2s_app.backends.roles import Models, Role, RoleSpec
 from w2s_app.config import Settings
 from w2s_app.contracts import SamplingParams
-from w2s_app.contracts.noise import choose_tokens
 from w2s_app.engines.kv import empty_cache
 from w2s_app.engines.plain_scorer import batch_logprobs
+from w2s_app.engines.token_choice import choose_tokens
 from w2s_app.search import run_methods
 from w2s_app.tiny import SMOL, build_tiny, tiny_set
 from w2s_app.wiring import engine_for

@@ -7,7 +7,7 @@ import pytest
 
 from tests.test_store import comparison
 from w2s_app.store import Store
-from w2s_app.store.export import read_frame
+from w2s_app.store.file_formats import read_frame
 
 
 def filled_store(url: str) -> Store:

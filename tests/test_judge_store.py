@@ -19,7 +19,7 @@ from w2s_app.leaderboard.quality import voter_table
 from w2s_app.leaderboard.report import board_json, board_text
 from w2s_app.leaderboard.sources import resolve_source, source_options
 from w2s_app.store import Store, VoteError, migrate
-from w2s_app.store.export import read_frame
+from w2s_app.store.file_formats import read_frame
 
 JUDGE = "judge:fake-judge"
 

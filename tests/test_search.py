@@ -73,8 +73,8 @@ def test_seeded_and_reproducible(same_tok):
 
 
 def test_noise_is_keyed_by_the_prompt():
-    from w2s_app.contracts.noise import gumbel
     from w2s_app.contracts.seeds import prompt_seed
+    from w2s_app.engines.token_choice import gumbel
 
     assert prompt_seed(0, "The film was") == prompt_seed(0, "The film was")
     seeds = {prompt_seed(s, p) for s in (0, 1) for p in ("The film was", "The film was ", "I thought")}
@@ -201,7 +201,7 @@ def test_stop_string_cuts_and_counts_as_eos(pool, tiny_paths):
 
 
 def test_bounded_gumbel_equals_perturbing_every_entry():
-    from w2s_app.contracts.noise import GUMBEL_MAX, choose_tokens, gumbel
+    from w2s_app.engines.token_choice import GUMBEL_MAX, choose_tokens, gumbel
 
     torch.manual_seed(0)
     for scale in (0.1, 3.0, 30.0):  # flat, typical and peaked distributions
@@ -216,7 +216,7 @@ def test_bounded_gumbel_equals_perturbing_every_entry():
 
 
 def test_draws_follow_the_softmax():
-    from w2s_app.contracts.noise import choose_tokens
+    from w2s_app.engines.token_choice import choose_tokens
 
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]])
     probs = torch.softmax(logits / 0.8, dim=-1)[0]

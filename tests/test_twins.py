@@ -8,7 +8,7 @@ import pytest
 from tests.test_store import comparison
 from w2s_app.leaderboard.board import compute_leaderboard, outcomes_from_votes
 from w2s_app.store import Store
-from w2s_app.store.export import read_frame
+from w2s_app.store.file_formats import read_frame
 from w2s_app.twins import normalize, twin_column, twin_groups, twin_message, twin_of
 
 

@@ -427,14 +427,14 @@ def cmd_agreement(args: argparse.Namespace) -> int:
 
 def cmd_tune_guide(args: argparse.Namespace) -> int:
     """Train a guide adapter from a reward, a preference file or the app's votes."""
-    from .store import Store
     from .tuning.command import tune_guide
 
     for name in ("samples", "epochs", "batch_size", "max_tokens", "rank"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     try:
-        summary = tune_guide(args, lambda: Store.from_settings(Settings.from_env()))
+        # The store as every process opens it (the composition root), only when --from-votes asks.
+        summary = tune_guide(args, lambda: build_services(Settings.from_env()).store)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     print(json.dumps(summary, indent=2))

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import options
@@ -40,6 +40,18 @@ class Loaded(Protocol):
     def check_ready(self) -> None: ...
     def check_context(self, prompt: str, max_new_tokens: int) -> None: ...
     def count_tokens(self, prompt: str, text: str) -> tuple[int, int] | None: ...
+
+
+class ComparisonStore(Protocol):
+    """What the runner writes a comparison's life through (store.comparisons.ComparisonRecords)."""
+
+    def create_comparison(
+        self, prompt: str, preset: str, settings: dict[str, Any], voter_id: str | None,
+        models: dict[str, Any], client_hash: str | None = None,
+    ) -> int: ...  # fmt: skip
+    def public_id(self, comparison_id: int) -> str: ...
+    def finish_comparison(self, comparison_id: int, comp: Any, positions: list[int]) -> list[int]: ...
+    def fail_comparison(self, comparison_id: int, error: str) -> None: ...
 
 
 class Engines(Protocol):
@@ -85,6 +97,10 @@ class Plan:
     methods: list[tuple[str, dict[str, Any]]]
     sampling: SamplingParams
     cost: int
+
+    def with_seed(self, seed: int) -> Plan:
+        """The same plan drawing other noise (a service request's choice j: seed + j)."""
+        return replace(self, sampling=replace(self.sampling, seed=seed))
 
 
 @dataclass
@@ -150,7 +166,7 @@ class Runner:
         self,
         settings: Settings,
         engines: Engines,
-        store: Any = None,
+        store: ComparisonStore | None = None,
         wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
     ) -> None:
         """`store` keeps every comparison (None: nothing kept); `wrap` wraps model work (ZeroGPU)."""
@@ -205,6 +221,7 @@ class Runner:
         on_progress: ProgressFn | None = None,
         on_partial: PartialFn | None = None,
         cancelled: Callable[[], bool] | None = None,
+        plan: Plan | None = None,
     ) -> ComparisonResult:
         """Check, load models, run every method together; failed methods carry their error.
 
@@ -212,7 +229,7 @@ class Runner:
         failed ones included, in one transaction after it; a crash leaves the row 'running' (the next
         start marks it failed) and an error leaves it 'failed'.
         """
-        plan = self.plan(request)
+        plan = plan or self.plan(request)  # a door that checked the request hands its plan on
         preset, sp, methods = plan.preset, plan.sampling, plan.methods
         start = time.perf_counter()
         shared = {**vars(sp), "methods": [[m, p] for m, p in methods]}

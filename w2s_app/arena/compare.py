@@ -71,7 +71,7 @@ def compare_stream(
         services.runner.shuffled_positions(len(methods)), services.request_limits, seed_by,
     )  # fmt: skip
     try:
-        services.runner.plan(request)  # a bad request is refused before it takes a place in line
+        plan = services.runner.plan(request)  # a bad request is refused before it takes a place in line
         ticket = services.queue.join()
     except (RequestError, QueueFull) as exc:
         log.info("comparison refused: %s", exc)  # the client's mistake or a busy server: one line
@@ -87,7 +87,7 @@ def compare_stream(
                 ticket,
                 lambda: False,
                 lambda: services.runner.compare(
-                    request, on_progress=lambda i, text, frac: events.put((i, text, frac))
+                    request, on_progress=lambda i, text, frac: events.put((i, text, frac)), plan=plan
                 ),
             )
         except BaseException as exc:  # handed to the caller's thread

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ..errors import RateLimited
-from ..store import VoteError
+from ..store import Status, VoteError
 from ..store.blindness import vote_is_blind
 from ..wiring import Services
 from .caller import Caller
@@ -54,11 +54,11 @@ def vote(
         raise ArenaError(f"comparison {public_id} does not exist") from exc
     if stored["voter_id"] != voter.id:  # the same answer as for no comparison: ids are not an oracle
         raise ArenaError(f"comparison {public_id} does not exist")
-    if stored["status"] == "failed":
+    if stored["status"] == Status.FAILED:
         raise ArenaError(
             "this comparison failed (it was interrupted or its models did not load); nothing to vote on"
         )
-    if stored["status"] != "done":
+    if stored["status"] != Status.DONE:
         raise ArenaError("this comparison has not finished; vote when every answer is done")
     kind = resolve_choice(stored, choice)
     blind = vote_is_blind(stored["settings"])  # a rater-chosen seed could rebuild every column

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from .errors import ConfigError
 
 BUILTIN_PRESETS = Path(__file__).with_name("presets.toml")
 REPO = Path(__file__).resolve().parents[2]  # a preset's relative `prompts` path starts here
-DEFAULT_PRESET = "sentiment-positive"  # the offline pair steers measurably there (README, evaluate)
+DEFAULT_PRESET = "sentiment-positive"  # the offline pair steers measurably there (docs/tuning.md, evaluate)
 ROLES = ("strong", "tuned", "untuned")
 CHAT = "chat"
 
@@ -102,18 +103,41 @@ def _preset_from_table(name: str, table: dict[str, Any], origin: str) -> Preset:
     )
 
 
+# Each presets file is parsed once per version of it (its modification time and size): a comparison
+# reads the presets several times (the door, the plan, the engines), and parsing every TOML file each
+# time was work on every request. Presets are frozen, so the parsed ones can be shared.
+_PARSED: dict[Path, tuple[tuple[int, int, int], dict[str, Preset]]] = {}
+_PARSED_LOCK = threading.Lock()
+PARSES = [0]  # how many times a presets file was parsed in this process (tests count it)
+
+
+def _presets_of(path: Path) -> dict[str, Preset]:
+    """The presets one file declares, parsed once per version of the file."""
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    with _PARSED_LOCK:
+        hit = _PARSED.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"presets file {path}: {exc}") from exc
+    parsed = {}
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"presets file {path}: {name!r} is not a table")
+        parsed[name] = _preset_from_table(name, table, str(path))
+    with _PARSED_LOCK:
+        _PARSED[path] = (stamp, parsed)
+        PARSES[0] += 1
+    return parsed
+
+
 def load_presets(extra: list[Path] | None = None) -> dict[str, Preset]:
     """Built-in presets, then each extra file in order (later names replace earlier ones)."""
     presets: dict[str, Preset] = {}
     for path in [BUILTIN_PRESETS, *(extra or [])]:
-        if not path.is_file():
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"presets file {path}: {exc}") from exc
-        for name, table in data.items():
-            if not isinstance(table, dict):
-                raise ConfigError(f"presets file {path}: {name!r} is not a table")
-            presets[name] = _preset_from_table(name, table, str(path))
+        if path.is_file():
+            presets.update(_presets_of(path))
     return presets

@@ -30,10 +30,10 @@ from ..contracts import (
     SearchError,
     Stream,
 )
-from ..contracts.noise import choose_rows, mask_tokens
 from ..contracts.stops import retry_slot
 from .states import StateStore, StrongState
 from .stream_text import StreamText
+from .token_choice import choose_rows, mask_tokens
 
 
 class Decoder(Protocol):

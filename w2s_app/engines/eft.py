@@ -9,10 +9,10 @@ import torch
 
 from ..backends.roles import Models, Role
 from ..contracts import EftRequest, Hooks, SamplingParams, SearchError, Stream
-from ..contracts.noise import choose_tokens
 from ..contracts.stops import BLANK_RETRIES, retry_slot
 from .kv import empty_cache
 from .stream_text import StreamText
+from .token_choice import choose_tokens
 
 
 def same_vocabulary(a: Role, b: Role) -> bool:

@@ -27,11 +27,11 @@ from ..contracts import (
     ScoreRequest,
     Stream,
 )
-from ..contracts.noise import choose_tokens
 from ..contracts.stops import BLANK_RETRIES, retry_slot
 from .eft import check_eft, eft_token
 from .plain_scorer import PlainScorer
 from .stream_text import StreamText
+from .token_choice import choose_tokens
 
 
 class ReferenceEngine:

@@ -13,8 +13,8 @@ import torch
 
 from ..backends.roles import Role
 from ..contracts import Stream
-from ..contracts.noise import mask_tokens
 from ..contracts.stops import BLANK_RETRIES, blank_stop, find_stop
+from .token_choice import mask_tokens
 
 End = Literal["eos", "restart", "stop"]
 

@@ -142,7 +142,7 @@ def _plan(
         raise bad_request("seed + n must stay below 2**32", param="seed")
     # Choice j of each prompt uses seed + j: choice j equals `generate --seed <seed + j>`.
     choices = [
-        ChoicePlan(i * body.n + j, prompt, seed + j)
+        ChoicePlan(i * body.n + j, prompt, seed + j, plans[i].with_seed(seed + j))
         for i, prompt in enumerate(cleaned)
         for j in range(body.n)
     ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import RequestError
 from ..model_queue import ModelQueue, Ticket
-from ..runner import CompareRequest, DeadlineExceeded, RequestLimits, Runner
+from ..runner import CompareRequest, DeadlineExceeded, Plan, RequestLimits, Runner
 from .stops import StopStream, cut_at_stop
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ class ChoicePlan:
     index: int
     prompt: str
     seed: int
+    plan: Plan | None = None  # the prompt's checked plan with this seed: the comparison is not planned again
 
 
 @dataclass
@@ -190,7 +191,7 @@ class Job:
             client_hash=self.client_hash,
             limits=limits,
         )
-        comp = self.runner.compare(request, on_partial=on_partial, cancelled=self._stopped)
+        comp = self.runner.compare(request, on_partial=on_partial, cancelled=self._stopped, plan=choice.plan)
         result = comp.results[0]
         if not result.ok:
             raise RuntimeError(f"the {self.method} search failed: {result.error}")

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .database import Store, VoteError, migrate
+from .models import Status
 
-__all__ = ["Store", "VoteError", "migrate"]
+__all__ = ["Status", "Store", "VoteError", "migrate"]

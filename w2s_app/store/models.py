@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +27,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Status(StrEnum):
+    """A comparison's (and an answer's) status, as stored: plain text in the column."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class Base(DeclarativeBase):
     """Declarative base for the store's tables."""
 
@@ -41,7 +50,7 @@ class Comparison(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     models: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     voter_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running | done | failed
+    status: Mapped[str] = mapped_column(String(20), default=Status.RUNNING.value)  # a Status
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -79,7 +88,7 @@ class Generation(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(20), default="done")  # done | failed
+    status: Mapped[str] = mapped_column(String(20), default=Status.DONE.value)  # done | failed
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .seeds import noise_seed
+from ..contracts.seeds import noise_seed
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
