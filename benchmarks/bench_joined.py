@@ -9,7 +9,7 @@ comparisons gave exactly the texts they gave alone.
 
     python -m benchmarks.bench_joined                         # preset sentiment-positive, CPU
     python -m benchmarks.bench_joined --engines fast,llamacpp --many 8
-    python -m benchmarks.bench_joined --device cuda --preset offline-random   # GPU (README)
+    python -m benchmarks.bench_joined --device cuda --preset offline-random   # GPU (docs/speed.md)
 
 The GPU run uses random weights in the offline models' shapes (`benchmarks/random_weights.py`):
 the weights cannot travel there, and speed does not depend on their values (their answers never

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The joined-loop benchmark on a GPU machine that has torch but not our weights (README, "Many
+# The joined-loop benchmark on a GPU machine that has torch but not our weights (docs/speed.md, "Many
 # raters at once"). Run from the repository root with the exported files in .gpu and the
 # transformers wheel we pin in .whl:
 #   python -m benchmarks.random_weights export .gpu

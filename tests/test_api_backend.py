@@ -99,7 +99,7 @@ def test_cli_generate_answers_with_all_three_methods(proxy, tmp_path):
     args += ["--methods", "baseline,bon,w2s", "--json", "--trace", "--max-new-tokens", "40", "--l", "10"]
     # SmolLM2 served raw ends at once after "Question: ...\nAnswer:" (an empty answer, which is
     # never accepted as finished), so the strong template writes its chat format out, as the
-    # README advises for an instruct model behind a completions endpoint.
+    # docs/service.md (API backends) advises for an instruct model behind a completions endpoint.
     presets = tmp_path / "presets.toml"
     presets.write_text(
         '[api.strong]\nsource = "api"\n'

@@ -1,8 +1,10 @@
-"""Every command in the README's code blocks that can run offline does run (with the tiny presets).
+"""Every command in the code blocks of the README and the docs/ pages that can run offline does run
+(with the tiny presets).
 
 Lines ending in a `# needs: ...` comment say what they need that a test machine lacks (a Docker
 engine, a GPU, a network, the whole test suite); they are listed, not run. `python app.py` is
-started, checked to serve the page, and stopped. Python blocks run against a live app.
+started, checked to serve the page, and stopped. Python blocks run against a live app. A line that
+appears on several pages runs once. Links between the pages point at files and headings that exist.
 """
 
 from __future__ import annotations
@@ -23,25 +25,30 @@ from tests.app_server import AppServer
 from tests.db import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = ROOT / "README.md"
+PAGES = (README, *sorted((ROOT / "docs").glob("*.md")))  # the README, then every docs page
 pytestmark = pytest.mark.slow  # prepare loads the real offline models
 
 
-def blocks(lang: str) -> list[str]:
-    """Bodies of the README's fenced code blocks in one language."""
-    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+def blocks(lang: str, pages: tuple[Path, ...] = PAGES) -> list[str]:
+    """Bodies of the pages' fenced code blocks in one language."""
+    return [
+        body
+        for page in pages
+        for body in re.findall(rf"```{lang}\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    ]
 
 
-def shell_commands() -> list[str]:
-    """Each command line of the bash blocks (continuations joined, comments dropped)."""
+def shell_commands(pages: tuple[Path, ...] = PAGES) -> list[str]:
+    """Each command line of the bash blocks (continuations joined, comments dropped), once each."""
     out = []
-    for body in blocks("bash"):
+    for body in blocks("bash", pages):
         joined = body.replace("\\\n", " ")
         for line in joined.splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 out.append(line)
-    return out
+    return list(dict.fromkeys(out))
 
 
 @pytest.fixture
@@ -60,7 +67,7 @@ def workdir(tmp_path, tiny_presets_file):
 
 
 def test_readme_has_the_two_commands():
-    cmds = shell_commands()
+    cmds = shell_commands((README,))
     assert any(c.startswith("bash scripts/install.sh && python app.py") for c in cmds)
     assert any(c.startswith("bash scripts/install.sh --dev && python -m pytest") for c in cmds)
     ci = (ROOT / ".ci" / "run").read_text()
@@ -74,8 +81,34 @@ def runnable_commands() -> list[str]:
 
 def test_enough_commands_run_and_the_rest_say_what_they_need():
     listed = [c for c in shell_commands() if "# needs:" in c]
-    assert len(runnable_commands()) >= 7
+    assert len(runnable_commands()) >= 12  # as many as when they were all in the README
     assert all(c.split("# needs:")[1].strip() for c in listed)
+
+
+def heading_anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings (lower case, punctuation dropped, spaces to hyphens)."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    titles = re.findall(r"^#+ +(.+?) *$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", t.lower()).replace(" ", "-") for t in titles}
+
+
+def test_the_pages_link_to_what_exists():
+    """Every relative link of the README and the docs pages names a file, and a heading that exists;
+    the README stays a getting-started page that links every docs page."""
+    for page in PAGES:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name}: {target}"
+            if anchor:
+                assert anchor in heading_anchors(linked), f"{page.name}: {target}"
+    readme = README.read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    for doc in PAGES[1:]:
+        assert f"](docs/{doc.name})" in readme, f"the README does not link docs/{doc.name}"
 
 
 CLI = "python -m w2s_app "
@@ -117,7 +150,7 @@ def test_most_readme_commands_are_plain_cli_lines():
 
 def test_app_command_serves(workdir):
     tmp, env = workdir
-    cmd = next(c for c in shell_commands() if "python app.py" in c)
+    cmd = next(c for c in shell_commands((README,)) if "python app.py" in c)
     port = free_port()
     app_cmd = shlex.split(cmd.split("&&")[-1].split("#")[0])
     assert app_cmd == ["python", "app.py"]

@@ -23,7 +23,7 @@ WINDOW_S = 60.0
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """Requests per minute (0 = off); see README, "Running a public arena"."""
+    """Requests per minute (0 = off); see docs/public-arena.md."""
 
     per_token: int = 20  # comparisons and votes, each, per voter token
     per_address: int = 60  # comparisons and votes, each, per client address

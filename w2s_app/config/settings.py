@@ -1,7 +1,8 @@
 """The deployment's settings, from the environment (W2S_*): each declared once, with its variable and help.
 
 `Settings.from_env` reads every field from the variable its declaration names, with one clear error
-per bad value; the README's configuration reference lists the same declarations (`env_reference`).
+per bad value; docs/configuration.md, the configuration reference, lists the same declarations
+(`env_reference`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _env(name: str, help_: str, default: Any = None, kind: str = "text", **extra
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable from the environment (README: configuration reference)."""
+    """Everything configurable from the environment (docs/configuration.md)."""
 
     data_dir: Path = _env("W2S_DATA_DIR", "folder for the database, the secret and presets.toml", kind="path")
     db_url: str | None = _env(
@@ -83,7 +84,7 @@ class Settings:
         "W2S_BATCH_ROWS", "streams decoding in one shared batch (0: one at a time; default 18 on a CPU, 128 on a GPU)",
         None, "count",
     )  # fmt: skip
-    # Public arena (README, "Running a public arena"): secrets, limits by client address, cost cap.
+    # Public arena (docs/public-arena.md): secrets, limits by client address, cost cap.
     # A blank W2S_SECRET is refused (a deployment meant to share one must not silently get its own);
     # a blank W2S_ADMIN_KEY means no admin, as unset.
     secret: str | None = _env(
@@ -233,5 +234,5 @@ def _proxies(name: str, raw: str) -> tuple[str, ...]:
 
 
 def env_reference() -> list[tuple[str, str, Any]]:
-    """(variable, help, default) of every declared setting, for the README's reference table."""
+    """(variable, help, default) of every declared setting, for docs/configuration.md's reference table."""
     return [(f.metadata["env"], f.metadata["help"], f.default) for f in fields(Settings)]

@@ -129,7 +129,7 @@ class ChatRequest(SearchFields):  # type: ignore[misc,valid-type]
     max_completion_tokens: Any = None  # OpenAI's newer name for max_tokens
 
     def prompt(self) -> str:
-        """Fold the messages into the one user turn the search answers (see README, multi-turn)."""
+        """Fold the messages into the one user turn the search answers (see docs/service.md, multi-turn)."""
         last = self.messages[-1]
         if last.role != "user":
             raise bad_request("the last message must come from the user", param="messages")

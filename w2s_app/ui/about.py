@@ -48,7 +48,7 @@ interval 55-83%) and best-of-4's in 24 of 37 (65%, 49-78%) with the current sett
 answer is weak, so that is "less bad" more often. Read `offline` as a
 demonstration of the mechanics (the search, its trace, the vote) more than of better answers. Its
 settings (W,K,L = 2,2,8) let the search take several steps, and with independent noise no method
-writes another's answer (see the README's "What the offline default can and cannot show").
+writes another's answer (see docs/using.md, "What the offline default can and cannot show").
 """
 
 
