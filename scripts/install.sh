@@ -16,7 +16,10 @@ if [ "${1:-}" = "--dev" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
-  "$PY" -m pip install -q -r requirements-dev.txt
+  # A portable build (AVX2, as the xllamacpp wheel): built for the machine's own CPU
+  # (GGML_NATIVE, the default), llama.cpp 0.3.36 crashed with a protection fault in libggml-cpu
+  # on a Xeon with AVX-512 and AMX as soon as a prompt had two tokens.
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$PY" -m pip install -q -r requirements-dev.txt
 else
   "$PY" -m pip install -q -r requirements.txt
 fi
