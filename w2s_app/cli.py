@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import judge, options
+from . import batch_file, judge, options
 from .backends.local import ModelLoadError
 from .config import ENGINE_NAMES, PRECISIONS, ConfigError, Settings
 from .errors import RequestError
@@ -250,73 +250,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in comp.results) else 1
 
 
-def _read_prompts(path: Path) -> list[dict[str, Any]]:
-    """Prompts from JSONL (or a JSON list, as AlpacaEval ships them)."""
-    if not path.is_file():
-        raise CliError(f"input file {path} does not exist")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CliError(f"input file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-    try:
-        rows = (
-            json.loads(text)
-            if text.lstrip().startswith("[")
-            else [json.loads(line) for line in text.splitlines() if line.strip()]
-        )
-    except json.JSONDecodeError as exc:
-        raise CliError(f"input file {path}: not valid JSON lines: {exc}") from exc
-    out = []
-    for i, row in enumerate(rows):
-        prompt = row.get("instruction") or row.get("prompt") if isinstance(row, dict) else None
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise CliError(f"input file {path}, record {i + 1}: needs a non-empty 'instruction' or 'prompt'")
-        out.append({**row, "index": i, "prompt": prompt})
-    return out
-
-
-def _done_indices(path: Path, fmt: str) -> set[int]:
-    """Indices already written to the output; a torn last line (killed mid-write) is dropped."""
-    if not path.exists():
-        return set()
-    if not path.is_file():
-        raise CliError(f"output {path} is not a file; give a file name for --output")
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        raw = raw[: raw.rfind(b"\n") + 1]
-        path.write_bytes(raw)
-    done = set()
-    try:
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise CliError(
-            f"output file {path} is not a batch output (not UTF-8); choose another --output"
-        ) from exc
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-                index = int(row["index"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise CliError(
-                    f"output file {path}, line {number}: not a batch result (JSON with an 'index'); "
-                    "choose another --output"
-                ) from exc
-            # One output file holds one format: resuming across formats would mix them.
-            if ("generator" in row) != (fmt == "alpaca_eval"):
-                raise CliError(f"{path} holds results of another --format; choose another --output")
-            done.add(index)
-    return done
-
-
 def cmd_batch(args: argparse.Namespace) -> int:
     """Run every prompt of a file, appending results; rerun to resume."""
     from tqdm import tqdm
 
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit must be at least 1, got {args.limit}")
-    prompts = _read_prompts(args.input)[: args.limit]
-    done = _done_indices(args.output, args.format)
+    try:
+        prompts = batch_file.read_prompts(args.input)[: args.limit]
+        done = batch_file.done_indices(args.output, args.format)
+    except batch_file.BatchFileError as exc:
+        raise CliError(str(exc)) from exc
     todo = [p for p in prompts if p["index"] not in done]
     services = _services(args)
     runner = services.runner
@@ -332,50 +276,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
         for item in todo:
             comp = runner.compare(_request(args, item["prompt"]))
             failures += sum(not r.ok for r in comp.results)
-            lines = []
-            if args.format == "alpaca_eval":
-                for r in comp.results:
-                    lines.append(
-                        {
-                            "index": item["index"],
-                            "instruction": item["prompt"],
-                            "output": r.text.strip(),
-                            "generator": f"{comp.preset}/{r.label}",
-                            "dataset": item.get("dataset", ""),
-                            "error": r.error,
-                        }
-                    )
-            else:
-                lines.append(
-                    {
-                        "index": item["index"],
-                        "prompt": item["prompt"],
-                        "preset": comp.preset,
-                        "sampling": vars(comp.sampling),
-                        "results": _result_rows(comp, trace=True),
-                    }
-                )
+            lines = batch_file.result_lines(args.format, item, comp, _result_rows(comp, trace=True))
             # One write per prompt, so an interrupted run leaves whole prompts or a torn last line.
             fh.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
             fh.flush()
             bar.update(1)
     if args.format == "alpaca_eval":
-        _write_alpaca_json(args.output)
+        batch_file.write_alpaca_json(args.output)
     print(f"wrote {args.output} ({len(prompts)} prompts, {len(todo)} new, {failures} failed answers)")
     return 0 if failures == 0 else 1
-
-
-def _write_alpaca_json(path: Path) -> None:
-    """Also write one JSON list per generator, the form `alpaca_eval --model_outputs` reads."""
-    by_gen: dict[str, list[dict[str, Any]]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        by_gen.setdefault(row["generator"], []).append(
-            {k: row[k] for k in ("instruction", "output", "generator", "dataset")}
-        )
-    for gen, rows in by_gen.items():
-        safe = gen.replace("/", "_").replace(" ", "_")
-        path.with_name(f"{path.stem}.{safe}.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
