@@ -31,9 +31,9 @@ from benchmarks.bench_app import App, cpu, load  # noqa: E402
 RATERS = 8
 
 
-def one_round(app: App, prompts: list[str]) -> list[float]:
-    """Every rater's wait for one comparison (8 new clients at once), each followed by its vote."""
-    clients = [app.client() for _ in prompts]
+def one_round(app: App, prompts: list[str], kept: list | None = None) -> list[float]:
+    """Every rater's wait for one comparison (8 new clients at once, or the `kept` ones), each voting."""
+    clients = kept or [app.client() for _ in prompts]
     tokens = [c.predict(api_name="/token") for c in clients]
     waits = [0.0] * len(prompts)
     start = threading.Barrier(len(prompts))
@@ -50,8 +50,9 @@ def one_round(app: App, prompts: list[str]) -> list[float]:
         t.start()
     for t in threads:
         t.join()
-    for c in clients:  # a rater who leaves closes the page: no heartbeat stream stays open
-        c.close()
+    if not kept:
+        for c in clients:  # a rater who leaves closes the page: no heartbeat stream stays open
+            c.close()
     return waits
 
 
@@ -69,6 +70,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=25, help="rounds of 8 raters after the warm-up round")
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of no traffic measured at the end")
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the app (repeatable)")
+    ap.add_argument("--same-clients", action="store_true", help="the same 8 clients every round")
     args = ap.parse_args()
 
     from w2s_app.config import Settings
@@ -79,14 +81,15 @@ def main() -> None:
     app = App(Path(tempfile.mkdtemp()) / "data", **dict(e.split("=", 1) for e in args.env))
     proc = psutil.Process(app.proc.pid)
     try:
-        one_round(app, pool[:RATERS])  # warm-up: models loaded, caches filled
+        kept = [app.client() for _ in range(RATERS)] if args.same_clients else None
+        one_round(app, pool[:RATERS], kept)  # warm-up: models loaded, caches filled
         warm_rss = proc.memory_info().rss
         print(f"after warm-up: RSS {warm_rss / 2**20:.0f} MiB")
         print("| round | mean wait (s) | slowest (s) | RSS (MiB) |\n|---|---|---|---|")
         means = []
         for r in range(args.rounds):
             prompts = [pool[(RATERS * (r + 1) + i) % len(pool)] for i in range(RATERS)]
-            waits = one_round(app, prompts)
+            waits = one_round(app, prompts, kept)
             means.append(statistics.mean(waits))
             rss = proc.memory_info().rss
             print(f"| {r + 1} | {means[-1]:.1f} | {max(waits):.1f} | {rss / 2**20:.0f} |", flush=True)
