@@ -60,28 +60,30 @@ class Option:
         """The value as this setting's type, or OptionError naming the setting."""
         if self.choices:
             if not isinstance(value, str) or value not in self.choices:
-                raise OptionError(self.name, f"{self.name} must be {self.bounds_text()}, got {_short(value)}")
+                raise OptionError(
+                    self.name, f"{self.name} must be {self.bounds_text()}, got {short_value(value)}"
+                )
             return value
         what = "a whole number" if self.kind is int else "a number"
         # A bool is not a number here, although Python says it is: w=true must not run as w=1.
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise OptionError(
-                self.name, f"{self.name} must be {what} {self.bounds_text()}, got {_short(value)}"
+                self.name, f"{self.name} must be {what} {self.bounds_text()}, got {short_value(value)}"
             )
         try:
             number = float(value.strip()) if isinstance(value, str) else float(value)
         except (ValueError, OverflowError):
             raise OptionError(
-                self.name, f"{self.name} must be {what} {self.bounds_text()}, got {_short(value)}"
+                self.name, f"{self.name} must be {what} {self.bounds_text()}, got {short_value(value)}"
             ) from None
         if not math.isfinite(number) or not self.lo <= number <= self.hi:
             raise OptionError(
-                self.name, f"{self.name} must be {what} {self.bounds_text()}, got {_short(value)}"
+                self.name, f"{self.name} must be {what} {self.bounds_text()}, got {short_value(value)}"
             )
         if self.kind is int:
             if number != int(number):
                 raise OptionError(
-                    self.name, f"{self.name} must be {what} {self.bounds_text()}, got {_short(value)}"
+                    self.name, f"{self.name} must be {what} {self.bounds_text()}, got {short_value(value)}"
                 )
             return int(number)
         return number
@@ -95,7 +97,7 @@ def _num(x: float | None) -> str:
     return "" if x is None else f"{x:g}"
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
     """A value for an error message, the same whichever surface sent it: a number as the number (999
     from the command line's '999' too), true/false as JSON writes them, anything else as its repr, cut
     to 40 characters."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..options import short_value
 from .cache import BoardView
 from .sources import HUMANS, parse_source
 
@@ -28,12 +29,6 @@ class ViewError(ValueError):
     """A view value that cannot be read; the message names the setting and what it takes."""
 
 
-def _short(value: Any) -> str:
-    """A value for an error message: its repr, cut to 40 characters."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def read_flag(name: str, value: Any) -> bool:
     """A switch: true/false, or 1/0, yes/no, on/off as text (query strings)."""
     if isinstance(value, bool):
@@ -42,14 +37,14 @@ def read_flag(name: str, value: Any) -> bool:
         return value.strip().lower() in TRUE_WORDS
     if isinstance(value, int | float) and value in (0, 1):
         return bool(value)
-    raise ViewError(f"{name} must be true or false, got {_short(value)}")
+    raise ViewError(f"{name} must be true or false, got {short_value(value)}")
 
 
 def read_vote_seconds(name: str, value: Any) -> float:
     """Seconds from 0 to 3600, snapped to the nearest value of VOTE_SECONDS_GRID."""
     if value is None or value == "":
         return 0.0
-    message = f"{name} must be a number from 0 to {MAX_VOTE_SECONDS}, got {_short(value)}"
+    message = f"{name} must be a number from 0 to {MAX_VOTE_SECONDS}, got {short_value(value)}"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ViewError(message)
     try:
@@ -66,7 +61,7 @@ def read_source(name: str, value: Any) -> str:
     if value is None or value == "":
         return HUMANS
     if not isinstance(value, str):
-        raise ViewError(f"{name} must be text, got {_short(value)}")
+        raise ViewError(f"{name} must be text, got {short_value(value)}")
     try:
         parse_source(value.strip())
     except ValueError as exc:
