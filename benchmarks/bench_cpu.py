@@ -46,10 +46,11 @@ import psutil
 import torch
 
 from benchmarks.bench_app import cpu, load
+from w2s_app.backends.api_http import Usage
 from w2s_app.backends.llamacpp import default_threads
 from w2s_app.backends.local import ModelPool, resolve_source
-from w2s_app.backends.openai_api import ApiRole, Choice, Usage
-from w2s_app.backends.roles import Models
+from w2s_app.backends.openai_api import Choice
+from w2s_app.backends.roles import ApiRole, Models
 from w2s_app.config import Preset, Settings
 from w2s_app.contracts import SamplingParams
 from w2s_app.engines.api_engine import ApiEngine
@@ -116,6 +117,9 @@ class LlamaCompletions:
         return choices, usage
 
 
+THREADS: dict[str, int | None] = {"n": None}  # --threads, for the engines this script builds itself
+
+
 def timed(fn, repeat: int) -> tuple[float, Any]:  # type: ignore[no-untyped-def]
     """Fastest wall time of `repeat` calls, and the last result."""
     best, out = float("inf"), None
@@ -146,7 +150,7 @@ class ScoreTimer:
 def timed_engine(models: Models, name: str) -> tuple[Any, ScoreTimer]:
     """Engine `name` over the roles, its guides' own scorer wrapped in a ScoreTimer."""
     timer = ScoreTimer(local_scorer(models))
-    return engine_for(models, name, timer), timer
+    return engine_for(models, name, timer, threads=THREADS["n"]), timer
 
 
 def without_stops(models: Models) -> Models:
@@ -181,7 +185,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    os.environ["W2S_THREADS"] = str(args.threads)  # llama.cpp contexts (ours) read it when created
+    os.environ["W2S_THREADS"] = str(args.threads)  # Settings.from_env() reads it
+    THREADS["n"] = args.threads  # engines built here directly
     import llama_cpp
 
     # float32 explicitly: the transformers engine is measured at the oracles' precision, whatever
@@ -208,7 +213,7 @@ def main() -> None:
     sp = SamplingParams(args.tokens, 0.7, 1.0, 0)
     per_token: dict[str, float] = {}
     for name in engines:
-        engine = engine_for(without_stops(loaded[name]), name)
+        engine = engine_for(without_stops(loaded[name]), name, threads=THREADS["n"])
         secs, res = timed(lambda e=engine: run_methods(e, prompt, [("baseline", {})], sp), args.repeat)
         if res[0].error:
             raise RuntimeError(f"{name}: {res[0].error}")

@@ -55,6 +55,9 @@ from w2s_app.wiring import build_runner, engine_for
 METHODS = ["baseline", "bon", "w2s"]
 
 
+THREADS: dict[str, int | None] = {"n": None}  # --threads, for the engines this script builds itself
+
+
 def load_models(settings: Settings, pool: ModelPool, preset: Preset, name: str) -> Models:
     """The preset's roles as the composition root loads them for engine `name` (W2S_ENGINE=name):
     for `llamacpp` the GGUF roles in llama.cpp (guides scored by engines/llamacpp_scorer.py), for
@@ -65,7 +68,7 @@ def load_models(settings: Settings, pool: ModelPool, preset: Preset, name: str) 
 def make_engine(name: str, models: Models) -> Any:
     """A joinable engine by name ('fast': transformers; 'llamacpp': GGUF in llama.cpp), with the
     guides' own scorer."""
-    return engine_for(models, name)
+    return engine_for(models, name, threads=THREADS["n"])
 
 
 def one_at_a_time(loop: SharedLoop, prompts: list[str], methods: list, sp: SamplingParams) -> dict:
@@ -171,7 +174,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-        os.environ["W2S_THREADS"] = str(args.threads)
+        os.environ["W2S_THREADS"] = str(args.threads)  # Settings.from_env() reads it
+        THREADS["n"] = args.threads  # engines built here directly
     env = Settings.from_env()
     settings = replace(env, device=args.device, dtype=args.dtype or env.dtype)
     runner = build_runner(settings)

@@ -52,10 +52,13 @@ REFERENCE = "float32"
 ENGINE = "fast"  # the transformers engine: the one W2S_DTYPE changes
 
 
+THREADS: dict[str, int | None] = {"n": None}  # --threads, for the engines this script builds itself
+
+
 def stream_ms(models: Models, prompt: str, tokens: int) -> float:
     """ms per token of one baseline stream of exactly `tokens` tokens."""
     sp = SamplingParams(tokens, 0.7, 1.0, 0)
-    engine = engine_for(without_stops(models), ENGINE)
+    engine = engine_for(without_stops(models), ENGINE, threads=THREADS["n"])
     start = time.perf_counter()
     res = run_methods(engine, prompt, [("baseline", {})], sp)
     return 1000 * (time.perf_counter() - start) / res[0].counts.strong_tokens
@@ -107,7 +110,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    os.environ["W2S_THREADS"] = str(args.threads)
+    os.environ["W2S_THREADS"] = str(args.threads)  # Settings.from_env() reads it
+    THREADS["n"] = args.threads  # engines built here directly
     modes = [REFERENCE, *(m for m in args.modes.split(",") if m and m != REFERENCE)]
     base = replace(Settings.from_env(), device="cpu", engine=ENGINE)
     loaded: dict[str, Models] = {}
@@ -139,7 +143,9 @@ def main() -> None:
                 answers[mode].append(run["results"])
     for mode in modes:
         for prompt in prompts[1:]:
-            answers[mode].append(run_methods(engine_for(loaded[mode], ENGINE), prompt, methods, sp))
+            answers[mode].append(
+                run_methods(engine_for(loaded[mode], ENGINE, threads=THREADS["n"]), prompt, methods, sp)
+            )
 
     ref = best[REFERENCE]
     out: dict[str, Any] = {

@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import replace
 
-from w2s_app.backends.openai_api import forget_servers
+from w2s_app.backends.api_registry import forget_servers
 from w2s_app.config import Settings
 from w2s_app.engines.api_engine import ApiEngine
 from w2s_app.engines.remote_scorer import RemoteGuidePair

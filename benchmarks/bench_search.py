@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from tests.tiny_models import SMOL, build_tiny, tiny_set
 from w2s_app.backends.local import ModelPool
 from w2s_app.backends.roles import Models, Role, RoleSpec
 from w2s_app.config import Settings
@@ -42,7 +43,6 @@ from w2s_app.engines.kv import empty_cache
 from w2s_app.engines.plain_scorer import batch_logprobs
 from w2s_app.engines.token_choice import choose_tokens
 from w2s_app.search import run_methods
-from w2s_app.tiny import SMOL, build_tiny, tiny_set
 from w2s_app.wiring import engine_for
 
 PROMPT = "Give three tips for staying healthy."
@@ -113,7 +113,7 @@ class MemoryWatch:
         """Answer, then measure the cached states."""
         out = self.engine.answer_ready(asked)
         total = 0
-        for state in self.engine.sampler.strong_states.states.values():
+        for state in self.engine.sampler.starts.kept.states.values():
             total += sum(k.nbytes + v.nbytes for k, v in state.kv)
         for pair in self.engine.scorer.guide_states.states.values():
             total += sum(k.nbytes + v.nbytes for g in pair for k, v in g.kv)

@@ -33,10 +33,10 @@ import openai
 import torch
 import uvicorn
 
+from tests.tiny_models import tiny_presets_toml, tiny_set
 from w2s_app.config import Settings
 from w2s_app.runner import CompareRequest
 from w2s_app.serve import build_api
-from w2s_app.tiny import tiny_presets_toml, tiny_set
 from w2s_app.wiring import Services, build_services
 
 PROMPT = "Give three tips for staying healthy."

@@ -19,9 +19,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # and test_precision_auto.py cover the other modes.
 os.environ.setdefault("W2S_DTYPE", "float32")
 
+from tests.tiny_models import tiny_presets_toml, tiny_set
 from w2s_app.backends.local import ModelPool
 from w2s_app.backends.roles import Models, Role, RoleSpec
-from w2s_app.tiny import tiny_presets_toml, tiny_set
 
 PLAIN = "Question: {prompt}\nAnswer:"
 ADMIN_KEY = "test-admin-key-0123456789"

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from w2s_app.config import Settings
 from w2s_app.contracts import Answer, Asked, SamplingParams
 from w2s_app.search import answer_all
 from w2s_app.wiring import engine_for
 
+# W2S_THREADS as the app reads it (conftest sets one thread per test process).
+THREADS = Settings.from_env().threads
+
 
 def fast(models: Any, scorer: Any = None) -> Any:
     """The batched transformers engine (the default's oracle twin) with the cached scorer or `scorer`."""
-    return engine_for(models, "fast", scorer)
+    return engine_for(models, "fast", scorer, THREADS)
 
 
 def reference(models: Any, scorer: Any = None) -> Any:
     """The plain oracle."""
-    return engine_for(models, "reference", scorer)
+    return engine_for(models, "reference", scorer, THREADS)
 
 
 def llamacpp(models: Any, scorer: Any = None) -> Any:
     """The strong model in llama.cpp (GGUF sources)."""
-    return engine_for(models, "llamacpp", scorer)
+    return engine_for(models, "llamacpp", scorer, THREADS)
 
 
 def handle(engine: Any, prompt: str, sp: SamplingParams, requests: list[Any]) -> list[Answer]:

@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from w2s_app.backends.openai_api import ApiError
+from w2s_app.backends.api_http import ApiError
 from w2s_app.judge.protocol import Reply
 
 _ANSWER = re.compile(r"<answer_([AB])>\n(.*?)\n</answer_\1>", re.S)

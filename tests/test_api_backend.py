@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.api_support import control, free_port, seen, start_llama_server, start_proxy, stop
-from w2s_app.backends.openai_api import ApiClient, ApiConfig, ApiError, ApiRole, forget_servers
-from w2s_app.backends.roles import Models, Role, RoleSpec
+from w2s_app.backends.api_config import ApiConfig
+from w2s_app.backends.api_http import ApiError
+from w2s_app.backends.api_registry import forget_servers
+from w2s_app.backends.openai_api import ApiClient
+from w2s_app.backends.roles import ApiRole, Models, Role, RoleSpec
 from w2s_app.contracts import SamplingParams
 from w2s_app.engines.api_engine import ApiEngine
 from w2s_app.engines.cached_scorer import CachedScorer

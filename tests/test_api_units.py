@@ -8,34 +8,35 @@ import time
 import httpx
 import pytest
 
-from w2s_app.backends.openai_api import (
-    ApiClient,
-    ApiConfig,
-    ApiRole,
-    Choice,
-    _retry_after,
-    _split_tokens,
-    public_url,
-    redact,
-)
-from w2s_app.backends.roles import Models, RoleSpec
+from w2s_app.backends.api_config import ApiConfig, public_url, redact
+from w2s_app.backends.api_http import _retry_after
+from w2s_app.backends.openai_api import ApiClient, Choice, _split_tokens
+from w2s_app.backends.roles import ApiRole, Models, RoleSpec
 from w2s_app.cli import main
+from w2s_app.config import ConfigError, Settings
 from w2s_app.contracts import ROOT, SampleRequest, SamplingParams, SearchError, Stream
 from w2s_app.engines.api_engine import ApiEngine, api_seed
 
 
-def test_config_from_env_and_flags():
-    env = {"OPENAI_BASE_URL": "http://h:1/v1/", "W2S_API_MODEL": "m", "W2S_API_TIMEOUT": "7"}
-    cfg = ApiConfig.from_env("api", env=env)
-    assert (cfg.base_url, cfg.model, cfg.timeout) == ("http://h:1/v1", "m", 7.0)
-    assert ApiConfig.from_env("api", "http://x/v1", "flag", env=env).model == "flag"
-    assert ApiConfig.from_env("api:fixed", "http://x/v1", env={}).model == "fixed"
+def test_config_from_settings_and_flags():
+    settings = Settings.from_env(
+        {"OPENAI_BASE_URL": "http://h:1/v1/", "W2S_API_MODEL": "m", "W2S_API_TIMEOUT": "7"}
+    )
+    cfg = ApiConfig.for_source("api", settings.api_base, settings.api_model, timeout=settings.api_timeout)
+    assert (cfg.base_url, cfg.model, cfg.timeout, cfg.max_retries) == ("http://h:1/v1", "m", 7.0, 4)
+    assert ApiConfig.for_source("api", "http://x/v1", "flag").model == "flag"
+    assert ApiConfig.for_source("api:fixed", "http://x/v1").model == "fixed"
+    assert ApiConfig.for_source("api:fixed", "http://x/v1", parallel=0, max_retries=2.0).parallel == 1
     with pytest.raises(ValueError, match="--api-model"):
-        ApiConfig.from_env("api", "http://x/v1", env={})
+        ApiConfig.for_source("api", "http://x/v1")
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
-        ApiConfig.from_env("api:gpt-3.5-turbo-instruct", env={})
-    with pytest.raises(ValueError, match="W2S_API_TIMEOUT"):
-        ApiConfig.from_env("api", "http://x/v1", "m", env={"W2S_API_TIMEOUT": "soon"})
+        ApiConfig.for_source("api:gpt-3.5-turbo-instruct")
+    with pytest.raises(ValueError, match="api_key_env names K, which is not set"):
+        ApiConfig.for_source("api", "http://x/v1", "m", "", "K")
+    with pytest.raises(ConfigError, match="W2S_API_TIMEOUT must be a number"):
+        Settings.from_env({"W2S_API_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match="W2S_API_RETRIES must be a whole number"):
+        Settings.from_env({"W2S_API_RETRIES": "2.5"})
 
 
 def test_key_is_not_in_reprs_or_messages():

@@ -7,6 +7,7 @@ import json
 import socket
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -34,18 +35,34 @@ def seed_interrupted(data: Path) -> int:
     return cid
 
 
+def start(kind: str, presets: Path, tmp_path_factory: Any) -> tuple[Any, str, str | None, int]:
+    """A process of this kind on a data dir holding one interrupted comparison: (server, page, api, cid)."""
+    data = tmp_path_factory.mktemp(kind.replace(" ", "_")) / "data"
+    cid = seed_interrupted(data)
+    if kind == "app.py":
+        server = AppServer(presets, data, W2S_PRESET="fake", **ENV)
+        return server, server.url, None, cid
+    server = ServeServer(presets, data, "--with-app", preset="fake", **ENV)
+    return server, server.base_url.removesuffix("v1"), server.base_url, cid
+
+
+@pytest.fixture(scope="module")
+def serve_with_app(tiny_presets_file, tmp_path_factory):
+    """`serve --with-app`: the page and the OpenAI API in one process (app.py serves no API)."""
+    started = start("serve --with-app", tiny_presets_file, tmp_path_factory)
+    yield started
+    started[0].stop()
+
+
 @pytest.fixture(scope="module", params=["app.py", "serve --with-app"])
 def process(request, tiny_presets_file, tmp_path_factory):
-    data = tmp_path_factory.mktemp(request.param.replace(" ", "_")) / "data"
-    cid = seed_interrupted(data)
-    if request.param == "app.py":
-        server = AppServer(tiny_presets_file, data, W2S_PRESET="fake", **ENV)
-        page, api = server.url, None
-    else:
-        server = ServeServer(tiny_presets_file, data, "--with-app", preset="fake", **ENV)
-        page, api = server.base_url.removesuffix("v1"), server.base_url
-    yield server, page, api, cid
-    server.stop()
+    """Each process that serves the page (the second is the one the API test uses too)."""
+    if request.param != "app.py":
+        yield request.getfixturevalue("serve_with_app")
+        return
+    started = start("app.py", tiny_presets_file, tmp_path_factory)
+    yield started
+    started[0].stop()
 
 
 def test_interrupted_comparisons_are_recovered_at_start(process):
@@ -72,10 +89,9 @@ def test_page_stops_a_comparison_past_the_deadline(process):
         client.predict("Hi", token, "fake-slow", "baseline", max_new_tokens=200, api_name="/compare")
 
 
-def test_service_applies_the_same_cap_and_deadline(process):
-    _, _, api, _ = process
-    if api is None:
-        pytest.skip("app.py serves no OpenAI API")
+def test_service_applies_the_same_cap_and_deadline(serve_with_app):
+    # Only `serve --with-app` has an OpenAI API: an app.py parameter here could only be skipped.
+    _, _, api, _ = serve_with_app
     client = openai.OpenAI(base_url=api, api_key="x", max_retries=0, timeout=60)
     with pytest.raises(openai.BadRequestError, match=r"too large \(\d+ tokens of work, the limit is 400\)"):
         client.completions.create(model="fake/w2s", prompt="Hi", max_tokens=48, extra_body={"w": 4, "k": 2})

@@ -167,7 +167,7 @@ def test_dropped_cache_falls_back(same_tok):
     ref = engines.reference(same_tok)
     (first,) = engines.handle(engine, PROMPT, sp, [SampleRequest((ROOT,) * 6, tuple(range(6)), 4)])
     parent = next(s for s in first.value if not s.done)
-    engine.sampler.strong_states.states.clear()
+    engine.sampler.starts.kept.states.clear()
     engine.scorer.guide_states.states.clear()
     (fast,) = engines.handle(engine, PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
     (slow,) = engines.handle(ref, PROMPT, sp, [SampleRequest((parent, parent), (0, 1), 6)])
@@ -189,7 +189,7 @@ class CountingEngine:
 
     def answer_ready(self, asked):
         out = self.engine.answer_ready(asked)
-        self.sizes.append((len(self.engine.sampler.strong_states), len(self.engine.scorer.guide_states)))
+        self.sizes.append((len(self.engine.sampler.starts.kept), len(self.engine.scorer.guide_states)))
         return out
 
 

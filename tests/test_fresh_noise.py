@@ -18,7 +18,8 @@ METHODS = ["baseline", "bon", "w2s"]
 
 
 def run_twice(preset: str, prompt: str, presets_file=None, data=None, settings=None) -> list[dict]:
-    env = {"W2S_DATA_DIR": str(data), "W2S_DEVICE": "cpu", "W2S_REQUEST_SECONDS": "0", "W2S_MAX_COST": "0"}
+    env = {"W2S_DATA_DIR": str(data), "W2S_DEVICE": "cpu", "W2S_REQUEST_SECONDS": "0", "W2S_MAX_COST": "0",
+           "W2S_THREADS": "1"}  # fmt: skip
     if presets_file is not None:
         env["W2S_PRESETS"] = str(presets_file)
     services = build_services(Settings.from_env(env))

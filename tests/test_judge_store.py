@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.boards import fit_board
 from tests.judge_support import FakeJudge, garbage, prefers, server_down
 from tests.test_store import comparison
 from w2s_app.judge.prompt import PROMPT_VERSION
 from w2s_app.judge.run import run_judge
 from w2s_app.leaderboard.agreement import agreement_view
-from w2s_app.leaderboard.board import compute_leaderboard
 from w2s_app.leaderboard.cache import BoardView, LeaderboardCache, build_board
 from w2s_app.leaderboard.quality import voter_table
 from w2s_app.leaderboard.report import board_json, board_text
@@ -115,7 +115,9 @@ def test_peoples_board_never_sees_a_judge_and_the_judge_board_differs(db_url):
     pd.testing.assert_frame_equal(before.table, after.table)
     assert after.counts["votes"] == 6 and after.source == "humans"
     assert after.judges == [JUDGE] and after.agreement is None  # the switch's choices, from the cache
-    pd.testing.assert_frame_equal(compute_leaderboard(store, "offline").table, before.table)
+    # The whole vote table holds the judge's votes: people's board of it still drops them.
+    whole = fit_board(store.frame("votes"), store.frame("generations"), store.frame("comparisons"), "offline")
+    pd.testing.assert_frame_equal(whole.table, before.table)
     judged = build_board(store, BoardView("offline", source=JUDGE))
     assert judged.table.iloc[0]["entity"] == "bon N4" and before.table.iloc[0]["entity"] == "w2s W2 K2 L30"
     assert judged.counts["votes"] == 6 and judged.table.set_index("entity").loc["bon N4", "wins"] == 6

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.judge_support import FakeJudge, first_position, garbage, prefers, reply, shown
-from w2s_app.judge.command import JudgeInputError, parse_since
+from w2s_app.judge.ask import JudgeInputError, parse_since
 from w2s_app.judge.parse import ParseError, parse_verdict
 from w2s_app.judge.prompt import PROMPT_VERSION, RUBRICS, load_rubric
 from w2s_app.judge.protocol import copeland_choice, judge_comparison, pair_verdict

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s_app.leaderboard.board import compute_leaderboard, fit_bradley_terry, outcomes_from_votes
+from tests.boards import fit_board
+from w2s_app.leaderboard.board import fit_bradley_terry, outcomes_from_votes
 
 LABELS = ["baseline", "bon N4", "w2s W2 K2 L30"]
 
@@ -20,7 +21,16 @@ def simulate(strengths, n_votes, seed, tie_rate=0.0):
         for j, label in enumerate(LABELS):
             gens.append({"id": c * 10 + j, "comparison_id": c, "label": label, "status": "done"})
         if rng.random() < tie_rate:
-            votes.append({"id": c, "comparison_id": c, "choice": "tie", "generation_id": None, "blind": True})
+            votes.append(
+                {
+                    "id": c,
+                    "comparison_id": c,
+                    "choice": "tie",
+                    "generation_id": None,
+                    "blind": True,
+                    "voter_id": "v",
+                }
+            )
         else:
             j = rng.choice(3, p=p)
             votes.append(
@@ -30,6 +40,7 @@ def simulate(strengths, n_votes, seed, tie_rate=0.0):
                     "choice": "generation",
                     "generation_id": c * 10 + j,
                     "blind": True,
+                    "voter_id": "v",
                 }
             )
     return pd.DataFrame(votes), pd.DataFrame(gens), pd.DataFrame(comps)
@@ -39,7 +50,7 @@ def test_recovers_known_strengths():
     true = np.array([-0.8, 0.0, 0.8])
     covered, total = 0, 0
     for seed in range(8):
-        board = compute_leaderboard(simulate(true, 600, seed), n_boot=200, seed=seed)
+        board = fit_board(*simulate(true, 600, seed))
         t = board.table.set_index("entity")
         # The ranking is right.
         assert list(board.table["entity"]) == LABELS[::-1]
@@ -57,7 +68,7 @@ def test_ties_and_all_bad():
     votes.loc[:9, "choice"] = "all_bad"
     outcomes = outcomes_from_votes(votes, gens)
     assert len(outcomes) == 30 * 3 and (outcomes["result"] == 0.5).all()
-    board = compute_leaderboard((votes, gens, comps), n_boot=20)
+    board = fit_board(votes, gens, comps)
     assert board.counts == {"votes": 30, "comparisons": 30, "ties": 20, "all_bad": 10}
     assert np.allclose(board.table["strength"], 0, atol=1e-6)
     assert np.allclose(board.winrate.fillna(0.5).to_numpy(), 0.5)
@@ -66,10 +77,10 @@ def test_ties_and_all_bad():
 def test_only_blind_votes_and_preset_filter():
     votes, gens, comps = simulate(np.array([0.0, 0.0, 3.0]), 50, 1)
     votes["blind"] = False
-    assert compute_leaderboard((votes, gens, comps), n_boot=5).table.empty
+    assert fit_board(votes, gens, comps).table.empty
     votes["blind"] = True
-    assert compute_leaderboard((votes, gens, comps), preset="other", n_boot=5).table.empty
-    board = compute_leaderboard((votes, gens, comps), preset="offline", n_boot=5)
+    assert fit_board(votes, gens, comps, preset="other").table.empty
+    board = fit_board(votes, gens, comps, preset="offline")
     assert board.table.iloc[0]["entity"] == "w2s W2 K2 L30"
     wr = board.winrate
     assert wr.loc["w2s W2 K2 L30", "baseline"] > 0.5 and wr.loc["baseline", "w2s W2 K2 L30"] < 0.5

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.boards import fit_board
 from tests.test_twins import frames as twin_frames
-from w2s_app.leaderboard.board import board_from_outcomes, compute_leaderboard
+from w2s_app.leaderboard.board import board_from_outcomes
 from w2s_app.leaderboard.fit import ELO, PRIOR_SD, fit
 from w2s_app.leaderboard.pairs import head_to_head, separation_text, wilson
-from w2s_app.leaderboard.style import apply_style_control, style_outcomes
+from w2s_app.leaderboard.style import style_outcomes
 
 NO_VOTES = pd.DataFrame(columns=["id", "comparison_id", "choice", "generation_id", "blind"])
 NO_GENS = pd.DataFrame(columns=["id", "comparison_id", "label", "status"])
@@ -41,8 +42,8 @@ def one_vote(n_answers: int, choice: str = "generation"):
 @pytest.mark.parametrize("n_answers", [2, 3, 4])
 def test_one_vote_moves_no_score_more_than_100_elo_and_no_interval_is_a_point(n_answers):
     votes, gens, comps, texts = one_vote(n_answers)
-    plain = compute_leaderboard((votes, gens, comps))
-    styled = apply_style_control(compute_leaderboard((votes, gens, comps)), votes, gens, texts)
+    plain = fit_board(votes, gens, comps)
+    styled = fit_board(votes, gens, comps, texts=texts, style_control=True)
     for board in (plain, styled):
         t = board.table
         assert (abs(t["score"] - t["score"].mean()) <= 100).all(), t
@@ -195,24 +196,22 @@ def test_style_control_counts_a_twin_vote_for_the_group_and_ties_the_twins():
     for clicked in (0, 1):
         votes, gens, comps = twin_frames(clicked_twin=clicked)
         texts = dict(zip(gens["id"], gens["text"], strict=True))
-        boards.append(apply_style_control(compute_leaderboard((votes, gens, comps)), votes, gens, texts))
+        boards.append(fit_board(votes, gens, comps, texts=texts, style_control=True))
     pd.testing.assert_frame_equal(boards[0].table, boards[1].table)
     # With byte-identical twins (same style features too) the two methods score exactly alike.
     texts = {gid: ("Same answer." if label != "w2s W2 K2 L30" else text)
              for gid, label, text in zip(gens["id"], gens["label"], gens["text"], strict=True)}  # fmt: skip
-    t = apply_style_control(compute_leaderboard((votes, gens, comps)), votes, gens, texts).table.set_index(
-        "entity"
-    )
+    t = fit_board(votes, gens, comps, texts=texts, style_control=True).table.set_index("entity")
     assert t.loc["baseline", "score"] == t.loc["bon N4", "score"] > t.loc["w2s W2 K2 L30", "score"]
 
 
 def test_judge_votes_in_the_frames_never_reach_peoples_board():
     votes, gens, comps, _ = one_vote(3)
-    alone = compute_leaderboard((votes, gens, comps))
+    alone = fit_board(votes, gens, comps)
     judged = pd.concat(
         [votes, votes.assign(id=1, voter_id="judge:some-model", generation_id=2)], ignore_index=True
     )
-    mixed = compute_leaderboard((judged, gens, comps))
+    mixed = fit_board(judged, gens, comps)
     pd.testing.assert_frame_equal(alone.table, mixed.table)
     assert mixed.counts["votes"] == 1
 

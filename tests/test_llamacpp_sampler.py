@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests import engines
 
-pytest.importorskip("llama_cpp")
+pytest.importorskip("xllamacpp")  # the wheel backends/llama_lib.py loads libllama from
 
 from w2s_app.config import Settings
 from w2s_app.contracts import SamplingParams
@@ -22,7 +23,9 @@ PROMPT = "Give three tips for staying healthy."
 def offline():
     """The offline preset's roles in transformers (the strong GGUF is sampled by llama.cpp all the same)."""
     runner = build_runner(
-        Settings.from_env({"W2S_DEVICE": "cpu", "W2S_ENGINE": "fast", "W2S_DTYPE": "float32"})
+        Settings.from_env(
+            {"W2S_DEVICE": "cpu", "W2S_ENGINE": "fast", "W2S_DTYPE": "float32", "W2S_THREADS": "1"}
+        )
     )
     return runner.engines.load(runner.preset("offline")).models
 
@@ -30,7 +33,7 @@ def offline():
 @pytest.fixture(scope="module")
 def offline_llama():
     """The offline preset as the CPU default loads it: every role read from its GGUF for llama.cpp."""
-    runner = build_runner(Settings.from_env({"W2S_DEVICE": "cpu"}))
+    runner = build_runner(Settings.from_env({"W2S_DEVICE": "cpu", "W2S_THREADS": "1"}))
     loaded = runner.engines.load(runner.preset("offline"))
     assert all(r.loaded.model is None and r.loaded.gguf for r in (loaded.models.strong, loaded.models.tuned))
     return loaded.models
@@ -74,16 +77,35 @@ def test_scores_of_llamacpp_answers_equal_the_reference_scorer(offline):
     assert len(res.trace) >= 2
 
 
-def test_greedy_text_agrees_with_float32_transformers(offline):
+# Quantized weights move a log-probability by a few hundredths to tenths of a nat (0.19 at the
+# closest near-tie seen here); a sampler that does not take the argmax picks tokens several nats
+# below it within a few steps (2 to 9 nats when it samples at temperature 1 on these prompts).
+QUANTIZATION_NATS = 1.0
+
+
+@torch.inference_mode()
+def argmax_gaps(role, prompt: str, text: str) -> list[float]:
+    """How far below its most likely token the float32 model puts each token of the answer (nats),
+    reading the answer itself as the prefix of each step (teacher forcing)."""
+    p_ids, y_ids = role.prompt_ids(prompt), role.response_ids(text)
+    logits = role.model(input_ids=torch.tensor([p_ids + y_ids])).logits[0, len(p_ids) - 1 : -1].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    chosen = logp.gather(-1, torch.tensor(y_ids).unsqueeze(-1)).squeeze(-1)
+    return (logp.max(dim=-1).values - chosen).tolist()
+
+
+def test_every_greedy_token_is_the_float32_argmax_up_to_quantization(offline):
     # llama.cpp computes with the quantized weights, transformers with them de-quantized to float32:
-    # greedy decoding should agree except where two logits nearly tie. Short answers, two prompts.
+    # where two logits nearly tie the texts may part ("Name a fruit." does), so the texts are not
+    # compared. Instead every token llama.cpp chose, on every prompt, must be the float32 model's
+    # most likely next token after llama.cpp's own prefix, up to the quantization error.
     sp = SamplingParams(max_new_tokens=12, temperature=0.0, seed=0)
-    agree = 0
     for prompt in (PROMPT, "Name a fruit."):
         (fast,) = run_methods(engines.llamacpp(offline), prompt, [("baseline", {})], sp)
-        (ref,) = run_methods(engines.reference(offline), prompt, [("baseline", {})], sp)
-        agree += fast.text.split()[:3] == ref.text.split()[:3]
-    assert agree >= 1
+        assert fast.ok, fast.error
+        gaps = argmax_gaps(offline.strong, prompt, fast.text)
+        assert len(gaps) >= 4, (prompt, fast.text)
+        assert max(gaps) < QUANTIZATION_NATS, (prompt, fast.text, gaps)
 
 
 def test_two_presets_sharing_one_gguf_keep_their_texts(tiny_paths, tmp_path, monkeypatch):

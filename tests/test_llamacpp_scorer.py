@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("xllamacpp")
-# One thread: llama.cpp's results do not depend on it, and two threads on a shared 2-core machine
-# wait on each other at every barrier whenever another process takes a core.
 
 from w2s_app.backends.local import ModelPool
 from w2s_app.backends.roles import Models
@@ -20,6 +18,10 @@ from w2s_app.engines.cached_scorer import CachedScorer
 from w2s_app.engines.llamacpp_scorer import LlamaCppScorer, guide_contexts
 from w2s_app.engines.plain_scorer import PlainScorer, guide_ids
 from w2s_app.wiring.role_loaders import LoadContext, local_guide
+
+# One thread: llama.cpp's results do not depend on it, and two threads on a shared 2-core machine
+# wait on each other at every barrier whenever another process takes a core.
+THREADS = 1
 
 pytestmark = pytest.mark.slow
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -38,7 +40,7 @@ def pair(request):
     models = Models(
         None, local_guide(preset.tuned, ctx, "tuned"), local_guide(preset.untuned, ctx, "untuned")
     )
-    return request.param, models, LlamaCppScorer(models, guide_contexts(models))
+    return request.param, models, LlamaCppScorer(models, guide_contexts(models, THREADS))
 
 
 def cases(name: str) -> list[tuple[str, str]]:

@@ -196,9 +196,10 @@ def test_precision_setting_is_checked(monkeypatch):
 
 
 def test_cli_dtype_flag(tiny_env):
-    from w2s_app.cli import _services, build_parser
+    from w2s_app.cli import build_parser
+    from w2s_app.commands.run_options import services
 
     args = build_parser().parse_args(["generate", "--prompt", "hi", "--dtype", "int8"])
-    assert _services(args).engines.pool.dtype == "int8"
+    assert services(args).engines.pool.dtype == "int8"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["generate", "--prompt", "hi", "--dtype", "int4"])

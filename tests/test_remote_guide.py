@@ -15,15 +15,19 @@ import pytest
 
 from tests import engines
 from tests.api_support import control, seen, start_llama_server, start_proxy, stop
-from w2s_app.backends.openai_api import ApiClient, ApiConfig, ApiError, ApiRole, forget_servers
+from w2s_app.backends.api_config import ApiConfig
+from w2s_app.backends.api_http import ApiError
+from w2s_app.backends.api_registry import forget_servers
+from w2s_app.backends.openai_api import ApiClient
 from w2s_app.backends.remote_guide import (
     SCORE_OPTIONS,
     RemoteGuide,
     RemoteGuideError,
     remote_guide,
 )
-from w2s_app.backends.roles import Models, Role, RoleSpec
+from w2s_app.backends.roles import ApiRole, Models, Role, RoleSpec
 from w2s_app.config import Settings
+from w2s_app.config.settings import read_key
 from w2s_app.contracts import SamplingParams, Stream
 from w2s_app.engines.api_engine import ApiEngine
 from w2s_app.engines.plain_scorer import sequence_logprob
@@ -280,7 +284,7 @@ def test_guide_key_comes_from_the_named_env_var_and_is_never_shown(proxy, monkey
     spec = RoleSpec(
         "api", CHATML, eos="<|im_end|>", api_base=proxy + "/v1", model="g", api_key_env="W2S_TEST_GUIDE_KEY"
     )
-    g = remote_guide(spec, "tuned guide")
+    g = remote_guide(spec, "tuned guide", read_key(spec.api_key_env))  # as the wiring reads it
     control(proxy, queue=["401echo"])
     with pytest.raises(ApiError) as info:
         g.logprob(PROMPT, "Paris.", False)

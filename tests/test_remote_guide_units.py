@@ -33,7 +33,7 @@ def test_preset_has_every_model_on_a_server_and_builds_without_network():
     p = preset()
     assert all(r.source == "api" and r.api_base for r in (p.strong, p.tuned, p.untuned))
     for spec, name in ((p.tuned, "tuned guide"), (p.untuned, "untuned guide")):
-        g = remote_guide(spec, name, env={})
+        g = remote_guide(spec, name)
         assert g.describe() == f"guide at {spec.api_base}"
         assert g.prompt_text("Hi").startswith("<|im_start|>")
 
@@ -52,22 +52,35 @@ def test_preset_has_every_model_on_a_server_and_builds_without_network():
 def test_bad_remote_guide_settings_are_clear_errors(change, message):
     """Each missing or impossible setting names itself."""
     with pytest.raises(ValueError, match=message):
-        remote_guide(replace(preset().tuned, **change), "tuned guide", env={})
+        remote_guide(replace(preset().tuned, **change), "tuned guide")
 
 
 def test_model_name_may_come_from_the_source():
     """source = "api:NAME" names the model when `model` is absent."""
     spec = replace(preset().tuned, source="api:zephyr", model=None)
-    assert remote_guide(spec, "tuned guide", env={}).client.config.model == "zephyr"
+    assert remote_guide(spec, "tuned guide").client.config.model == "zephyr"
 
 
-def test_guide_sends_only_the_key_its_preset_names():
-    """OPENAI_API_KEY is the strong model's: a guide without api_key_env sends no key."""
-    spec = preset().tuned
-    assert remote_guide(spec, "tuned guide", env={"OPENAI_API_KEY": "sk-strong"}).client.config.api_key == ""
-    named = replace(spec, api_key_env="GUIDE_KEY")
-    got = remote_guide(named, "tuned guide", env={"GUIDE_KEY": "sk-guide-1234"}).client.config
+def test_guide_sends_only_the_key_its_preset_names(monkeypatch, tmp_path):
+    """OPENAI_API_KEY is the strong model's: a guide without api_key_env sends no key; the W2S_API_*
+    settings reach every remote role through the composition root."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-strong-0123456789")
+    monkeypatch.setenv("GUIDE_KEY", "sk-guide-1234")
+    env = {
+        "W2S_API_TIMEOUT": "7",
+        "W2S_API_RETRIES": "2",
+        "W2S_API_PARALLEL": "0",
+        "W2S_DATA_DIR": str(tmp_path),
+    }
+    named = replace(preset(), untuned=replace(preset().untuned, api_key_env="GUIDE_KEY"))
+    models = build_runner(Settings.from_env(env)).engines.load(named).models
+    assert models.strong.client.config.api_key == "sk-strong-0123456789"
+    assert models.tuned.client.config.api_key == ""
+    got = models.untuned.client.config
     assert got.api_key == "sk-guide-1234" and "sk-guide" not in repr(got)
+    for role in (models.strong, models.tuned, models.untuned):
+        config = role.client.config
+        assert (config.timeout, config.max_retries, config.max_seconds, config.parallel) == (7.0, 2, 300.0, 1)
 
 
 def test_role_spec_accepts_remote_keys_only_by_name():

@@ -133,48 +133,69 @@ def fake_runner(tmp_path):
     return build_runner(settings)
 
 
-def run_job(runner, preset: str, choices: list[ChoicePlan], limits: RequestLimits, **settings) -> list[Event]:
-    """Run a request's job to its end, as the service does; its events in the order they came."""
+def run_job(
+    runner,
+    preset: str,
+    choices: list[ChoicePlan],
+    limits: RequestLimits,
+    stops: tuple[str, ...] = (),
+    **settings,
+) -> tuple[list[Event], BaseException | None]:
+    """Run a request's job to its end, as the service does: its events in the order they came, and
+    the failure its reader raised after them (None when it ended well)."""
 
-    async def go() -> list[Event]:
+    async def go() -> tuple[list[Event], BaseException | None]:
         queue = ModelQueue(max_waiting=1)
         job = Job(
-            runner, queue, queue.join(), preset, "baseline", settings, choices, (), "api:t", None, limits
+            runner, queue, queue.join(), preset, "baseline", settings, choices, stops, "api:t", None, limits
         )
         job.start()
-        events = []
-        while (event := await job.events.get()).kind != "end":
-            events.append(event)
-        return events
+        events: list[Event] = []
+        try:
+            async for event in job.events(0.05):
+                if event is not None:
+                    events.append(event)
+        except Exception as exc:  # the job's failure, raised by its reader after the last event
+            return events, exc
+        assert queue.state() == {"running": 0, "waiting": 0}  # the request freed its place
+        return events, None
 
     return asyncio.run(go())
 
 
-def test_the_choices_of_one_request_decode_in_one_batch(fake_runner):
-    """n choices are n comparisons joined into the engine's one loop, each still its own seed's answer."""
+@pytest.mark.parametrize("stops", [(), (" the ", " a ")])
+def test_the_choices_of_one_request_decode_in_one_batch(fake_runner, stops):
+    """n choices are n comparisons joined into the engine's one loop, each still its own seed's answer
+    (cut at the client's stop strings, which end each choice's search on its own)."""
     choices = [ChoicePlan(j, "Say something.", 5 + j) for j in range(3)]
-    events = run_job(fake_runner, "fake-slow", choices, RequestLimits(), max_new_tokens=24)
+    events, error = run_job(fake_runner, "fake-slow", choices, RequestLimits(), stops, max_new_tokens=24)
     answers = {e.index: e.answer for e in events if e.kind == "answer"}
-    assert sorted(answers) == [0, 1, 2] and all(e.kind != "error" for e in events)
+    assert sorted(answers) == [0, 1, 2] and error is None
     engine = fake_runner.engines.load(fake_runner.preset("fake-slow")).engine
     # The loop held all three at once (one baseline row each): one batch, not three runs in turn.
     assert fake_runner._loop(engine).peak_rows == 3
+    cut = 0
     for j in range(3):  # choice j equals a lone comparison (`generate`) with seed 5 + j
         alone = compare(
             fake_runner, "Say something.", "fake-slow", ["baseline"], {"max_new_tokens": 24, "seed": 5 + j}
         )
-        assert answers[j].text == alone.results[0].text
+        want, stopped = cut_at_stop(alone.results[0].text, stops)
+        assert answers[j].text == want
+        assert answers[j].finish_reason == ("stop" if stopped or alone.results[0].eos else "length")
+        cut += stopped
+    assert cut == (3 if stops else 0)  # every choice writes one of the stops
 
 
 def test_the_choices_of_one_request_share_one_deadline(fake_runner):
     """Eight never-ending choices under a 1 s deadline stop together at about 1 s, not 8 x 1 s."""
     choices = [ChoicePlan(j, "Say something.", j) for j in range(8)]
     start = time.perf_counter()
-    events = run_job(fake_runner, "fake-endless", choices, RequestLimits(seconds=1.0), max_new_tokens=4096)
+    events, error = run_job(
+        fake_runner, "fake-endless", choices, RequestLimits(seconds=1.0), max_new_tokens=4096
+    )
     took = time.perf_counter() - start
-    errors = [e.error for e in events if e.kind == "error"]
-    assert len(errors) == 1 and isinstance(errors[0], DeadlineExceeded)
-    assert "the request took longer than 1 s" in str(errors[0])
+    assert not [e for e in events if e.kind == "answer"] and isinstance(error, DeadlineExceeded)
+    assert "the request took longer than 1 s" in str(error)
     assert took < 2.0, f"eight choices under a 1 s deadline took {took:.1f} s"
 
 

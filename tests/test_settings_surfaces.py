@@ -147,3 +147,37 @@ def test_a_weak_admin_key_stops_the_app_the_service_and_the_command_line_alike(t
         finally:
             proc.kill()
         assert proc.returncode == 2 and err == prefix + line, err[-2000:]
+
+
+@pytest.mark.parametrize("name,bad", [("min_vote_seconds", "soon"), ("min_vote_seconds", "-3"),
+                                      ("source", "judge:")])  # fmt: skip
+def test_a_bad_view_value_gets_the_same_message_through_every_door(
+    name, bad, app_server, serve_server, tiny_env, capsys
+):
+    """The leaderboard view is declared once (leaderboard/views.py): the CLI, the Gradio /leaderboard
+    endpoint and the JSON route of both the page's and the service's process say the same thing."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    said = {}
+    code = main(["leaderboard", "--preset", "fake", f"--{name.replace('_', '-')}", bad])
+    assert code == 2
+    said["cli"] = capsys.readouterr().err.strip().removeprefix("error: ")
+    values = {"preset": "fake", "style_control": False, "min_vote_seconds": 0, "drop_one_position": False,
+              "source": "humans", "drop_followers": False, name: bad}  # fmt: skip
+    with pytest.raises(Exception) as err:
+        Client(app_server.url, verbose=False).predict(*values.values(), api_name="/leaderboard")
+    said["gradio"] = str(err.value)
+    for door, base in (
+        ("json (page)", app_server.url.rstrip("/")),
+        ("json (serve)", serve_server.base_url[:-3]),
+    ):
+        url = f"{base}/w2s/leaderboard.json?{urllib.parse.urlencode({'preset': 'fake', name: bad})}"
+        with pytest.raises(urllib.error.HTTPError) as http:
+            urllib.request.urlopen(url, timeout=30)
+        assert http.value.code == 400
+        said[door] = json.loads(http.value.read())["error"]
+    assert said["cli"] and name in said["cli"], said
+    assert len(set(said.values())) == 1, said  # one message, word for word

@@ -197,5 +197,5 @@ def test_finished_comparisons_leave_no_cached_states(same_tok):
     deadline = time.monotonic() + 30
     while loop._thread is not None and time.monotonic() < deadline:  # the loop's last round
         time.sleep(0.01)
-    assert len(engine.sampler.strong_states) == 0 and len(engine.scorer.guide_states) == 0
-    assert engine.sampler._roots == {} and engine.sampler._rows == [] and engine.scorer._roots == {}
+    assert len(engine.sampler.starts.kept) == 0 and len(engine.scorer.guide_states) == 0
+    assert engine.sampler.starts.roots == {} and engine.sampler._rows == [] and engine.scorer._roots == {}

@@ -249,7 +249,8 @@ def test_kill_9_mid_batch_leaves_whole_rows(tiny_env, tmp_path):
 
 
 def test_leaderboard_reads_the_store(db_url):
-    from w2s_app.leaderboard.board import compute_leaderboard
+    from tests.boards import fit_board
+    from w2s_app.leaderboard import BoardView, build_board
 
     store = Store(db_url)
     for i in range(6):
@@ -260,11 +261,11 @@ def test_leaderboard_reads_the_store(db_url):
     store.record_vote(other, "v", gids[0])  # another preset: must not count for 'offline'
     cid, gids = stored(store)
     store.record_vote(cid, "v", gids[0], blind=False)  # revealed first: must not count
-    board = compute_leaderboard(store, preset="offline", n_boot=20)
+    board = build_board(store, BoardView("offline"))
     assert board.counts == {"votes": 6, "comparisons": 6, "ties": 1, "all_bad": 0}
     top = board.table.iloc[0]
     assert top["entity"] == "w2s W2 K2 L30" and top["wins"] == 5 and top["ties"] == 1
     everything = (store.frame("votes"), store.frame("generations"), store.frame("comparisons"))
-    same = compute_leaderboard(everything, preset="offline", n_boot=20)
+    same = fit_board(*everything, preset="offline")  # whole tables: the preset and blind filters apply
     pd.testing.assert_frame_equal(board.table, same.table)
-    assert compute_leaderboard(store, preset="tiny", n_boot=5).counts["votes"] == 1
+    assert build_board(store, BoardView("tiny")).counts["votes"] == 1

@@ -57,7 +57,7 @@ class Interrupted(ReferenceEngine):
 
 
 def test_engine_error_fails_every_method_but_keeps_the_rows(tiny_env, pool, monkeypatch):
-    monkeypatch.setitem(ENGINES, "dies", lambda models, scorer: DeviceLost(models, scorer))
+    monkeypatch.setitem(ENGINES, "dies", lambda models, scorer, threads: DeviceLost(models, scorer))
     runner = make_runner(pool, engine="dies")
     comp = compare(runner, "Say hi.", "tiny", ["baseline", "bon"], {"max_new_tokens": 4})
     row = runner.store.get_comparison(comp.id)
@@ -67,7 +67,7 @@ def test_engine_error_fails_every_method_but_keeps_the_rows(tiny_env, pool, monk
 
 
 def test_interrupted_run_leaves_a_failed_comparison(tiny_env, pool, monkeypatch):
-    monkeypatch.setitem(ENGINES, "interrupted", lambda models, scorer: Interrupted(models, scorer))
+    monkeypatch.setitem(ENGINES, "interrupted", lambda models, scorer, threads: Interrupted(models, scorer))
     runner = make_runner(pool, engine="interrupted")
     with pytest.raises(KeyboardInterrupt):
         compare(runner, "Say hi.", "tiny", ["baseline", "bon"], {"max_new_tokens": 4})

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s_app.leaderboard.board import compute_leaderboard
-from w2s_app.leaderboard.style import apply_style_control, style_features
+from tests.boards import fit_board
+from w2s_app.leaderboard.style import style_features
 
 TRUE = {"m0": 0.6, "m1": 0.2, "m2": -0.2, "m3": -0.6}  # length-free log-strengths, mean zero
 LENGTH = {"m0": 150, "m1": 300, "m2": 600, "m3": 1200}  # the weaker, the wordier
@@ -48,9 +48,9 @@ def test_style_control_recovers_length_free_strengths_and_plain_fit_does_not():
     # One fixed draw: four 95% intervals all cover their truth only about 80% of the time, so a
     # seed is fixed here; the test below checks the estimates over several draws.
     v, g, c, texts = simulate()
-    plain = compute_leaderboard((v, g, c), n_boot=100)
+    plain = fit_board(v, g, c)
     assert not all(covered(plain.table).values())  # the plain fit is pulled toward the long answers
-    styled = apply_style_control(compute_leaderboard((v, g, c), n_boot=100), v, g, texts, n_boot=100)
+    styled = fit_board(v, g, c, texts=texts, style_control=True)
     assert all(covered(styled.table).values()), styled.table
     assert styled.style["length"] > 0  # raters' taste for length is found, not hidden in the strengths
     assert list(styled.table["entity"]) == ["m0", "m1", "m2", "m3"]
@@ -66,7 +66,7 @@ def test_style_controlled_estimates_are_unbiased_over_draws():
         v, g, c, texts = simulate(seed=seed)
         theta = style_strengths(style_outcomes(v, g, texts), names, n_boot=0)[0]
         styled.append(theta)
-        table = compute_leaderboard((v, g, c), n_boot=0).table.set_index("entity")
+        table = fit_board(v, g, c).table.set_index("entity")
         plain.append(table.loc[names, "strength"].to_numpy())
     truth = np.array([TRUE[n] for n in names])
     assert np.abs(np.mean(styled, axis=0) - truth).max() < 0.1

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tests.boards import fit_board
 from tests.test_store import comparison
-from w2s_app.leaderboard.board import compute_leaderboard, outcomes_from_votes
+from w2s_app.leaderboard import BoardView, build_board
+from w2s_app.leaderboard.board import outcomes_from_votes
 from w2s_app.store import Store
 from w2s_app.store.file_formats import read_frame
 from w2s_app.twins import normalize, twin_column, twin_groups, twin_message, twin_of
@@ -56,8 +58,9 @@ def frames(clicked_twin: int, votes_for_other: int = 2, twin_votes: int = 5):
             )
         chosen = c * 10 + (clicked_twin if c < twin_votes else 2)
         votes.append(
-            {"id": c, "comparison_id": c, "choice": "generation", "generation_id": chosen, "blind": True}
-        )
+            {"id": c, "comparison_id": c, "choice": "generation", "generation_id": chosen, "blind": True,
+             "voter_id": "v"}
+        )  # fmt: skip
     return pd.DataFrame(votes), pd.DataFrame(gens), pd.DataFrame(comps)
 
 
@@ -73,8 +76,8 @@ def test_a_twin_vote_makes_twins_win_together_and_tie_each_other():
 
 
 def test_fit_does_not_depend_on_which_twin_was_clicked():
-    first = compute_leaderboard(frames(clicked_twin=0), n_boot=50)
-    second = compute_leaderboard(frames(clicked_twin=1), n_boot=50)
+    first = fit_board(*frames(clicked_twin=0))
+    second = fit_board(*frames(clicked_twin=1))
     pd.testing.assert_frame_equal(first.table, second.table)
     pd.testing.assert_frame_equal(first.winrate, second.winrate)
     t = first.table.set_index("entity")
@@ -96,10 +99,8 @@ def store_with_twin_votes(url: str, clicked: int) -> Store:
 
 
 def test_store_twin_votes_give_the_same_fit_whichever_twin_was_clicked(db_url, postgres_or_sqlite_second_url):
-    first = compute_leaderboard(store_with_twin_votes(db_url, 0), "offline", n_boot=50)
-    second = compute_leaderboard(
-        store_with_twin_votes(postgres_or_sqlite_second_url, 1), "offline", n_boot=50
-    )
+    first = build_board(store_with_twin_votes(db_url, 0), BoardView("offline"))
+    second = build_board(store_with_twin_votes(postgres_or_sqlite_second_url, 1), BoardView("offline"))
     pd.testing.assert_frame_equal(first.table, second.table)
     t = first.table.set_index("entity")
     assert t.loc["baseline", "score"] == t.loc["bon N4", "score"] > t.loc["w2s W2 K2 L30", "score"]
@@ -141,7 +142,7 @@ def test_a_vote_among_answers_that_are_all_twins_ties_every_pair():
     gens["text"] = "All the same."
     out = outcomes_from_votes(votes, gens)
     assert len(out) == 3 * 3 and (out["result"] == 0.5).all()
-    board = compute_leaderboard((votes, gens, comps), n_boot=5)
+    board = fit_board(votes, gens, comps)
     assert list(board.table["score"]) == [1000.0] * 3
     # "wins" counts the votes that chose an answer or its twin; here every answer was chosen.
     assert (board.table["wins"] == 3).all() and (board.table["ties"] == 3).all()

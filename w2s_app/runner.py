@@ -7,7 +7,6 @@ it (`Engines`, made by the composition root in wiring/).
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import options
-from .config import ConfigError, Preset, Settings
+from .config import OPENAI_API_KEY, ConfigError, Preset, Settings, read_key
 from .contracts import Cancelled, Engine, SamplingParams, SearchResult
 from .errors import RequestError
 from .search import METHODS, SharedLoop, comparison_cost, method_params, run_methods
@@ -86,6 +85,9 @@ class CompareRequest:
     positions: list[int] | None = None  # display position of each method's answer (0 = A)
     limits: RequestLimits | None = None
     seed_by: str | None = None  # "server" (drawn for this comparison) or "caller": stored, decides blindness
+    # The caller's stop strings (the service's `stop`): a method's search ends once its settled text
+    # reaches one, the text kept whole for the caller to cut. The page gives none.
+    stops: tuple[str, ...] = ()
 
 
 @dataclass
@@ -155,7 +157,7 @@ def build_methods(names: list[str], values: dict[str, Any]) -> list[tuple[str, d
 
 def redact_secrets(text: str) -> str:
     """The API key never lands in the database, even when a server echoes it in an answer."""
-    key = os.environ.get("OPENAI_API_KEY")
+    key = read_key(OPENAI_API_KEY)  # read now: keys are never held in Settings
     return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
 
 
@@ -269,7 +271,9 @@ class Runner:
 
         try:
             try:
-                results = self._run(loaded.engine, plan.prompt, methods, sp, on_progress, on_partial, stop)
+                results = self._run(
+                    loaded.engine, plan.prompt, methods, sp, on_progress, on_partial, stop, request.stops
+                )
             except Cancelled:
                 if deadline is not None and time.perf_counter() > deadline:
                     raise DeadlineExceeded(
@@ -316,15 +320,18 @@ class Runner:
         on_progress: ProgressFn | None,
         on_partial: PartialFn | None,
         cancelled: Callable[[], bool] | None,
+        stops: tuple[str, ...] = (),
     ) -> list[SearchResult]:
         """Run the methods: in the engine's shared loop when it can join comparisons, else on its turn."""
         loop = self._loop(engine)
         if loop is not None:
-            return loop.run(prompt, methods, sp, on_progress, on_partial=on_partial, cancelled=cancelled)
+            return loop.run(
+                prompt, methods, sp, on_progress, on_partial=on_partial, cancelled=cancelled, stops=stops
+            )
         with self._lock:
             turn = self._solo.setdefault(id(engine), threading.Lock())
         with turn:
-            return run_methods(engine, prompt, methods, sp, on_progress, on_partial, cancelled)
+            return run_methods(engine, prompt, methods, sp, on_progress, on_partial, cancelled, stops)
 
     def _loop(self, engine: Engine) -> SharedLoop | None:
         """The engine's shared decode loop, or None when batching is off or the engine cannot join."""

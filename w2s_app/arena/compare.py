@@ -4,11 +4,9 @@ model queue, progress that tells no column apart, then the stored comparison."""
 from __future__ import annotations
 
 import logging
-import queue
 import secrets
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +19,7 @@ from ..runner import CompareRequest
 from ..store.blindness import SEED_BY_CALLER, SEED_BY_SERVER
 from ..store.recent import wait_estimate
 from ..wiring import Services
+from ..worker_stream import WorkerStream
 from .caller import Caller
 from .errors import DATABASE_DOWN, ArenaError
 from .letters import LETTERS, twin_note
@@ -29,6 +28,7 @@ log = logging.getLogger(__name__)
 # An error often names its method ("eft needs one vocabulary"): the reason waits for the reveal.
 FAILED_BEFORE_VOTE = "this answer failed; the reason is shown after your vote"
 WRITING = "…"  # what a column shows while the answers are written
+TICK_SECONDS = 0.25  # how long the page waits for progress before it shows the time waited again
 
 
 @dataclass
@@ -78,48 +78,33 @@ def compare_stream(
         raise ArenaError(str(exc)) from exc
     count = len(methods)
     positions = request.positions
-    events: queue.Queue[tuple[int, str, float]] = queue.Queue()
-    outcome: dict[str, Any] = {}
 
-    def work() -> None:
-        try:
-            outcome["comp"] = services.queue.run(
-                ticket,
-                lambda: False,
-                lambda: services.runner.compare(
-                    request, on_progress=lambda i, text, frac: events.put((i, text, frac)), plan=plan
-                ),
-            )
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
+    def work(emit: Callable[[tuple[int, str, float]], None]) -> Any:
+        return services.queue.run(
+            ticket,
+            lambda: False,
+            lambda: services.runner.compare(
+                request, on_progress=lambda i, text, frac: emit((i, text, frac)), plan=plan
+            ),
+        )
 
     texts, fracs = [""] * count, [0.0] * count
-    thread = threading.Thread(target=work, name="w2s-compare", daemon=True)
+    worker: WorkerStream[tuple[int, str, float]] = WorkerStream(work, "w2s-compare")
     started = time.perf_counter()
-    thread.start()
-    while thread.is_alive() or not events.empty():
-        try:
-            i, text, frac = events.get(timeout=0.25)
-        except queue.Empty:
-            if thread.is_alive():
+    worker.start()
+    try:
+        for event in worker.read(TICK_SECONDS):
+            if event is None:  # nothing new: the status line still shows the time waited
                 waiting = time.perf_counter() - started
                 note = "waiting for the model, then loading it" if not any(fracs) else "generating"
                 yield _blind_update(fracs, f"{note}… {waiting:.0f} s")
-            continue
-        texts[positions[i]], fracs[positions[i]] = text, frac
-        yield _blind_update(fracs, f"generating… {time.perf_counter() - started:.0f} s")
-    thread.join()
-    if "error" in outcome:
-        exc = outcome["error"]
-        if isinstance(exc, RequestError | RateLimited):
-            log.info("comparison refused: %s", exc)  # the client's mistake: one line, no traceback
-            raise ArenaError(str(exc)) from exc
-        if isinstance(exc, OperationalError):
-            log.warning("comparison failed: the database is unavailable")
-            raise ArenaError(DATABASE_DOWN) from exc
-        log.error("comparison failed: %s: %s", type(exc).__name__, exc)
-        raise ArenaError("the comparison failed on the server; please try again") from exc
-    comp = outcome["comp"]
+                continue
+            i, text, frac = event
+            texts[positions[i]], fracs[positions[i]] = text, frac
+            yield _blind_update(fracs, f"generating… {time.perf_counter() - started:.0f} s")
+    except Exception as exc:  # the worker's failure, raised by the reader after its last progress
+        raise _failure(exc) from exc
+    comp = worker.result
     stored = services.store.get_comparison(comp.id)
     for g in stored["generations"]:
         texts[g["position"]] = g["text"] if g["status"] == "done" else f"[{FAILED_BEFORE_VOTE}]"
@@ -128,6 +113,18 @@ def compare_stream(
     if note := twin_note(stored):  # before the vote: identical answers are not a choice
         said += f". **{note}**"
     yield Update(texts, [1.0] * count, said, True, stored)
+
+
+def _failure(exc: Exception) -> ArenaError:
+    """A failed comparison as the page and the API say it: the client's mistake, the database, or ours."""
+    if isinstance(exc, RequestError | RateLimited):
+        log.info("comparison refused: %s", exc)  # the client's mistake: one line, no traceback
+        return ArenaError(str(exc))
+    if isinstance(exc, OperationalError):
+        log.warning("comparison failed: the database is unavailable")
+        return ArenaError(DATABASE_DOWN)
+    log.error("comparison failed: %s: %s", type(exc).__name__, exc)
+    return ArenaError("the comparison failed on the server; please try again")
 
 
 def _blind_update(fracs: list[float], status: str) -> Update:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..config.settings import cache_dir
 
 
 def cache_root() -> Path:
-    """User cache dir for converted weights (never inside the repository)."""
-    env = os.environ.get("W2S_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "w2s-arena"
+    """User cache dir for converted weights (never inside the repository): W2S_CACHE_DIR, declared
+    in config/settings.py, which reads it when a cache is written."""
+    return cache_dir()

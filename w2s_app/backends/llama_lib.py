@@ -381,7 +381,7 @@ class Context:
     ) -> None:
         lib = self.lib = model.lib
         self.model = model
-        threads = threads or int(os.environ.get("W2S_THREADS") or os.cpu_count() or 1)
+        threads = threads or os.cpu_count() or 1  # the caller passes W2S_THREADS (Settings.threads)
         p = lib.llama_context_default_params()
         p.n_ctx, p.n_batch, p.n_ubatch, p.n_seq_max = n_ctx, n_batch, n_batch, n_seq_max
         p.kv_unified = True  # one cache for all sequences: a copied prefix shares its cells

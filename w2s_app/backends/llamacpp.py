@@ -31,9 +31,9 @@ def available() -> bool:
     return llama_lib.available()
 
 
-def default_threads() -> int:
-    """W2S_THREADS, else every core: the process's one thread budget (torch and llama.cpp take turns)."""
-    return int(os.environ.get("W2S_THREADS") or os.cpu_count() or 1)
+def default_threads(threads: int | None = None) -> int:
+    """`threads` (W2S_THREADS, from Settings), else every core: the process's one thread budget."""
+    return threads or os.cpu_count() or 1
 
 
 class LlamaContext:
@@ -102,8 +102,11 @@ def model(path: Path) -> llama_lib.Model:
         return _MODELS[path]
 
 
-def context(path: Path, purpose: str, adapter: Path | None = None) -> LlamaContext:
-    """The shared context of a GGUF for a purpose ('strong' or 'guide'), with a LoRA adapter or none."""
+def context(
+    path: Path, purpose: str, adapter: Path | None = None, threads: int | None = None
+) -> LlamaContext:
+    """The shared context of a GGUF for a purpose ('strong' or 'guide'), with a LoRA adapter or none;
+    `threads` (None: every core) applies when the context is first made."""
     path = Path(path)
     key = (path, adapter, purpose)
     loaded = model(path)
@@ -112,7 +115,7 @@ def context(path: Path, purpose: str, adapter: Path | None = None) -> LlamaConte
             lora = loaded.lora(gguf_adapter(adapter, path)) if adapter is not None else None
             n_ctx = STRONG_CTX if purpose == "strong" else GUIDE_CTX
             _CONTEXTS[key] = LlamaContext(
-                llama_lib.Context(loaded, n_ctx=n_ctx, threads=default_threads(), adapter=lora)
+                llama_lib.Context(loaded, n_ctx=n_ctx, threads=default_threads(threads), adapter=lora)
             )
         return _CONTEXTS[key]
 

@@ -56,13 +56,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .openai_api import ApiClient, ApiConfig, ApiError, Usage, shared_client
+from .api_config import ApiConfig
+from .api_http import ApiError, Usage
+from .api_registry import shared_client
+from .openai_api import ApiClient
 
 CHAT = "chat"
 SCORE_OPTIONS = {"max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 0}
@@ -298,16 +300,13 @@ class RemoteGuide:
             return usage
 
 
-def remote_guide(spec: Any, name: str, env: dict[str, str] | None = None) -> RemoteGuide:
-    """A remote guide from its preset role: api_base and model required, key from api_key_env."""
+def remote_guide(spec: Any, name: str, api_key: str = "", **tries: float) -> RemoteGuide:
+    """A remote guide from its preset role: api_base and model required; `api_key` is the value of
+    the variable its api_key_env names (the wiring reads it), `tries` the W2S_API_* settings."""
     if not spec.api_base:
         raise ValueError(f"{name}: a remote guide needs 'api_base' (e.g. http://127.0.0.1:8001/v1)")
     model = spec.model or (spec.source.split(":", 1)[1] if ":" in spec.source else "")
     if not model:
         raise ValueError(f"{name}: a remote guide needs 'model' (or source = \"api:MODEL\")")
-    # Without api_key_env a guide sends no key: the strong model's OPENAI_API_KEY is not its to use.
-    values = dict(os.environ if env is None else env)
-    if spec.api_key_env != "OPENAI_API_KEY":
-        values.pop("OPENAI_API_KEY", None)
-    config = ApiConfig.from_env(spec.source, spec.api_base, model, env=values, key_env=spec.api_key_env)
-    return RemoteGuide(spec, shared_client(config), name)
+    config = ApiConfig.for_source(spec.source, spec.api_base, model, api_key, spec.api_key_env, **tries)
+    return RemoteGuide(spec, shared_client(config, ApiClient), name)

@@ -1,4 +1,7 @@
-"""A model in a role: which weights, which prompt template, which end-of-sequence and stop strings."""
+"""A model in a role: which weights, which prompt template, which end-of-sequence and stop strings.
+
+`Role` is a local model; `ApiRole` the strong model behind an OpenAI-compatible server.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.presets import CHAT, RoleSpec
+from .api_config import ApiConfig
+from .api_registry import shared_client
 from .local import LoadedModel
+from .openai_api import ApiClient
 
-__all__ = ["CHAT", "Models", "Role", "RoleSpec", "render_prompt"]
+__all__ = ["CHAT", "ApiRole", "Models", "Role", "RoleSpec", "api_role", "render_prompt"]
 
 
 def render_prompt(tokenizer: Any, template: str, prompt: str, system: str | None = None) -> str:
@@ -107,6 +113,56 @@ class Role:
     def decode(self, ids: list[int]) -> str:
         """Response text of token ids, special tokens dropped."""
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+@dataclass
+class ApiRole:
+    """The strong role when the model is remote: the preset's spec plus the client that reaches it."""
+
+    spec: Any  # RoleSpec; its template "chat" means the server applies its own chat template
+    client: ApiClient
+
+    @property
+    def chat(self) -> bool:
+        """True when the model is used through the chat endpoint (configured or detected)."""
+        return self.spec.template == "chat" or self.client.config.model in self.client.server.chat_only
+
+    def prompt_text(self, prompt: str) -> str:
+        """The completions prompt: the role's plain template applied to the user prompt."""
+        return self.spec.template.replace("{prompt}", prompt)
+
+    def messages(self, prompt: str) -> list[dict[str, str]]:
+        """The chat messages: optional system message, then the user prompt."""
+        out = [{"role": "user", "content": prompt}]
+        if self.spec.system:
+            out.insert(0, {"role": "system", "content": self.spec.system})
+        return out
+
+    def describe(self) -> str:
+        """The model and server, without credentials."""
+        return self.client.describe()
+
+    @property
+    def context_limit(self) -> int | None:
+        """Unknown here: the server reports its own limit."""
+        return None
+
+    def count_tokens(self, prompt: str, text: str) -> tuple[int, int] | None:
+        """Unknown here: the server reports the tokens it read and wrote."""
+        return None
+
+
+def api_role(
+    spec: Any, base_url: str | None = None, model: str | None = None, api_key: str = "", **tries: float
+) -> ApiRole:
+    """The strong role for an 'api' source; the preset's api_base, model and api_key_env apply when
+    neither the command line nor the environment names a server or model (`api_key`: read from the
+    variable the preset's api_key_env names, else OPENAI_API_KEY)."""
+    base = base_url or getattr(spec, "api_base", None)
+    name = model or getattr(spec, "model", None)
+    key_env = getattr(spec, "api_key_env", None)
+    config = ApiConfig.for_source(spec.source, base, name, api_key, key_env, **tries)
+    return ApiRole(spec, shared_client(config, ApiClient))
 
 
 @dataclass

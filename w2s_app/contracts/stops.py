@@ -8,12 +8,31 @@ BLANK_RETRIES times; after that the stop string stays text, as it always did.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 BLANK_RETRIES = 2  # fresh attempts of an answer that ended (or stopped) before any visible text
 
 
 def retry_slot(slot: int, attempt: int) -> int:
     """The noise slot of an answer's attempt: fresh draws, still keyed (reproducible)."""
     return slot + (attempt << 20)
+
+
+def retry_blank(attempt: Callable[[int], T], blank: Callable[[T], bool]) -> T:
+    """attempt(0)'s result, or while `blank` says a result came out blank, the next attempt's (at most
+    BLANK_RETRIES more); the last attempt's result stands whatever it is.
+
+    Every engine retries an answer this way; an attempt draws its noise at retry_slot(slot, n).
+    """
+    result = attempt(0)
+    for n in range(1, 1 + BLANK_RETRIES):
+        if not blank(result):
+            break
+        result = attempt(n)
+    return result
 
 
 def blank_stop(text: str, stops: tuple[str, ...]) -> bool:

@@ -18,8 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import Any
 
-from ..backends.openai_api import ApiError, ApiRole, ChatOnlyError, Choice, Usage
-from ..backends.roles import Models
+from ..backends.api_http import ApiError, ChatOnlyError, Usage
+from ..backends.openai_api import Choice
+from ..backends.roles import ApiRole, Models
 from ..contracts import (
     Answer,
     Asked,
@@ -35,7 +36,7 @@ from ..contracts import (
     Stream,
 )
 from ..contracts.seeds import noise_seed
-from ..contracts.stops import BLANK_RETRIES, blank_stop, find_stop, retry_slot
+from ..contracts.stops import blank_stop, find_stop, retry_blank, retry_slot
 
 NEEDS_COMPLETIONS = (
     "w2s continues partial answers chunk by chunk, which needs a completions endpoint; "
@@ -146,33 +147,37 @@ class ApiEngine:
         whole = all(p.n_tokens == 0 and not p.text for p in req.parents) and req.max_new >= sp.max_new_tokens
         streams: list[Stream | None] = [None] * len(req.parents)
         stops = tuple(self.strong.spec.stop)
-        unanswered = list(range(len(req.parents)))
-        for attempt in range(1 + BLANK_RETRIES):
-            # An answer that ends blank, or meets a stop string before any text, is not an answer:
-            # ask again with fresh noise (another slot key), as the local samplers do.
+        todo = list(range(len(req.parents)))  # the streams still to answer
+
+        def attempt(n: int) -> list[int]:
+            """Ask for the streams in `todo` with attempt n's noise; those that came out blank."""
+            nonlocal todo
             sub = replace(
                 req,
-                parents=tuple(req.parents[i] for i in unanswered),
-                slots=tuple(retry_slot(req.slots[i], attempt) for i in unanswered),
+                parents=tuple(req.parents[i] for i in todo),
+                slots=tuple(retry_slot(req.slots[i], n) for i in todo),
             )
-            try:
-                choices, usage = self._remote(prompt, sp, sub, whole)
-            except (ApiError, SearchError) as exc:
-                _add_usage(counts, getattr(exc, "usage", None) or Usage())
-                return Answer(error=exc, counts=counts)
+            choices, usage = self._remote(prompt, sp, sub, whole)
             _add_usage(counts, usage)
             again = []
-            for i, choice in zip(unanswered, choices):
+            for i, choice in zip(todo, choices):
                 parent = req.parents[i]
                 stream = self.extend(parent, choice, sp.max_new_tokens)
                 counts.strong_tokens += stream.n_tokens - parent.n_tokens
                 streams[i] = stream
                 stopped_blank = not parent.text.strip() and blank_stop(parent.text + choice.text, stops)
-                if (stream.done and not stream.text.strip()) or (stopped_blank and attempt < BLANK_RETRIES):
+                if (stream.done and not stream.text.strip()) or stopped_blank:
                     again.append(i)
-            unanswered = again
-            if not unanswered:
-                break
+            todo = again
+            return again
+
+        # An answer that ends blank, or meets a stop string before any text, is not an answer: ask
+        # again with fresh noise (another slot key), as the local samplers do.
+        try:
+            retry_blank(attempt, bool)
+        except (ApiError, SearchError) as exc:
+            _add_usage(counts, getattr(exc, "usage", None) or Usage())
+            return Answer(error=exc, counts=counts)
         # Still empty after every retry: such a stream is `empty`, and the method leaves it out (a
         # best-of-N sample drops out of the N; a baseline says the server wrote nothing).
         return Answer(streams, counts=counts)

@@ -10,9 +10,8 @@ exactly what the reference engine answers.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -31,49 +30,11 @@ from ..contracts import (
     Stream,
 )
 from ..contracts.stops import retry_slot
-from .states import StateStore, StrongState
+from .decoder import Decoder
+from .states import StrongState
 from .stream_text import StreamText
+from .strong_starts import StrongStarts
 from .token_choice import choose_rows, mask_tokens
-
-
-class Decoder(Protocol):
-    """How the strong model runs a batch of rows, one per live stream (transformers or llama.cpp)."""
-
-    def lock(self) -> AbstractContextManager[Any]:
-        """Held while the loop uses the model (a llama.cpp context serves one caller at a time)."""
-        ...
-
-    def prefill(self, ids: list[int]) -> StrongState:
-        """A fresh state: ids[:-1] run into a cache, ids[-1] left pending."""
-        ...
-
-    def release(self, state: StrongState) -> None:
-        """A stored state nobody will extend: its memory can go."""
-        ...
-
-    def add_rows(self, states: list[StrongState]) -> None:
-        """New rows at the end of the batch, each continuing from (a copy of) a state."""
-        ...
-
-    def forward(self) -> torch.Tensor:
-        """Feed every row's pending token; the next-token logits, one row per stream (B, V)."""
-        ...
-
-    def advance(self, toks: list[int]) -> None:
-        """The sampled tokens become the rows' pending tokens, one position on."""
-        ...
-
-    def keep_row(self, b: int, tok: int) -> StrongState:
-        """Row b's cache as a stored state with `tok` pending (it stays when the row leaves)."""
-        ...
-
-    def remove_rows(self, gone: set[int]) -> None:
-        """Take these batch rows out (finished, or their request was abandoned)."""
-        ...
-
-    def reset(self) -> None:
-        """Drop the whole batch."""
-        ...
 
 
 @dataclass
@@ -113,11 +74,7 @@ class BatchedSampler:
         self._eft = eft
         self.abilities = SamplerAbilities(eft=eft is not None)
         self.hooks = Hooks()
-        self.strong_states = StateStore()
-        # A dropped parent's memory is freed only after its children copied it (end of join).
-        self._dropped: list[StrongState] = []
-        self.strong_states.on_drop = self._dropped.append
-        self._roots: dict[str, StrongState] = {}  # prompt -> prefilled prompt
+        self.starts = StrongStarts(role, decoder)  # the states chunks start from, kept or prefilled
         self._flight: list[_Flight] = []
         self._rows: list[_Row] = []  # the decoder's batch rows, in order
 
@@ -136,49 +93,25 @@ class BatchedSampler:
             self._rows = []
             self.decoder.reset()
 
-    # ---- states ---------------------------------------------------------------------------------
-
-    def _root(self, prompt: str) -> StrongState:
-        """The prompt prefilled once (all but its last token, which becomes pending)."""
-        if prompt not in self._roots:
-            self._roots[prompt] = self.decoder.prefill(self.role.prompt_ids(prompt))
-        return self._roots[prompt]
-
-    def _state(self, prompt: str, parent: Stream, temporary: list[StrongState]) -> StrongState:
-        """The parent's cached state; rebuilt from the prompt if it was dropped (slower, same result)."""
-        if parent.id == ROOT.id or not parent.token_ids:
-            return self._root(prompt)
-        state = self.strong_states.get(parent.id)
-        if state is None:
-            state = self.decoder.prefill(self.role.prompt_ids(prompt) + list(parent.token_ids))
-            temporary.append(state)  # freed once its rows copied it
-        return state
-
     # ---- requests -------------------------------------------------------------------------------
 
     @torch.inference_mode()
     def join(self, asked: list[Asked]) -> None:
         """Add new sample requests to the running batch; drop requests nobody asks for any more."""
         with self.decoder.lock():
-            temporary: list[StrongState] = []
             try:
-                self._join(asked, temporary)
+                self._join(asked)
             finally:
-                for state in self._dropped + temporary:
-                    self.decoder.release(state)
-                self._dropped.clear()
+                self.starts.release_unused()
 
-    def _join(self, asked: list[Asked], temporary: list[StrongState]) -> None:
+    def _join(self, asked: list[Asked]) -> None:
         samples = [a for a in asked if isinstance(a.request, SampleRequest)]
         wanted = {id(a.request) for a in samples}
         gone = [f for f in self._flight if id(f.request) not in wanted]
         if gone:
             self._flight = [f for f in self._flight if id(f.request) in wanted]
             self._remove({id(r) for f in gone for r in f.rows})
-        prompts = {a.prompt for a in asked}
-        for prompt in [p for p in self._roots if p not in prompts]:  # comparisons no longer running
-            self.decoder.release(self._roots.pop(prompt))
-        self.strong_states.keep_prompts(prompts)  # a finished search's last unkept beams
+        self.starts.keep_prompts({a.prompt for a in asked})
         known = {id(f.request) for f in self._flight}
         new_rows: list[_Row] = []
         states: list[StrongState] = []
@@ -194,9 +127,9 @@ class BatchedSampler:
                     r.child = r.parent.extend(r.parent.text, r.parent.token_ids, 0, False, sp.max_new_tokens)
                 else:
                     new_rows.append(r)
-                    states.append(self._state(a.prompt, r.parent, temporary))
+                    states.append(self.starts.of(a.prompt, r.parent))
             # The parents' siblings were not kept: no request can name them again.
-            self.strong_states.release_groups({r.parent.id for r in rows}, keep=set())
+            self.starts.kept.release_groups({r.parent.id for r in rows}, keep=set())
         if new_rows:
             self.decoder.add_rows(states)
             self._rows += new_rows
@@ -214,7 +147,7 @@ class BatchedSampler:
         if any(r.child is None for r in flight.rows):
             return None
         self._flight.remove(flight)
-        self.strong_states.add_group(flight.stored, flight.prompt)
+        self.starts.kept.add_group(flight.stored, flight.prompt)
         counts = Counts(strong_tokens=sum(r.child.n_tokens - r.parent.n_tokens for r in flight.rows))
         return Answer([r.child for r in flight.rows], counts=counts)
 
@@ -274,16 +207,14 @@ class BatchedSampler:
     def _restart(self, rows: list[_Row]) -> None:
         """Start these rows' chunks again from their parents, with the next attempt's noise."""
         self._remove({id(r) for r in rows})
-        temporary: list[StrongState] = []
         states = []
         for r in rows:
             flight = next(f for f in self._flight if any(x is r for x in f.rows))
-            states.append(self._state(flight.prompt, r.parent, temporary))
+            states.append(self.starts.of(flight.prompt, r.parent))
             r.new, r.visible, r.attempt = [], False, r.attempt + 1
         self.decoder.add_rows(states)
         self._rows += rows
-        for state in temporary:
-            self.decoder.release(state)
+        self.starts.release_unused()
 
     def _report_partials(self) -> None:
         """Tell the hook the text so far of every single-stream answer still decoding (baseline)."""

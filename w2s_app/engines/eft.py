@@ -5,13 +5,15 @@ The three models must share one vocabulary, since their logits are added entry b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..backends.roles import Models, Role
 from ..contracts import EftRequest, Hooks, SamplingParams, SearchError, Stream
-from ..contracts.stops import BLANK_RETRIES, retry_slot
+from ..contracts.stops import retry_blank, retry_slot
 from .kv import empty_cache
-from .stream_text import StreamText
+from .stream_text import End, StreamText
 from .token_choice import choose_tokens
 
 
@@ -51,6 +53,36 @@ def eft_token(
     return tok
 
 
+# Per attempt: a function from the tokens drawn so far to the three models' next-token logits
+# (strong, tuned, untuned). A fresh one each attempt, so it may keep caches of its own.
+LogitsFrom = Callable[[list[int]], list[torch.Tensor]]
+
+
+def eft_answer(
+    text: StreamText, sp: SamplingParams, req: EftRequest, hooks: Hooks, start: Callable[[], LogitsFrom]
+) -> Stream:
+    """A whole EFT answer, token by token from `start()`'s logits; one that stops before any text is
+    drawn again with fresh keyed noise (contracts.stops.retry_blank)."""
+    parent = Stream()
+    seed = sp.seed if req.seed is None else req.seed
+
+    def attempt(n: int) -> tuple[list[int], End | None]:
+        logits_of = start()
+        new: list[int] = []
+        end = None
+        for pos in range(sp.max_new_tokens):
+            hooks.check_cancelled()
+            key = (seed, retry_slot(req.slot, n), pos)
+            new.append(eft_token(text, parent, new, logits_of(new), req.beta, sp, key))
+            end = text.end(parent, new, n)
+            if end is not None:
+                break
+        return new, end
+
+    new, end = retry_blank(attempt, lambda result: result[1] == "restart")
+    return text.finish_chunk(parent, new, end == "eos", sp.max_new_tokens)
+
+
 class TorchEft:
     """Token-level EFT with each of the three models reading every token once (cached)."""
 
@@ -63,29 +95,21 @@ class TorchEft:
         """A whole EFT answer (the same tokens as the reference engine's)."""
         check_eft(self.models)
         roles = (self.models.strong, self.models.tuned, self.models.untuned)
-        parent = Stream()
-        seed = sp.seed if req.seed is None else req.seed
-        for attempt in range(1 + BLANK_RETRIES):
+
+        def start() -> LogitsFrom:
             # A fresh attempt re-reads the prompt: simpler than rewinding three caches, and rare.
             caches = [empty_cache() for _ in roles]
-            feeds = [list(r.prompt_ids(prompt)) for r in roles]
-            new: list[int] = []
-            end = None
-            for pos in range(sp.max_new_tokens):
-                hooks.check_cancelled()
-                logits = []
+            prompts = [list(r.prompt_ids(prompt)) for r in roles]
+
+            def logits_of(new: list[int]) -> list[torch.Tensor]:
+                feeds = [[new[-1]]] * len(roles) if new else prompts
+                out = []
                 for role, cache, feed in zip(roles, caches, feeds):
                     x = torch.tensor([feed], device=role.loaded.device)
-                    out = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
-                    logits.append(out.logits[0, -1].float())
-                tok = eft_token(
-                    self.text, parent, new, logits, req.beta, sp, (seed, retry_slot(req.slot, attempt), pos)
-                )
-                new.append(tok)
-                end = self.text.end(parent, new, attempt)
-                if end is not None:
-                    break
-                feeds = [[tok]] * len(roles)
-            if end != "restart":
-                break
-        return self.text.finish_chunk(parent, new, end == "eos", sp.max_new_tokens)
+                    run = role.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    out.append(run.logits[0, -1].float())
+                return out
+
+            return logits_of
+
+        return eft_answer(self.text, sp, req, hooks, start)

@@ -199,8 +199,9 @@ class LlamaCppScorer:
             self._free(state)
 
 
-def guide_contexts(models: Models) -> tuple[LlamaContext, LlamaContext]:
-    """The shared llama.cpp contexts of a GGUF guide pair (the tuned one with its adapter, when on)."""
+def guide_contexts(models: Models, threads: int | None = None) -> tuple[LlamaContext, LlamaContext]:
+    """The shared llama.cpp contexts of a GGUF guide pair (the tuned one with its adapter, when on);
+    `threads`: W2S_THREADS (None: every core)."""
     out = []
     for role in (models.tuned, models.untuned):
         if role.loaded.gguf is None:
@@ -208,5 +209,5 @@ def guide_contexts(models: Models) -> tuple[LlamaContext, LlamaContext]:
                 f"the llama.cpp scorer runs GGUF guides only; {role.spec.source!r} is not one"
             )
         adapter = resolve_adapter(role.spec.adapter) if role.spec.adapter and role.spec.use_adapter else None
-        out.append(llamacpp.context(role.loaded.gguf, "guide", adapter))
+        out.append(llamacpp.context(role.loaded.gguf, "guide", adapter, threads))
     return out[0], out[1]

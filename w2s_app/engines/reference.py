@@ -27,8 +27,8 @@ from ..contracts import (
     ScoreRequest,
     Stream,
 )
-from ..contracts.stops import BLANK_RETRIES, retry_slot
-from .eft import check_eft, eft_token
+from ..contracts.stops import retry_blank, retry_slot
+from .eft import check_eft, eft_answer
 from .plain_scorer import PlainScorer
 from .stream_text import StreamText
 from .token_choice import choose_tokens
@@ -97,10 +97,11 @@ class ReferenceEngine:
     ) -> Stream:
         """Sample up to max_new tokens after parent: one full forward pass, then cached decoding."""
         seed = sp.seed if seed is None else seed
-        for attempt in range(1 + BLANK_RETRIES):
-            chunk = self._attempt(prompt, sp, parent, retry_slot(slot, attempt), max_new, seed, req, attempt)
-            if chunk is not None:
-                break
+        chunk = retry_blank(
+            lambda n: self._attempt(prompt, sp, parent, retry_slot(slot, n), max_new, seed, req, n),
+            lambda result: result is None,
+        )
+        assert chunk is not None  # the last attempt never restarts (StreamText.restarts)
         new, hit_eos = chunk
         return self.text.finish_chunk(parent, new, hit_eos, sp.max_new_tokens)
 
@@ -147,23 +148,11 @@ class ReferenceEngine:
         roles = (self.models.strong, self.models.tuned, self.models.untuned)
         prompts = [r.prompt_ids(prompt) for r in roles]
         dev = roles[0].loaded.device
-        parent = Stream()
-        seed = sp.seed if req.seed is None else req.seed
-        for attempt in range(1 + BLANK_RETRIES):
-            new: list[int] = []
-            end = None
-            for pos in range(sp.max_new_tokens):
-                logits = []
-                for role, p in zip(roles, prompts):
-                    x = torch.tensor([p + new], device=dev)
-                    logits.append(role.model(input_ids=x).logits[0, -1].float())
-                tok = eft_token(
-                    self.text, parent, new, logits, req.beta, sp, (seed, retry_slot(req.slot, attempt), pos)
-                )
-                new.append(tok)
-                end = self.text.end(parent, new, attempt)
-                if end is not None:
-                    break
-            if end != "restart":
-                break
-        return self.text.finish_chunk(parent, new, end == "eos", sp.max_new_tokens)
+
+        def logits_of(new: list[int]) -> list[torch.Tensor]:
+            return [
+                role.model(input_ids=torch.tensor([p + new], device=dev)).logits[0, -1].float()
+                for role, p in zip(roles, prompts)
+            ]
+
+        return eft_answer(self.text, sp, req, self.hooks, lambda: logits_of)

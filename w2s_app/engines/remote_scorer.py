@@ -9,7 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..backends.openai_api import ApiError, Usage
+from ..backends.api_http import ApiError, Usage
 from ..backends.remote_guide import RemoteGuide
 from ..contracts import Answer, Counts, ScorerAbilities, ScoreRequest, Stream
 

@@ -7,8 +7,9 @@ people's leaderboard; see leaderboard/sources.py for judge and mixed boards and
 leaderboard/agreement.py for how often a judge agrees with people.
 """
 
+from .ask import JudgeAsk, JudgeRun, parse_since, prepare
 from .client import JudgeSetupError, OpenAIJudge, make_judge
-from .command import add_agreement_parser, add_judge_parser, cmd_agreement, cmd_judge, parse_since
+from .command import add_agreement_parser, add_judge_parser, cmd_agreement, cmd_judge
 from .page import judge_now
 from .prompt import PROMPT_VERSION, Rubric, load_rubric
 from .protocol import Judge, Reply, judge_comparison
@@ -17,7 +18,9 @@ from .run import JudgeReport, run_judge
 __all__ = [
     "PROMPT_VERSION",
     "Judge",
+    "JudgeAsk",
     "JudgeReport",
+    "JudgeRun",
     "JudgeSetupError",
     "OpenAIJudge",
     "Reply",
@@ -31,5 +34,6 @@ __all__ = [
     "load_rubric",
     "make_judge",
     "parse_since",
+    "prepare",
     "run_judge",
 ]

@@ -1,6 +1,6 @@
 """A judge model on any OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, ...).
 
-Requests go through the project's API client (backends/openai_api.py): bounded retries of
+Requests go through the project's API client (backends/openai_api.py, api_http.py): bounded retries of
 timeouts, connection errors, 429 and 5xx, Retry-After honoured, the key kept out of every message.
 The reply is asked for as JSON; where the server can enforce a JSON schema it is asked to, so even
 a small model answers in a readable form. Servers spell that differently, so `connect` probes once,
@@ -11,13 +11,15 @@ into one clear error before any work starts.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..backends.openai_api import ApiClient, ApiConfig, Usage, public_url, redact
+from ..backends.api_config import ApiConfig, public_url, redact
+from ..backends.api_http import Usage
+from ..backends.openai_api import ApiClient
+from ..config import OPENAI_API_KEY, read_key
 from .prompt import VERDICT_SCHEMA
 from .protocol import Reply
 
@@ -161,17 +163,17 @@ class OpenAIJudge:
 def make_judge(
     base_url: str | None,
     model: str,
-    key_env: str = "OPENAI_API_KEY",
+    key_env: str = OPENAI_API_KEY,
     max_tokens: int = 256,
     response_format: str = "auto",
     timeout: float = 120.0,
 ) -> OpenAIJudge:
     """A judge checked against its server (JudgeSetupError, safe to show, when it cannot work).
 
-    `base_url` defaults to OPENAI_BASE_URL; the key is read from the environment variable
-    `key_env` and lives only in the client, never in the database or a message.
+    The caller passes `base_url` (its own, else Settings.api_base: OPENAI_BASE_URL); the key is read
+    from the variable `key_env` now, and lives only in the client, never in the database or a message.
     """
-    base = (base_url or os.environ.get("OPENAI_BASE_URL") or "").strip().rstrip("/")
+    base = (base_url or "").strip().rstrip("/")
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise JudgeSetupError(
@@ -180,10 +182,10 @@ def make_judge(
     model = (model or "").strip()
     if not model or len(model) > 180 or any(c.isspace() or not c.isprintable() for c in model):
         raise JudgeSetupError("--judge-model must be a model name without spaces, at most 180 characters")
-    key = os.environ.get(key_env, "") if key_env else ""
+    key = read_key(key_env) if key_env else ""
     if not key and parts.hostname == "api.openai.com":
         raise JudgeSetupError(f"OpenAI needs a key: set {key_env}")
-    # The whole of one request, retries and waits included, is bounded (backends/openai_api.py).
+    # The whole of one request, retries and waits included, is bounded (backends/api_http.py).
     config = ApiConfig(
         base_url=base, model=model, api_key=key, timeout=timeout, max_seconds=max(300.0, 3 * timeout)
     )

@@ -8,37 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .ask import JudgeInputError
+
 EXIT_BAD_INPUT = 2
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
-class JudgeInputError(ValueError):
-    """Bad input to the judge command; printed as one line, exit code 2."""
-
-
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """A UTC time from an ISO date or time (naive = UTC) or an age such as 30m, 12h, 7d."""
-    if text is None or not str(text).strip():
-        return None
-    text = str(text).strip()
-    age = _AGE.match(text)
-    if age:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[age.group(2)]: float(age.group(1))})
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise JudgeInputError(
-            f"--since must be a date (2026-01-31), a time (2026-01-31T14:00, UTC unless an offset is "
-            f"given) or an age (30m, 12h, 7d); got {text[:40]!r}"
-        ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def add_judge_parser(subparsers: Any) -> Callable[[argparse.Namespace], int]:
@@ -98,47 +74,31 @@ def _fail(message: str) -> int:
 def cmd_judge(args: argparse.Namespace, settings: Any, store: Any) -> int:
     """Judge new comparisons of one preset; prints a summary (or JSON). The entry point wires the store."""
     from ..config import ConfigError
-    from .client import JudgeSetupError, make_judge
-    from .run import run_judge
+    from .ask import JudgeAsk, prepare
+    from .client import JudgeSetupError
 
+    ask = JudgeAsk(
+        preset=args.preset,
+        base_url=args.judge_base,
+        model=args.judge_model,
+        limit=args.limit,
+        since=args.since,
+        concurrency=args.concurrency,
+        retry_failed=args.retry_failed,
+        key_env=args.judge_key_env,
+        max_tokens=args.max_tokens,
+        response_format=args.response_format,
+        timeout=args.timeout,
+    )
     try:
-        if args.limit is not None and args.limit < 1:
-            raise JudgeInputError("--limit must be at least 1")
-        if not 1 <= args.concurrency <= 64:
-            raise JudgeInputError("--concurrency must be between 1 and 64")
-        if not 16 <= args.max_tokens <= 8192:
-            raise JudgeInputError("--max-tokens must be between 16 and 8192")
-        if not 1 <= args.timeout <= 3600:
-            raise JudgeInputError("--timeout must be between 1 and 3600 seconds")
-        since = parse_since(args.since)
-        preset = settings.preset(args.preset)  # ConfigError names the known presets
-        judge = make_judge(
-            args.judge_base,
-            args.judge_model,
-            args.judge_key_env,
-            args.max_tokens,
-            args.response_format,
-            args.timeout,
-        )
+        run = prepare(settings, ask)
     except (JudgeInputError, JudgeSetupError, ConfigError) as exc:
         return _fail(str(exc))
     try:
-        report = run_judge(
-            store,
-            judge,
-            preset=preset.name,
-            purposes={preset.name: preset.purpose},
-            limit=args.limit,
-            since=since,
-            concurrency=args.concurrency,
-            retry_failed=args.retry_failed,
-            progress=not args.no_progress,
-        )
+        report = run.run(store, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to judge the rest", file=sys.stderr)
         return 130
-    finally:
-        judge.close()
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return 1 if report.errors else 0
 

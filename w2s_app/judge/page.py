@@ -6,10 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..backends.openai_api import ApiError
-from .client import JudgeSetupError, make_judge
-from .command import JudgeInputError, parse_since
-from .run import run_judge
+from ..backends.api_http import ApiError
+from .ask import JudgeAsk, prepare
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +18,7 @@ def judge_now(
     preset: str,
     base_url: str,
     model: str,
-    limit: int | None = None,
+    limit: Any = None,
     since: str | None = None,
     concurrency: int = 4,
     on_progress: Callable[[int, int], None] | None = None,
@@ -29,29 +27,13 @@ def judge_now(
 
     The caller checks the admin key first and marks the leaderboard stale afterwards.
     """
+    ask = JudgeAsk(preset, base_url, model, limit, since, concurrency)
     try:
-        if limit is not None and int(limit) < 1:
-            raise JudgeInputError("limit must be at least 1")
-        chosen = settings.preset(preset)
-        when = parse_since(since)
-        judge = make_judge(base_url, model)
-    except (JudgeInputError, JudgeSetupError, ValueError) as exc:
+        run = prepare(settings, ask, flag="")
+    except ValueError as exc:  # bad input, a judge that cannot start, an unknown preset
         return f"error: {exc}"
     try:
-        report = run_judge(
-            store,
-            judge,
-            preset=chosen.name,
-            purposes={chosen.name: chosen.purpose},
-            limit=int(limit) if limit else None,
-            since=when,
-            concurrency=concurrency,
-            progress=False,
-            on_progress=on_progress,
-        )
+        return run.run(store, on_progress=on_progress).summary()
     except ApiError as exc:  # the run itself counts server failures; this is a failure outside it
         log.warning("judge run failed: %s", exc)
         return f"error: {exc}"
-    finally:
-        judge.close()
-    return report.summary()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..backends.openai_api import ApiError
+from ..backends.api_http import ApiError
 from ..store.judgements import judge_voter
 from .prompt import Rubric, load_rubric
 from .protocol import Judge, Outcome, judge_comparison

@@ -4,7 +4,7 @@ a judge's agreement with people, and the cached boards.
 """
 
 from .agreement import Agreement, agreement_view
-from .board import ELO, Leaderboard, compute_leaderboard, fit_bradley_terry, outcomes_from_votes
+from .board import ELO, Leaderboard, fit_bradley_terry, outcomes_from_votes
 from .cache import BoardView, LeaderboardCache, build_board
 from .pairs import separation_text
 from .report import add_source_argument, board_json, board_text
@@ -21,7 +21,6 @@ __all__ = [
     "board_json",
     "board_text",
     "build_board",
-    "compute_leaderboard",
     "fit_bradley_terry",
     "outcomes_from_votes",
     "parse_source",

@@ -6,8 +6,8 @@ Twins (answers with the same text, see twins.py) win or lose together and tie ea
 fit does not depend on which twin was clicked.
 Scores are on the Elo scale: 1000 + 400 * log10(strength), strengths with mean zero. The fit has a
 prior that pulls scores toward equal while votes are few, and intervals that follow the sample
-size (both in fit.py). `compute_leaderboard` reads people's votes only: a judge's (voter
-`judge:<model>`) never enters it; judge and mixed boards are built in cache.build_board.
+size (both in fit.py). Which votes a board is fitted on (people's, a judge's, both; filtered,
+capped) is chosen in cache.build_board, the one path to every board.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..store.judgements import human_votes
 from ..twins import twin_column
 from . import fit as bt
 from .fit import ELO, PRIOR_ELO, PRIOR_SD
@@ -28,7 +27,7 @@ from .pairs import head_to_head, separation
 OUTCOME_COLUMNS = ["vote", "a", "b", "ga", "gb", "result"]
 TABLE_COLUMNS = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
 
-__all__ = ["ELO", "Leaderboard", "compute_leaderboard", "fit_bradley_terry", "outcomes_from_votes"]
+__all__ = ["ELO", "Leaderboard", "board_from_outcomes", "fit_bradley_terry", "outcomes_from_votes"]
 
 
 @dataclass
@@ -120,13 +119,6 @@ def _encode(outcomes: pd.DataFrame, entities: list[str]) -> tuple[np.ndarray, np
     return a, b, outcomes["result"].to_numpy(dtype=float)
 
 
-def _votes_frames(source: Any, preset: str | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(votes, generations, comparisons) from a Store or a tuple of frames."""
-    if isinstance(source, tuple):
-        return source
-    return source.leaderboard_frames(preset)
-
-
 def in_preset(
     votes: pd.DataFrame, gens: pd.DataFrame, comps: pd.DataFrame, preset: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -137,21 +129,6 @@ def in_preset(
         votes = votes[votes["comparison_id"].isin(keep)]
         gens = gens[gens["comparison_id"].isin(keep)]
     return votes, gens
-
-
-def compute_leaderboard(
-    source: Any, preset: str | None = None, n_boot: int = 200, seed: int = 0, prior_sd: float = PRIOR_SD
-) -> Leaderboard:
-    """People's board: Bradley-Terry table with 95% intervals, ranks, win rates, head-to-heads, counts.
-
-    `source` is a Store, or a tuple of (votes, generations, comparisons) frames shaped like its
-    tables. Judge votes are dropped here whatever the caller passes. `n_boot` and `seed` are
-    accepted for older callers and unused: the intervals are analytic (fit.py).
-    """
-    votes, gens, comps = _votes_frames(source, preset)
-    votes, gens = in_preset(human_votes(votes), gens, comps, preset)
-    outcomes = outcomes_from_votes(votes, gens) if len(votes) else pd.DataFrame(columns=OUTCOME_COLUMNS)
-    return board_from_outcomes(outcomes, votes, gens, prior_sd=prior_sd)
 
 
 def vote_counts(votes: pd.DataFrame) -> dict[str, int]:

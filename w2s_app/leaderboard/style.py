@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..store.judgements import human_votes
 from . import fit as bt
 from .board import board_from_outcomes, outcomes_from_votes
 from .fit import PRIOR_SD
@@ -102,16 +101,3 @@ def style_board(outcomes: pd.DataFrame, votes: pd.DataFrame, gens: pd.DataFrame,
     with_style = with_style_differences(outcomes, texts)
     z = style_covariates(with_style)
     return board_from_outcomes(with_style, votes, gens, z=z, source=source, z_names=FEATURES)
-
-
-def apply_style_control(
-    board: Any, votes: pd.DataFrame, gens: pd.DataFrame, texts: dict[int, str], n_boot: int = 200
-) -> Any:
-    """People's board fitted net of style (blind, non-judge votes); n_boot is unused (analytic intervals)."""
-    if board.table.empty:
-        return board
-    votes = human_votes(votes)
-    votes = votes[votes["blind"].astype(bool)] if len(votes) else votes
-    styled = style_board(outcomes_from_votes(votes, gens), votes, gens, texts, board.source)
-    styled.counts = board.counts
-    return styled

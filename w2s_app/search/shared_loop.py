@@ -28,8 +28,10 @@ class _Submitted:
         on_progress: ProgressFn | None,
         on_partial: PartialFn | None,
         cancelled: Callable[[], bool] | None,
+        stops: tuple[str, ...] = (),
     ) -> None:
         self.args = args
+        self.stops = stops
         self.rows = rows_needed(args[1])
         self.on_progress = on_progress
         self.on_partial = on_partial
@@ -68,9 +70,13 @@ class SharedLoop:
         on_progress: ProgressFn | None = None,
         on_partial: PartialFn | None = None,
         cancelled: Callable[[], bool] | None = None,
+        stops: tuple[str, ...] = (),
     ) -> list[SearchResult]:
-        """As `run_methods`, sharing the engine's decode steps with every other comparison running."""
-        job = _Submitted((prompt, methods, sp), on_progress, on_partial, cancelled)
+        """As `run_methods`, sharing the engine's decode steps with every other comparison running.
+
+        A comparison whose methods all ended at the caller's `stops` leaves the loop with its results.
+        """
+        job = _Submitted((prompt, methods, sp), on_progress, on_partial, cancelled, stops)
         with self._cond:
             self._queue.append(job)
             if self._thread is None or not self._thread.is_alive():
@@ -113,7 +119,9 @@ class SharedLoop:
             self._queue.popleft()
             prompt, methods, sp = job.args
             try:
-                job.run = MethodsRun(prompt, methods, sp, self.engine.stops, job.on_progress, job.on_partial)
+                job.run = MethodsRun(
+                    prompt, methods, sp, self.engine.stops, job.on_progress, job.on_partial, job.stops
+                )
             except BaseException as exc:
                 self._end(job, exc)
                 continue
@@ -121,11 +129,12 @@ class SharedLoop:
             self.peak_rows = max(self.peak_rows, used + job.rows)
 
     def _joinable(self) -> bool:
-        """True when a queued comparison fits now or a running one was cancelled: stop decoding."""
+        """True when a queued comparison fits now, a running one was cancelled or one of its methods
+        ended at a client stop while its request decoded: stop decoding, the next round rearranges."""
         with self._cond:
             if self._queue and sum(j.rows for j in self._active) + self._queue[0].rows <= self.max_rows:
                 return True
-        return any(j.cancelled is not None and j.cancelled() for j in self._active)
+        return any(j.run.dropped or (j.cancelled is not None and j.cancelled()) for j in self._active)
 
     def _round(self) -> None:
         """One engine call over every running comparison's waiting requests."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -33,7 +32,7 @@ from .errors import (
     server_error_handler,
     validation_handler,
 )
-from .jobs import ChoiceAnswer, ChoicePlan, Job, is_client_error
+from .jobs import ChoiceAnswer, ChoicePlan, Event, Job, is_client_error
 from .schemas import ChatRequest, CompletionRequest, OpenAIFields, split_model
 
 POLL_SECONDS = 0.25  # how often a waiting request checks that its client is still there
@@ -220,23 +219,22 @@ async def _serve(
     return JSONResponse(make(rid, created, body.model, answers))
 
 
-async def _next_event(job: Job, request: Request) -> Any:
-    """The job's next event; None (and the job cancelled) when the client has gone.
+async def _events(job: Job, request: Request) -> AsyncIterator[Event]:
+    """The job's events; they end early (and the job is cancelled) when the client has gone.
 
     The client is checked every POLL_SECONDS even while events keep coming (a busy stream must
-    not hide a disconnect).
+    not hide a disconnect). The job's failure is raised after its last event.
     """
-    while True:
+    checked_at = 0.0
+    async for event in job.events(POLL_SECONDS):
         now = time.monotonic()
-        if now - job.checked_at >= POLL_SECONDS:
-            job.checked_at = now
+        if now - checked_at >= POLL_SECONDS:
+            checked_at = now
             if await request.is_disconnected():
                 job.cancel()
-                return None
-        try:
-            return await asyncio.wait_for(job.events.get(), POLL_SECONDS)
-        except TimeoutError:
-            continue
+                return
+        if event is not None:
+            yield event
 
 
 def _error(exc: BaseException) -> OpenAIError:
@@ -251,37 +249,33 @@ async def _collect(job: Job, request: Request) -> list[ChoiceAnswer]:
     """Wait for every answer of a non-streaming request."""
     answers: list[ChoiceAnswer] = []
     try:
-        while True:
-            event = await _next_event(job, request)
-            if event is None or event.kind == "end":
-                return answers
+        async for event in _events(job, request):
             if event.kind == "answer":
                 answers.append(event.answer)
-            elif event.kind == "error":
-                raise _error(event.error)
+    except Exception as exc:  # the search failed: the worker's error, raised after its last event
+        raise _error(exc) from None
     finally:
         if len(answers) < len(job.choices):
             job.cancel()
+    return answers
 
 
 async def _stream(job: Job, request: Request, chunks: Chunks, include_usage: bool) -> AsyncIterator[str]:
     """SSE: settled text deltas as they come, a finish chunk per choice, usage, then [DONE]."""
     answers: list[ChoiceAnswer] = []
     try:
-        while True:
-            event = await _next_event(job, request)
-            if event is None:
-                return
-            if event.kind == "delta":
-                yield chunks.delta(event.index, event.text)
-            elif event.kind == "answer":
-                answers.append(event.answer)
-                yield chunks.finish(event.answer)
-            elif event.kind == "error":
-                yield sse(_error(event.error).body())
-                return
-            elif event.kind == "end":
-                break
+        try:
+            async for event in _events(job, request):
+                if event.kind == "delta":
+                    yield chunks.delta(event.index, event.text)
+                elif event.kind == "answer":
+                    answers.append(event.answer)
+                    yield chunks.finish(event.answer)
+        except Exception as exc:  # the search failed: the worker's error, raised after its last event
+            yield sse(_error(exc).body())
+            return
+        if job.cancelled():  # the client left
+            return
         if include_usage and answers:
             yield chunks.usage(answers)
         yield DONE

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RequestError
 from ..model_queue import ModelQueue, Ticket
 from ..runner import CompareRequest, DeadlineExceeded, Plan, RequestLimits, Runner
+from ..worker_stream import WorkerStream
 from .stops import StopStream, cut_at_stop
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,12 @@ class ChoiceAnswer:
 
 @dataclass
 class Event:
-    """What the worker reports: 'delta' (index, text), 'answer' (ChoiceAnswer), 'error' (exception), 'end'."""
+    """What the worker reports: 'delta' (index, text) or 'answer' (ChoiceAnswer); its failure is raised."""
 
     kind: str
     index: int = 0
     text: str = ""
     answer: ChoiceAnswer | None = None
-    error: BaseException | None = None
 
 
 Emit = Callable[[Event], None]
@@ -76,27 +75,21 @@ class Job:
     client_hash: str | None
     limits: RequestLimits  # the deployment's cost cap and deadline, as the page's
     stream: bool = False  # text deltas are sent only to a streaming client
-    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
-    checked_at: float = 0.0  # when the request last checked that its client is still connected
     _cancel: threading.Event = field(default_factory=threading.Event)
     _failed: threading.Event = field(default_factory=threading.Event)  # a choice failed: stop the others
+    _worker: WorkerStream[Event] = field(init=False)
 
     def start(self) -> None:
-        """Start the worker thread; events arrive on `self.events` in the caller's loop."""
-        loop = asyncio.get_running_loop()
+        """Start the worker thread in the caller's event loop; read its events with `events`."""
+        self._worker = WorkerStream(
+            lambda emit: self.queue.run(self.ticket, self.cancelled, lambda: self._run_all(emit)),
+            "w2s-serve-job",
+        )
+        self._worker.start_async()
 
-        def emit(event: Event) -> None:
-            loop.call_soon_threadsafe(self.events.put_nowait, event)
-
-        def work() -> None:
-            try:
-                self.queue.run(self.ticket, self.cancelled, lambda: self._run_all(emit))
-            except BaseException as exc:  # handed to the request's task
-                emit(Event("error", error=exc))
-            finally:
-                emit(Event("end"))
-
-        threading.Thread(target=work, name="w2s-serve-job", daemon=True).start()
+    def events(self, tick: float) -> AsyncIterator[Event | None]:
+        """The job's events as they come (None after `tick` s without one); its failure is raised."""
+        return self._worker.aread(tick)
 
     def cancel(self) -> None:
         """The client left: stop the search at its next step and free the queue place."""
@@ -190,6 +183,7 @@ class Job:
             voter_id=self.voter_id,
             client_hash=self.client_hash,
             limits=limits,
+            stops=self.stops,  # the search ends once a choice's settled text reaches a stop
         )
         comp = self.runner.compare(request, on_partial=on_partial, cancelled=self._stopped, plan=choice.plan)
         result = comp.results[0]

@@ -87,7 +87,7 @@ class Store(ComparisonRecords, VoteRecords, BoardReads, ExportRecords, JudgeReco
     `finish_comparison` (every answer plus status 'done', one transaction) or `fail_comparison`.
     `record_vote` accepts one vote per voter on a 'done' comparison and raises VoteError otherwise.
     Reading: `get_comparison`, `list_comparisons` (history), `frame` (a whole table),
-    `leaderboard_frames` (what leaderboard.compute_leaderboard needs), `export` (CSV/JSONL/Parquet).
+    `leaderboard_frames` (what leaderboard.build_board reads), `export` (CSV/JSONL/Parquet).
     Automatic judges: see judgements.JudgeRecords (judge_todo, record_judgement, judgement_frame).
     The constructor applies the Alembic migrations (upgrade head) unless `migrate_on_start=False`.
     """

@@ -47,7 +47,8 @@ def main() -> None:
     demo = build_app(services, payloads)
     # uvicorn (under Gradio) would believe X-Forwarded-For from any loopback peer and rewrite the
     # client address before the app sees it. Trust nothing there: the app believes the header only
-    # from W2S_TRUSTED_PROXIES (limits.client_address).
+    # from W2S_TRUSTED_PROXIES (limits.client_address). A write, not a read: uvicorn takes this only
+    # from its environment, and Gradio starts uvicorn inside launch(), so it is set here, just before.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     demo.launch(
         server_name=services.settings.server_name,

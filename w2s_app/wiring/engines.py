@@ -95,7 +95,7 @@ class PresetEngines:
         with self._lock:
             if key not in self._loaded:
                 models = sources.load_models(preset, self._context(name))
-                engine = sources.build_engine(models, name)
+                engine = sources.build_engine(models, name, self.settings.threads)
                 self._loaded[key] = LoadedPreset(
                     models, engine, sources.model_labels(preset, models), sources.strong_server(models)
                 )
@@ -104,7 +104,15 @@ class PresetEngines:
     def _context(self, engine: str) -> LoadContext:
         """How roles load for an engine: GGUF roles in llama.cpp on its path (guides too, under auto)."""
         llama = engine == "llamacpp" or (self.settings.engine == "auto" and self._llama_here())
-        return LoadContext(self.pool, self.settings.api_base, self.settings.api_model, llama)
+        s = self.settings
+        tries = {
+            "timeout": s.api_timeout,
+            "max_retries": s.api_retries,
+            "max_seconds": s.api_max_seconds,
+            "backoff": s.api_backoff,
+            "parallel": s.api_parallel,
+        }
+        return LoadContext(self.pool, s.api_base, s.api_model, llama, tries)
 
     def prepare(self, preset: Preset) -> list[str]:
         """Load every role now (the first comparison then does not wait); a line per role."""

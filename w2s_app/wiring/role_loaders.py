@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.llamacpp import load_gguf_role_model
 from ..backends.local import LoadedModel, ModelPool, resolve_source
-from ..backends.openai_api import ApiRole, api_role
 from ..backends.remote_guide import RemoteGuide, remote_guide
-from ..backends.roles import Role
-from ..config import RoleSpec
+from ..backends.roles import ApiRole, Role, api_role
+from ..config import OPENAI_API_KEY, RoleSpec, read_key
 from ..engines.fake import FakeOptions, FakeRole
 
 
@@ -22,6 +21,9 @@ class LoadContext:
     api_base: str | None = None  # --api-base / OPENAI_BASE_URL: the strong model's server
     api_model: str | None = None  # --api-model / W2S_API_MODEL
     llama: bool = False  # GGUF roles run in llama.cpp (read from the file, no transformers weights)
+    # How hard a remote role tries (W2S_API_*): ApiConfig's timeout, max_retries, max_seconds,
+    # backoff and parallel.
+    api_tries: dict[str, float] = field(default_factory=dict)
 
 
 def local_strong(spec: RoleSpec, ctx: LoadContext) -> Role:
@@ -63,12 +65,15 @@ def local_prepare(spec: RoleSpec, ctx: LoadContext) -> str:
 
 def api_strong(spec: RoleSpec, ctx: LoadContext) -> ApiRole:
     """The strong model on an OpenAI-compatible server; the command line's server and model win."""
-    return api_role(spec, ctx.api_base, ctx.api_model)
+    key = read_key(spec.api_key_env or OPENAI_API_KEY)
+    return api_role(spec, ctx.api_base, ctx.api_model, key, **ctx.api_tries)
 
 
 def api_guide(spec: RoleSpec, ctx: LoadContext, name: str) -> RemoteGuide:
     """A guide on a server, scored from prompt log-probabilities (its own api_base, never the strong's)."""
-    return remote_guide(spec, name)
+    # Without api_key_env a guide sends no key: the strong model's OPENAI_API_KEY is not its to use.
+    key = read_key(spec.api_key_env) if spec.api_key_env else ""
+    return remote_guide(spec, name, key, **ctx.api_tries)
 
 
 def api_prepare(spec: RoleSpec, ctx: LoadContext) -> str:

@@ -7,7 +7,6 @@ service and the command line cannot drift apart (cost cap, deadline, recovery, l
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
 from ..backends.local import ModelPool, pick_device
@@ -19,7 +18,7 @@ from ..model_queue import ModelQueue
 from ..runner import RequestLimits, Runner
 from ..store import Store
 from .engines import PresetEngines
-from .gpu import gpu_wrap
+from .gpu import gpu_wrap, on_zero_gpu
 from .startup import check_data_dir
 
 
@@ -57,7 +56,8 @@ def resolved(settings: Settings) -> Settings:
 def build_runner(settings: Settings, store: Store | None = None, pool: ModelPool | None = None) -> Runner:
     """A runner over the presets' engines (a store keeps every comparison; None keeps nothing)."""
     settings = resolved(settings)
-    return Runner(settings, PresetEngines(settings, pool), store=store, wrap=gpu_wrap)
+    wrap = gpu_wrap if on_zero_gpu(settings.space_id) else None
+    return Runner(settings, PresetEngines(settings, pool), store=store, wrap=wrap)
 
 
 def build_services(settings: Settings, pool: ModelPool | None = None) -> Services:
@@ -69,7 +69,7 @@ def build_services(settings: Settings, pool: ModelPool | None = None) -> Service
     store = Store.from_settings(settings)
     # A comparison runs at most request_seconds; one still `running` well after that is dead.
     store.recover_running(older_than_seconds=max(settings.request_seconds, 600.0) * 2)
-    runner = build_runner(settings, store, pool)  # its wrap is a no-op except on ZeroGPU
+    runner = build_runner(settings, store, pool)  # model work wrapped on ZeroGPU only
     engines = runner.engines
     identity = Identity(load_secret(settings.data_dir, settings.secret), settings.admin_key)
     limits = Limits(
@@ -83,6 +83,6 @@ def build_services(settings: Settings, pool: ModelPool | None = None) -> Service
     board = LeaderboardCache(store, min_interval=settings.leaderboard_seconds, voter_cap=settings.voter_cap)
     queue = ModelQueue(settings.max_queue, runner.concurrency)
     # Spaces set OAUTH_CLIENT_ID only when the Space enables OAuth in its README metadata.
-    oauth = bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+    oauth = bool(settings.space_id and settings.oauth_client_id)
     request_limits = RequestLimits(settings.max_cost, settings.request_seconds)
     return Services(settings, store, runner, engines, identity, limits, board, queue, request_limits, oauth)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import llamacpp
-from ..backends.openai_api import is_api_source
+from ..backends.api_config import is_api_source
 from ..backends.roles import Models
 from ..config import ROLES, Preset, RoleSpec
 from ..contracts import Engine, Scorer
@@ -38,6 +38,9 @@ from .role_loaders import (
     local_strong,
 )
 
+# (models, the guides' scorer or None, W2S_THREADS or None) -> the engine over those roles.
+EngineBuilder = Callable[[Models, Scorer | None, int | None], Engine]
+
 
 class RoleError(RequestError):
     """A preset's roles cannot be set up as written (a request error: nothing ran)."""
@@ -55,8 +58,8 @@ class SourceKind:
     remote: bool = False  # on a server: nothing loads here, so its settings are checked first
     # (tuned, untuned) -> the scorer of a pair of such guides; None: the local guides' scorer.
     scorer: Callable[[Any, Any], Scorer] | None = None
-    # (models, scorer) -> the engine, as the strong model; None: ENGINES[W2S_ENGINE].
-    engine: Callable[[Models, Scorer | None], Engine] | None = None
+    # (models, scorer, threads) -> the engine, as the strong model; None: ENGINES[W2S_ENGINE].
+    engine: EngineBuilder | None = None
     label: Callable[[Any], str] | None = None  # a loaded role's name in the store; None: its source
     server: Callable[[Any], str] | None = None  # a strong role's URL that must answer first
 
@@ -66,7 +69,7 @@ class SourceKind:
 # export), starts without loading them.
 
 
-def llamacpp_engine(models: Models, scorer: Scorer | None) -> Engine:
+def llamacpp_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
     """The strong model sampled by llama.cpp in-process (GGUF sources), guides scored as given."""
     from ..engines.batched_sampler import BatchedSampler
     from ..engines.llamacpp_decoder import LlamaCppDecoder
@@ -76,37 +79,37 @@ def llamacpp_engine(models: Models, scorer: Scorer | None) -> Engine:
         raise RoleError(
             f"the llama.cpp engine samples GGUF models; {strong.spec.source!r} is not one (use W2S_ENGINE=fast)"
         )
-    decoder = LlamaCppDecoder(llamacpp.context(strong.loaded.gguf, "strong"))
-    return JoinedEngine(BatchedSampler(strong, decoder), scorer or local_scorer(models))
+    decoder = LlamaCppDecoder(llamacpp.context(strong.loaded.gguf, "strong", threads=threads))
+    return JoinedEngine(BatchedSampler(strong, decoder), scorer or local_scorer(models, threads))
 
 
-def local_scorer(models: Models) -> Scorer:
-    """The scorer of a local guide pair: in llama.cpp when the guides were read from GGUF files for it,
-    else the cached transformers scorer."""
+def local_scorer(models: Models, threads: int | None = None) -> Scorer:
+    """The scorer of a local guide pair: in llama.cpp (on `threads`) when the guides were read from
+    GGUF files for it, else the cached transformers scorer."""
     from ..engines.cached_scorer import CachedScorer
-    from ..engines.llamacpp_scorer import LlamaCppScorer
+    from ..engines.llamacpp_scorer import LlamaCppScorer, guide_contexts
 
     if all(r.loaded.model is None and r.loaded.gguf is not None for r in (models.tuned, models.untuned)):
-        return LlamaCppScorer(models)
+        return LlamaCppScorer(models, guide_contexts(models, threads))
     return CachedScorer(models)
 
 
-def fast_engine(models: Models, scorer: Scorer | None) -> Engine:
+def fast_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
     """The strong model batched in transformers (exactly the reference's texts), EFT included."""
     from ..engines.batched_sampler import BatchedSampler
     from ..engines.eft import TorchEft
     from ..engines.torch_decoder import TorchDecoder
 
     sampler = BatchedSampler(models.strong, TorchDecoder(models.strong), eft=TorchEft(models))
-    return JoinedEngine(sampler, scorer or local_scorer(models))
+    return JoinedEngine(sampler, scorer or local_scorer(models, threads))
 
 
-def fake_engine(models: Models, scorer: Scorer | None) -> Engine:
+def fake_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
     """The scripted strong model (fake: sources) with the guides' scorer, fake or local."""
-    return JoinedEngine(FakeSampler(models.strong), scorer or local_scorer(models))
+    return JoinedEngine(FakeSampler(models.strong), scorer or local_scorer(models, threads))
 
 
-def reference_engine(models: Models, scorer: Scorer | None) -> Engine:
+def reference_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
     """The plain oracle: one stream and one score at a time, nothing cached."""
     from ..engines.plain_scorer import PlainScorer
     from ..engines.reference import ReferenceEngine
@@ -114,13 +117,13 @@ def reference_engine(models: Models, scorer: Scorer | None) -> Engine:
     return ReferenceEngine(models, scorer or PlainScorer(models))
 
 
-def api_engine(models: Models, scorer: Scorer | None) -> Engine:
+def api_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
     """A strong model behind a server; local guides scored where they were loaded (llama.cpp or transformers)."""
-    return ApiEngine(models, scorer or local_scorer(models))
+    return ApiEngine(models, scorer or local_scorer(models, threads))
 
 
-# Engines over a local strong model, named by W2S_ENGINE: (models, scorer or None) -> engine.
-ENGINES: dict[str, Callable[[Models, Scorer | None], Engine]] = {
+# Engines over a local strong model, named by W2S_ENGINE.
+ENGINES: dict[str, EngineBuilder] = {
     "reference": reference_engine,
     "fast": fast_engine,
     "llamacpp": llamacpp_engine,
@@ -210,24 +213,25 @@ def check_engine(strong: RoleSpec, name: str) -> None:
         raise RoleError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
 
 
-def build_engine(models: Models, name: str) -> Engine:
-    """The engine for loaded roles: the strong model's sampler joined with the guide pair's scorer."""
+def build_engine(models: Models, name: str, threads: int | None = None) -> Engine:
+    """The engine for loaded roles: the strong model's sampler joined with the guide pair's scorer;
+    `threads`: W2S_THREADS for llama.cpp (None: every core)."""
     guides = kind_of(models.tuned.spec.source)
     scorer = guides.scorer(models.tuned, models.untuned) if guides.scorer else None
     strong = kind_of(models.strong.spec.source)
     if strong.engine is not None:
-        return strong.engine(models, scorer)
+        return strong.engine(models, scorer, threads)
     check_engine(models.strong.spec, name)
-    return ENGINES[name](models, scorer)
+    return ENGINES[name](models, scorer, threads)
 
 
-def engine_for(models: Models, name: str, scorer: Scorer | None = None) -> Engine:
+def engine_for(models: Models, name: str, scorer: Scorer | None = None, threads: int | None = None) -> Engine:
     """An engine of ENGINES (or the strong source's own) over loaded roles, with the scorer given or the
     guides' own (benchmarks and tests build engines this way)."""
     strong = kind_of(models.strong.spec.source)
     if strong.engine is not None:
-        return strong.engine(models, scorer)
-    return ENGINES[name](models, scorer)
+        return strong.engine(models, scorer, threads)
+    return ENGINES[name](models, scorer, threads)
 
 
 def model_labels(preset: Preset, models: Models | None = None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Tiny random causal LMs over real tokenizers, for tests, benchmarks and a tiny-model preset.
+"""Tiny random causal LMs over real tokenizers, for tests and benchmarks (the `tiny` presets).
 
 A random model over a 49k or 262k vocabulary spreads its probability so thin that it would never
 end an answer. We make the output head peaked on a small set of ordinary tokens plus EOS, so the
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .backends.cache_dir import cache_root
-from .backends.file_lock import exclusive
-from .backends.local import load_tokenizer
+from w2s_app.backends.cache_dir import cache_root
+from w2s_app.backends.file_lock import exclusive
+from w2s_app.backends.local import load_tokenizer
 
 
 def build_tiny(
