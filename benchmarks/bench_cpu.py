@@ -58,7 +58,7 @@ from w2s_app.prompt_pool import pool_for
 from w2s_app.runner import CompareRequest
 from w2s_app.search import run_methods
 from w2s_app.wiring import build_runner, engine_for
-from w2s_app.wiring.sources import local_scorer
+from w2s_app.wiring.model_sources import local_scorer
 
 METHODS = ["baseline", "bon", "w2s"]
 

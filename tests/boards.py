@@ -26,6 +26,10 @@ class FrameStore:
         """Every frame whole: build_board itself keeps the preset's blind votes (leaderboard.board.in_preset)."""
         return self.frames
 
+    def reward_frame(self, preset: str | None = None, reward: str | None = None) -> pd.DataFrame:
+        """No gold rewards in hand-made frames."""
+        return pd.DataFrame(columns=["generation_id", "comparison_id", "label", "reward", "value"])
+
     def generation_texts(self, ids: list[int]) -> dict[int, str]:
         """Answer texts by generation id (style control reads them)."""
         if self.texts is None:

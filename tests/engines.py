@@ -1,4 +1,4 @@
-"""Engines over loaded roles for tests, built by the composition root's own builders (wiring.sources)."""
+"""Engines over loaded roles for tests, built by the composition root's own builders (wiring.model_sources)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ THREADS = Settings.from_env().threads
 
 
 def fast(models: Any, scorer: Any = None) -> Any:
-    """The batched transformers engine (the default's oracle twin) with the cached scorer or `scorer`."""
+    """The batched transformers engine `fast` with the cached scorer or `scorer`."""
     return engine_for(models, "fast", scorer, THREADS)
 
 

@@ -16,10 +16,10 @@ from w2s_app.model_queue import ModelQueue
 from w2s_app.runner import RequestLimits
 from w2s_app.search import SharedLoop, run_methods
 from w2s_app.search.driver import stop_decided
+from w2s_app.serve.client_stops import cut_at_stop
 from w2s_app.serve.jobs import ChoiceAnswer, ChoicePlan, Event, Job
-from w2s_app.serve.stops import cut_at_stop
 from w2s_app.wiring import build_runner
-from w2s_app.wiring.sources import fake_engine
+from w2s_app.wiring.model_sources import fake_engine
 
 # Never ends on its own, one word a step: an answer runs its whole budget unless a stop ends it.
 PRESETS = FAKE_PRESETS + fake_preset(
@@ -63,7 +63,7 @@ def run_job(runner, method: str, choices: list[ChoicePlan], stops: tuple[str, ..
         queue = ModelQueue(max_waiting=1)
         settings = {"max_new_tokens": 40, **SETTINGS[method]}
         job = Job(
-            runner, queue, queue.join(), "fake-long", method, settings, choices, stops, "api:t", None,
+            runner, queue, queue.enter(), "fake-long", method, settings, choices, stops, "api:t", None,
             RequestLimits(), stream=True,
         )  # fmt: skip
         job.start()

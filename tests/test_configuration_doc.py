@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from w2s_app.config.reference import DOC, END, main, render, start_marker, table, tables_in
 from w2s_app.config.settings import GROUPS, env_reference
+from w2s_app.config.settings_doc import DOC, END, main, render, start_marker, table, tables_in
 
 APP = Path(__file__).resolve().parents[1] / "w2s_app"
 # The two writes that must happen outside config/, each before a library reads its environment:
@@ -22,7 +22,7 @@ ALLOWED_WRITES = {("__init__.py", "GOMP_SPINCOUNT"), ("ui/__init__.py", "FORWARD
 def test_the_doc_tables_are_the_generated_ones():
     text = DOC.read_text(encoding="utf-8")
     assert tables_in(text) == {group: table(group) for group in GROUPS}, (
-        "docs/configuration.md's tables differ from the declarations: run python -m w2s_app.config.reference"
+        "docs/configuration.md's tables differ from the declarations: run python -m w2s_app.config.settings_doc"
     )
     assert main(["--check"]) == 0
 

@@ -14,7 +14,7 @@ import torch
 from tests import engines
 from w2s_app.contracts import SamplingParams
 from w2s_app.contracts.seeds import method_seed, prompt_seed
-from w2s_app.engines.eft import eft_logits
+from w2s_app.engines.eft_sampling import eft_logits
 from w2s_app.engines.token_choice import choose_tokens
 from w2s_app.search import run_methods
 

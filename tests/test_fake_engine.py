@@ -7,7 +7,7 @@ from w2s_app.config import RoleSpec
 from w2s_app.contracts import SamplingParams
 from w2s_app.engines.fake import FakeOptions, FakeRole, FakeScorer
 from w2s_app.search import run_methods
-from w2s_app.wiring.sources import fake_engine
+from w2s_app.wiring.model_sources import fake_engine
 
 
 def engine(strong: str):

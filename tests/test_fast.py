@@ -315,14 +315,14 @@ def test_any_local_sampler_with_any_local_scorer_equals_the_reference(same_tok, 
     from w2s_app.engines.cached_scorer import CachedScorer
     from w2s_app.engines.plain_scorer import PlainScorer
     from w2s_app.engines.torch_decoder import TorchDecoder
-    from w2s_app.search import JoinedEngine
+    from w2s_app.search import GuidedEngine
 
     make = {"plain": PlainScorer, "cached": CachedScorer}[scorer]
     methods = [("baseline", {}), ("bon", {"n": 3}), ("w2s", {"w": 2, "k": 2, "l": 5})]
     sp = SamplingParams(max_new_tokens=20, temperature=1.0, seed=6)
     ref = run_methods(engines.reference(same_tok), PROMPT, methods, sp)
     joined = run_methods(
-        JoinedEngine(BatchedSampler(same_tok.strong, TorchDecoder(same_tok.strong)), make(same_tok)),
+        GuidedEngine(BatchedSampler(same_tok.strong, TorchDecoder(same_tok.strong)), make(same_tok)),
         PROMPT,
         methods,
         sp,

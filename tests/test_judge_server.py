@@ -51,7 +51,9 @@ def judge_cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-ARENA = 5  # stored comparisons; each judge request reads a ~300-token rubric (~1 s on one core)
+# Stored comparisons; each judge request reads a ~300-token rubric (~2 s on one core): 12 requests
+# (one comparison of three distinct answers, three of twins), the first run 10 of them.
+ARENA = 4
 FIRST = 3  # the first run's --limit; the second run resumes with the rest
 
 
@@ -140,7 +142,7 @@ def test_judge_runs_end_to_end_resumes_and_stays_out_of_peoples_board(llama, tmp
 
     people_after = build_board(store, BoardView("offline"))
     pd.testing.assert_frame_equal(people_before.table, people_after.table)
-    judge_board = build_board(store, BoardView("offline", source=JUDGE))
+    judge_board = build_board(store, BoardView("offline", vote_source=JUDGE))
     assert judge_board.counts["votes"] == len(judge_votes)
     merged = people_after.table.merge(judge_board.table, on="entity", suffixes=("_people", "_judge"))
     assert len(merged) == 3 and not (merged["score_people"] == merged["score_judge"]).all()
@@ -153,21 +155,22 @@ def test_unreadable_replies_are_recorded_as_failures_with_the_raw_replies(
     llama, tmp_path, monkeypatch, capsys
 ):
     store, _ = stored_arena(tmp_path, n=2)  # twins: one pair each, asked once and retried once
+    # main() in this process: the end-to-end test above runs the real command.
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "")
     # Without an enforced JSON schema this small model answers in prose: nothing can be read.
-    out = judge_cli(tmp_path, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model", "plain-smol",
-                    "--response-format", "none", "--max-tokens", "24", "--no-progress", "--json")  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
+    code, out = in_process(capsys, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model",
+                           "plain-smol", "--response-format", "none", "--max-tokens", "24", "--no-progress",
+                           "--json")  # fmt: skip
+    assert code == 0
+    report = json.loads(out)
     assert report["failed"] == 2 and report["judged"] == 0
     rows = store.judgement_frame(judge="judge:plain-smol", with_calls=True)
     assert len(rows) == 2 and set(rows["status"]) == {"unparsable"} and rows["verdict"].isna().all()
     for calls in rows["calls"]:
         assert len(calls) == 1 and len(calls[0]["replies"]) == 2 and len(calls[0]["errors"]) == 2
     assert not (store.frame("votes")["voter_id"] == "judge:plain-smol").any()
-    # Recorded failures are not asked again without --retry-failed (main() here: no request is sent,
-    # and the real command ran just above).
-    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OPENAI_API_KEY", "")
+    # Recorded failures are not asked again without --retry-failed (no request is sent).
     code, again = in_process(capsys, "judge", "--preset", "offline", "--judge-base", llama, "--judge-model",
                              "plain-smol", "--response-format", "none", "--no-progress", "--json")  # fmt: skip
     assert code == 0 and json.loads(again)["todo"] == 0

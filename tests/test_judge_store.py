@@ -17,7 +17,7 @@ from w2s_app.leaderboard.agreement import agreement_view
 from w2s_app.leaderboard.cache import BoardView, LeaderboardCache, build_board
 from w2s_app.leaderboard.quality import voter_table
 from w2s_app.leaderboard.report import board_json, board_text
-from w2s_app.leaderboard.sources import resolve_source, source_options
+from w2s_app.leaderboard.vote_sources import resolve_source, source_options
 from w2s_app.store import Store, VoteError, migrate
 from w2s_app.store.file_formats import read_frame
 
@@ -118,7 +118,7 @@ def test_peoples_board_never_sees_a_judge_and_the_judge_board_differs(db_url):
     # The whole vote table holds the judge's votes: people's board of it still drops them.
     whole = fit_board(store.frame("votes"), store.frame("generations"), store.frame("comparisons"), "offline")
     pd.testing.assert_frame_equal(whole.table, before.table)
-    judged = build_board(store, BoardView("offline", source=JUDGE))
+    judged = build_board(store, BoardView("offline", vote_source=JUDGE))
     assert judged.table.iloc[0]["entity"] == "bon N4" and before.table.iloc[0]["entity"] == "w2s W2 K2 L30"
     assert judged.counts["votes"] == 6 and judged.table.set_index("entity").loc["bon N4", "wins"] == 6
     # Each judged comparison gave three pair outcomes: bon beat both, the other two tied.
@@ -127,17 +127,17 @@ def test_peoples_board_never_sees_a_judge_and_the_judge_board_differs(db_url):
         pairs.loc[("baseline", "bon N4"), "losses"] == 6
         and pairs.loc[("baseline", "w2s W2 K2 L30"), "ties"] == 6
     )
-    both = build_board(store, BoardView("offline", source="humans+" + JUDGE))
+    both = build_board(store, BoardView("offline", vote_source="humans+" + JUDGE))
     assert both.counts["votes"] == 12
     # A judge's board carries its agreement with people: here they never pick the same answer.
     assert judged.agreement.items == 6 and judged.agreement.agree == 0 and both.agreement.items == 6
     assert "agreed with people 0 times" in board_text(judged)
-    styled = build_board(store, BoardView("offline", style_control=True, source=JUDGE))
+    styled = build_board(store, BoardView("offline", style_control=True, vote_source=JUDGE))
     assert styled.style and len(styled.table) == 3
     assert "source: judge:fake-judge" in board_text(judged) and board_json(judged)["source"] == JUDGE
     # The cache keeps one board per source.
     cache = LeaderboardCache(store, min_interval=0)
-    assert cache.get(BoardView("offline")) is not cache.get(BoardView("offline", source=JUDGE))
+    assert cache.get(BoardView("offline")) is not cache.get(BoardView("offline", vote_source=JUDGE))
     assert cache.fits == 2
 
 
@@ -155,7 +155,7 @@ def test_sources_offered_and_resolved(db_url):
     with pytest.raises(ValueError, match="no votes from judge:other"):
         resolve_source("judge:other", judges)
     with pytest.raises(ValueError, match="unknown source"):
-        build_board(store, BoardView("offline", source="robots"))
+        build_board(store, BoardView("offline", vote_source="robots"))
 
 
 def test_judge_voter_ids_are_reserved_and_exports_switch_by_source(db_url):
@@ -166,14 +166,14 @@ def test_judge_voter_ids_are_reserved_and_exports_switch_by_source(db_url):
     run_judge(store, FakeJudge(prefers("good")), preset="offline", progress=False)
     people = store.export_frame("votes", salt="s")
     assert len(people) == 2 and JUDGE not in set(people["voter_id"])  # people only, by default
-    assert list(store.export_frame("votes", source=JUDGE)["voter_id"]) == [JUDGE] * 2
-    voters = set(store.export_frame("votes", salt="s", source="all")["voter_id"])
+    assert list(store.export_frame("votes", vote_source=JUDGE)["voter_id"]) == [JUDGE] * 2
+    voters = set(store.export_frame("votes", salt="s", vote_source="all")["voter_id"])
     assert (
         JUDGE in voters and "person" not in voters and len(voters) == 2
     )  # a judge keeps its name; people are hashed
-    assert len(store.export_frame("votes", source="humans+" + JUDGE)) == 4
+    assert len(store.export_frame("votes", vote_source="humans+" + JUDGE)) == 4
     with pytest.raises(ValueError, match="unknown source"):
-        store.export_frame("votes", source="robots")
+        store.export_frame("votes", vote_source="robots")
     # The per-voter admin table is about people.
     votes, gens, _ = store.leaderboard_frames()
     assert list(voter_table(votes, gens)["voter"]) == ["person"]

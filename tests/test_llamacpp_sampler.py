@@ -48,21 +48,22 @@ def run(models, methods, sp):
 
 def test_same_keys_give_the_same_first_chunk(offline_llama):
     offline = offline_llama
-    sp = SamplingParams(max_new_tokens=24, temperature=1.0, seed=3, noise="shared")
+    # 16 tokens (60-odd characters) cover the 20 characters compared; w2s_long's one chunk is all of them.
+    sp = SamplingParams(max_new_tokens=16, temperature=1.0, seed=3, noise="shared")
     base, w2s_1, bon, w2s_long = run(
         offline,
         [
             ("baseline", {}),
             ("w2s", {"w": 1, "k": 1, "l": 5}),
             ("bon", {"n": 4}),
-            ("w2s", {"w": 2, "k": 2, "l": 24}),
+            ("w2s", {"w": 2, "k": 2, "l": 16}),
         ],
         sp,
     )
     # The same keyed draws: streams with the same keys agree while llama.cpp's logits do. Its
     # quantized kernels are not batch-invariant (sums run in another order as the cache layout and
     # batch change), so a near-tie may flip later tokens: the first chunk must agree, not the rest.
-    assert base.text and w2s_1.text[:20] == base.text[:20]
+    assert len(base.text) >= 20 and w2s_1.text[:20] == base.text[:20]
     assert w2s_long.text[:20] == bon.text[:20]
     (alone,) = run(offline, [("baseline", {})], sp)
     assert alone.text[:20] == base.text[:20]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import engines
-from tests.api_support import control, seen, start_llama_server, start_proxy, stop
+from tests.api_support import control, free_port, seen, start_llama_server, start_proxy, stop
 from w2s_app.backends.api_config import ApiConfig
 from w2s_app.backends.api_http import ApiError
 from w2s_app.backends.api_registry import forget_servers
@@ -371,9 +371,8 @@ def test_every_model_remote_answers_baseline_bon_and_w2s(llama, proxy, recheck, 
 
 def test_dead_guide_server_fails_bon_and_w2s_while_baseline_answers(llama, tmp_path):
     """The guide server dies: the scored methods say which guide and why; the baseline answers."""
-    url, proc = start_llama_server(tmp_path / "guide.log", n_ctx=512)
-    stop(proc)  # it served once (start waits for an answer), then died
-    presets = remote_presets(tmp_path, llama, url)
+    # Nobody listens on the guides' port: to a client, a server that has died (connection refused).
+    presets = remote_presets(tmp_path, llama, f"http://127.0.0.1:{free_port()}")
     args = ["generate", "--preset", "remote", "--methods", "baseline,bon,w2s", "--json"]
     args += ["--max-new-tokens", "12", "--l", "6", "--n", "2", "--prompt", PROMPT]
     out = cli(args, presets, tmp_path, W2S_API_RETRIES="1", W2S_API_BACKOFF="0.05")
@@ -419,7 +418,7 @@ def test_local_strong_model_with_remote_guides_answers_with_the_pairs_scores(
         r = results[name]
         assert r.counts.strong_tokens > 0 and r.counts.guide_tokens > 0 and r.counts.api_calls > 0
         assert r.score is not None
-        # The scores go the same way (JoinedEngine -> RemoteGuidePair) whichever sampler wrote the
+        # The scores go the same way (GuidedEngine -> RemoteGuidePair) whichever sampler wrote the
         # text: recomputed once here, on the transformers sampler, and in the all-remote test above.
         if engine == "fast":
             (again,), _ = engines.score_streams(recheck, PROMPT, [Stream(r.text, eos=r.eos)])

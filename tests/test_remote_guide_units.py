@@ -19,7 +19,7 @@ from w2s_app.contracts import SamplingParams
 from w2s_app.engines.reference import ReferenceEngine
 from w2s_app.engines.remote_scorer import RemoteGuidePair
 from w2s_app.errors import RequestError
-from w2s_app.search import JoinedEngine, run_methods
+from w2s_app.search import GuidedEngine, run_methods
 from w2s_app.wiring import build_runner
 
 
@@ -113,7 +113,7 @@ def test_local_strong_model_joins_its_sampler_with_the_remote_pair(tmp_path, tin
     models, eng = loaded.models, loaded.engine
     assert isinstance(models.tuned, RemoteGuide) and isinstance(models.untuned, RemoteGuide)
     assert isinstance(eng.scorer, RemoteGuidePair) and eng.scorer.tuned is models.tuned
-    assert isinstance(eng, JoinedEngine if engine == "fast" else ReferenceEngine)
+    assert isinstance(eng, GuidedEngine if engine == "fast" else ReferenceEngine)
     # EFT mixes the guides' logits, which a server does not send: a clear error, nothing sent.
     (eft,) = run_methods(eng, "Hi", [("eft", {"beta": 1.0})], SamplingParams(max_new_tokens=4))
     assert eft.error and "eft needs the guides' logits" in eft.error

@@ -20,10 +20,10 @@ from w2s_app.limits import Limits, LimitSettings
 from w2s_app.model_queue import ModelQueue, QueueFull
 from w2s_app.runner import DeadlineExceeded, RequestLimits
 from w2s_app.serve.auth import check_key, voter_id
+from w2s_app.serve.client_stops import StopStream, cut_at_stop
 from w2s_app.serve.errors import OpenAIError as ApiError
 from w2s_app.serve.jobs import ChoicePlan, Event, Job
 from w2s_app.serve.schemas import ChatRequest, split_model
-from w2s_app.serve.stops import StopStream, cut_at_stop
 from w2s_app.store import Store
 from w2s_app.wiring import build_runner
 
@@ -53,9 +53,9 @@ def test_cut_at_the_earliest_stop():
 
 def test_queue_is_bounded_first_come_first_served_and_frees_places():
     q = ModelQueue(max_waiting=2)
-    running, a, b = q.join(), q.join(), q.join()
+    running, a, b = q.enter(), q.enter(), q.enter()
     with pytest.raises(QueueFull) as full:
-        q.join()
+        q.enter()
     assert full.value.retry_after >= 1
     assert q.wait_turn(running, lambda: False)
     order: list[str] = []
@@ -147,7 +147,7 @@ def run_job(
     async def go() -> tuple[list[Event], BaseException | None]:
         queue = ModelQueue(max_waiting=1)
         job = Job(
-            runner, queue, queue.join(), preset, "baseline", settings, choices, stops, "api:t", None, limits
+            runner, queue, queue.enter(), preset, "baseline", settings, choices, stops, "api:t", None, limits
         )
         job.start()
         events: list[Event] = []

@@ -171,7 +171,7 @@ def test_runner_runs_concurrent_comparisons_in_one_loop(tiny_env, pool, monkeypa
 
 def test_model_queue_runs_several_at_once_then_queues():
     q = ModelQueue(max_waiting=1, max_running=2)
-    a, b, c = q.join(), q.join(), q.join()
+    a, b, c = q.enter(), q.enter(), q.enter()
     assert q.wait_turn(a, lambda: False) and q.wait_turn(b, lambda: False)
     assert q.state() == {"running": 2, "waiting": 1}
     got: list[bool] = []

@@ -96,7 +96,7 @@ def test_processes_starting_together_on_a_fresh_database(db_url):
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     store = Store(db_url, migrate_on_start=False)
     with store.engine.connect() as c:
-        assert c.execute(sa.text("select version_num from alembic_version")).scalars().all() == ["0004"]
+        assert c.execute(sa.text("select version_num from alembic_version")).scalars().all() == ["0005"]
     store.close()
 
 

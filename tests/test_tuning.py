@@ -14,7 +14,7 @@ from w2s_app.cli import main
 from w2s_app.engines.plain_scorer import sequence_logprob
 from w2s_app.store import Store
 from w2s_app.tuning.dpo import _batch
-from w2s_app.tuning.pairs import Pair, from_scored, from_votes
+from w2s_app.tuning.preference_pairs import Pair, from_scored, from_votes
 from w2s_app.tuning.rewards import load_reward, vader_negative, vader_positive
 from w2s_app.tuning.sampling import Sample
 

@@ -149,7 +149,7 @@ def test_a_vote_among_answers_that_are_all_twins_ties_every_pair():
 
 
 def test_preference_pairs_from_votes_never_reject_a_twin(tmp_path):
-    from w2s_app.tuning.pairs import from_votes
+    from w2s_app.tuning.preference_pairs import from_votes
 
     store = store_with_twin_votes(f"sqlite:///{tmp_path / 'db.sqlite3'}", 0)
     pairs = from_votes(store.frame("votes"), store.frame("generations"), store.frame("comparisons"))

@@ -67,6 +67,10 @@ def prompt_run_vote_reveal_leaderboard(page, app_server):
     page.get_by_text("votes on").first.wait_for(timeout=60_000)
     page.screenshot(path=str(OUT / "3-leaderboard.png"), full_page=True)
     assert page.get_by_text("row beats column").is_visible()  # the win-rate heatmap
+    # Score against cost: one point per arm at its median strong tokens, each with its interval.
+    chart = page.locator("svg[aria-label='score against cost']")
+    assert chart.is_visible() and chart.locator("circle").count() == 3
+    assert page.get_by_text("Neighbours: gap in Elo").is_visible()
 
 
 # ---- the rater's flow: preset menu, Next, keys, twins, empty states ------------------------------------

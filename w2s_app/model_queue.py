@@ -36,8 +36,8 @@ class ModelQueue:
         self._running: set[Ticket] = set()
         self._mean_seconds = 5.0  # running mean of run times, for Retry-After
 
-    def join(self) -> Ticket:
-        """Take a place in line, or raise QueueFull."""
+    def enter(self) -> Ticket:
+        """Enter the line: take a place in it, or raise QueueFull."""
         with self._cond:
             busy = len(self._line) + len(self._running)
             if busy >= self.max_running + self.max_waiting:

@@ -170,8 +170,11 @@ class Runner:
         engines: Engines,
         store: ComparisonStore | None = None,
         wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+        after_stored: Callable[[int, Preset], None] | None = None,
     ) -> None:
-        """`store` keeps every comparison (None: nothing kept); `wrap` wraps model work (ZeroGPU)."""
+        """`store` keeps every comparison (None: nothing kept); `wrap` wraps model work (ZeroGPU);
+        `after_stored(comparison id, preset)` hears of each stored comparison (the gold rewards)."""
+        self.after_stored = after_stored
         self.settings = settings
         self.engines = engines
         self.store = store
@@ -305,6 +308,8 @@ class Runner:
         )
         if comp_id is not None:
             comp.generation_ids = self.store.finish_comparison(comp_id, comp, positions)
+            if self.after_stored is not None:
+                self.after_stored(comp_id, preset)  # queues work for later: never delays the answer
         return comp
 
     def count_tokens(self, preset: str, prompt: str, text: str) -> tuple[int, int] | None:

@@ -72,7 +72,7 @@ def compare_stream(
     )  # fmt: skip
     try:
         plan = services.runner.plan(request)  # a bad request is refused before it takes a place in line
-        ticket = services.queue.join()
+        ticket = services.queue.enter()
     except (RequestError, QueueFull) as exc:
         log.info("comparison refused: %s", exc)  # the client's mistake or a busy server: one line
         raise ArenaError(str(exc)) from exc

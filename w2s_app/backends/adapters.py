@@ -49,7 +49,7 @@ def pooled_adapted(pool: ModelPool, source: str, adapter: str) -> LoadedModel:
 
 
 class AdapterOff(torch.nn.Module):
-    """Runs an adapted model with its adapter disabled: the untuned twin, sharing the weights."""
+    """Runs an adapted model with its adapter disabled: the untuned guide, sharing the weights."""
 
     def __init__(self, adapted: Any) -> None:
         super().__init__()

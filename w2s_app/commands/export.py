@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     salt = services.identity.export_salt()
     try:
         parse_source(args.source if args.source != "all" else "humans")
-        path = store.export(args.what, args.format, args.out, salt=salt, source=args.source)
+        path = store.export(args.what, args.format, args.out, salt=salt, vote_source=args.source)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:

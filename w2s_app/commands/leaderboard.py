@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     services = build_services(Settings.from_env())
     preset = services.runner.preset(args.preset).name if args.preset else ""  # unknown: an error
     try:
-        source = resolve_source(args.source, services.store.judges(preset or None))
-        given = {"preset": preset, "source": source, "min_vote_seconds": args.min_vote_seconds,
+        vote_source = resolve_source(args.source, services.store.judges(preset or None))
+        given = {"preset": preset, "source": vote_source, "min_vote_seconds": args.min_vote_seconds,
                  "style_control": args.style_control, "drop_one_position": args.drop_one_position,
                  "drop_followers": args.drop_followers}  # fmt: skip
         view = parse_view(given, lambda name: name)  # the same reading as the page and the JSON route

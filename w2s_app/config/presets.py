@@ -28,7 +28,7 @@ class RoleSpec:
     eos: str | None = None  # token text that ends a response for this role; default: tokenizer EOS
     stop: tuple[str, ...] = ()
     adapter: str | None = None  # LoRA adapter folder: tuned = base + adapter
-    use_adapter: bool = True  # false: the same weights with the adapter off (the untuned twin)
+    use_adapter: bool = True  # false: the same weights with the adapter off (the untuned guide)
     # Guides only: score the end-of-answer token of a finished answer (the paper's score). A pair
     # that is one model under two templates may set it off: its EOS term measures how much more
     # the chat template expects an answer to end, which rewards stopping, not answering well.
@@ -66,6 +66,7 @@ class Preset:
     defaults: dict[str, Any] = field(default_factory=dict)
     purpose: str = ""  # one line for the preset dropdown
     prompts: Path | None = None  # a prompt pool, one prompt a line (the Next button, examples)
+    reward: str | None = None  # a gold reward per answer: vader-positive, vader-negative or module:function
 
     def models_summary(self) -> str:
         """One line naming the three models."""
@@ -93,9 +94,15 @@ def _preset_from_table(name: str, table: dict[str, Any], origin: str) -> Preset:
         raise ConfigError(f"preset {name!r} in {origin}: prompts must be the path of a text file")
     if prompts and not (REPO / prompts).is_file():
         raise ConfigError(f"preset {name!r} in {origin}: prompts file {REPO / prompts} does not exist")
+    reward = table.get("reward")
+    if reward is not None and (not isinstance(reward, str) or not reward.strip()):
+        raise ConfigError(
+            f"preset {name!r} in {origin}: reward must name a reward (vader-positive, module:function)"
+        )
     return Preset(
         name,
         str(table.get("description", "")),
+        reward=reward.strip() if reward else None,
         defaults=defaults,
         purpose=str(table.get("purpose", "")),
         prompts=REPO / prompts if prompts else None,

@@ -4,7 +4,7 @@ default and parser.
 This module is the one place that reads the process environment. `Settings.from_env` reads every
 field from the variable its declaration names, with one clear error per bad value; a key (`KEYS`,
 or a preset's `api_key_env`) is read by `read_key` only when it is needed, so no settings object
-holds it. docs/configuration.md's tables are rendered from these declarations (`config.reference`).
+holds it. docs/configuration.md's tables are rendered from these declarations (`config.settings_doc`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The contracts between the search and what runs models: Engine, Sampler and Scorer, with their abilities.
 
 An implementation declares what it can do in its `abilities`; nobody asks `hasattr`. The search
-(methods, driver, shared loop) talks to an `Engine`; `search.joined.JoinedEngine` is the engine made of
+(methods, driver, shared loop) talks to an `Engine`; `search.guided.GuidedEngine` is the engine made of
 any `Sampler` (the strong model) and any `Scorer` (the guide pair).
 """
 

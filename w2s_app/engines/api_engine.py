@@ -105,8 +105,8 @@ class ApiEngine:
             if isinstance(req, ScoreRequest):
                 return self.score(prompt, req)
             if isinstance(req, EftRequest):
-                # eft.py imports torch; a server-backed engine needs only its refusal message.
-                from .eft import check_eft
+                # eft_sampling.py imports torch; a server-backed engine needs only its refusal message.
+                from .eft_sampling import check_eft
 
                 check_eft(self.models)
             raise TypeError(f"unknown request {type(req).__name__}")

@@ -12,7 +12,7 @@ independent noise. The fake scorer's score of a text is a hash of its words. Opt
   as the model samplers report theirs, so streamed answers stream;
 - `eos=P`: chance that an answer ends at each word once it has three (default 0.15).
 
-It runs through the real search: methods, driver, shared loop and `JoinedEngine`; only the model is
+It runs through the real search: methods, driver, shared loop and `GuidedEngine`; only the model is
 scripted. Tests about models use the real tiny and offline models instead.
 """
 

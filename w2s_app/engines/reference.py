@@ -28,7 +28,7 @@ from ..contracts import (
     Stream,
 )
 from ..contracts.stops import retry_blank, retry_slot
-from .eft import check_eft, eft_answer
+from .eft_sampling import check_eft, eft_answer
 from .plain_scorer import PlainScorer
 from .stream_text import StreamText
 from .token_choice import choose_tokens

@@ -17,7 +17,7 @@ from ..contracts import Answer, Counts, ScorerAbilities, ScoreRequest, Stream
 class RemoteGuidePair:
     """Scores streams with a tuned and an untuned remote guide: log G+(y) - log G-(y), concurrently.
 
-    A `Scorer`, so it joins any sampler: an API strong model or a local one.
+    A `Scorer`, so it guides any sampler: an API strong model or a local one.
     """
 
     abilities = ScorerAbilities(remote=True)  # waits on the network: an engine may score from threads

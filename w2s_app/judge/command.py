@@ -107,7 +107,7 @@ def cmd_agreement(args: argparse.Namespace, settings: Any, store: Any) -> int:
     """Print the agreement of people's votes with one judge. The entry point wires the store."""
     from ..config import ConfigError
     from ..leaderboard.agreement import agreement_view
-    from ..leaderboard.sources import parse_source, resolve_source
+    from ..leaderboard.vote_sources import parse_source, resolve_source
 
     try:
         preset = settings.preset(args.preset).name if args.preset else ""

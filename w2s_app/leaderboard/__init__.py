@@ -8,7 +8,7 @@ from .board import ELO, Leaderboard, fit_bradley_terry, outcomes_from_votes
 from .cache import BoardView, LeaderboardCache, build_board
 from .pairs import separation_text
 from .report import add_source_argument, board_json, board_text
-from .sources import parse_source, resolve_source, source_options
+from .vote_sources import parse_source, resolve_source, source_options
 
 __all__ = [
     "ELO",

@@ -29,7 +29,7 @@ from ..store.judgements import human_votes
 from .board import in_preset, outcomes_from_votes, twin_ids, winning_ids
 from .pairs import wilson
 from .quality import filter_votes
-from .sources import judge_outcomes
+from .vote_sources import judge_outcomes
 
 TIE = "tie"
 PAIR_COLUMNS = [

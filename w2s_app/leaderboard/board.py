@@ -21,7 +21,9 @@ import pandas as pd
 
 from ..twins import twin_column
 from . import fit as bt
+from .cost import arm_costs, compute_matched
 from .fit import ELO, PRIOR_ELO, PRIOR_SD
+from .neighbours import neighbours
 from .pairs import head_to_head, separation
 
 OUTCOME_COLUMNS = ["vote", "a", "b", "ga", "gb", "result"]
@@ -40,6 +42,10 @@ class Leaderboard:
     style: dict[str, float] = field(default_factory=dict)  # style coefficients, when style-controlled
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # head-to-head per method pair
     separation: dict[str, Any] = field(default_factory=dict)  # the top pair (pairs.separation)
+    neighbours: pd.DataFrame = field(default_factory=pd.DataFrame)  # every adjacent pair (neighbours.py)
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)  # median cost per arm (cost.py)
+    matched: pd.DataFrame = field(default_factory=pd.DataFrame)  # w2s arms beside cost-matched bon arms
+    gold: list[Any] = field(default_factory=list)  # gold.GoldView per stored reward (never in the fit)
     source: str = "humans"
     prior_elo: float = PRIOR_ELO
     judges: list[str] = field(default_factory=list)  # judges that voted here: the source switch's choices
@@ -192,6 +198,7 @@ def board_from_outcomes(
     table["ties"] = [int(tied.loc[(tied["a"] == e) | (tied["b"] == e), "vote"].nunique()) for e in entities]
     table = table.sort_values(["rank", "score"], ascending=[True, False]).reset_index(drop=True)
     table[["score", "lo", "hi"]] = table[["score", "lo", "hi"]].round(1)
+    costs = arm_costs(gens, entities)
     style = {}
     if z is not None:
         style = {f: float(c) for f, c in zip(z_names, result.beta, strict=True)}
@@ -202,6 +209,10 @@ def board_from_outcomes(
         style=style,
         pairs=head_to_head(outcomes),
         separation=separation(table, entities, result, int(outcomes["vote"].nunique())),
+        # Fragility refits the plain model; a style-controlled board reports its gaps without it.
+        neighbours=neighbours(entities, result, a, b, y, outcomes["vote"].to_numpy(), prior_sd, z is None),
+        costs=costs,
+        matched=compute_matched(costs, entities, result),
         source=source,
         prior_elo=float(prior_sd * ELO),
     )

@@ -21,10 +21,11 @@ from sqlalchemy.exc import OperationalError
 from ..store.judgements import human_votes, is_judge
 from .agreement import agreement
 from .board import OUTCOME_COLUMNS, Leaderboard, board_from_outcomes, in_preset, outcomes_from_votes
+from .gold import gold_views
 from .influence import cap_votes
 from .quality import filter_votes
-from .sources import HUMANS, judge_outcomes, parse_source
 from .style import style_board
+from .vote_sources import HUMANS, judge_outcomes, parse_source
 
 log = logging.getLogger(__name__)
 MAX_VIEWS = 32
@@ -36,15 +37,15 @@ NEW_VIEW_SECONDS = 1.0  # the background fits at most one new view per this many
 class BoardView:
     """One way of looking at the votes: preset ('' = all), filters, style control, and whose votes.
 
-    `source`: 'humans' (people only, the default), 'judge:<model>' (one automatic judge) or
-    'humans+judge:<model>' (both); see sources.py. The filters apply to people's votes.
+    `vote_source`: 'humans' (people only, the default), 'judge:<model>' (one automatic judge) or
+    'humans+judge:<model>' (both); see vote_sources.py. The filters apply to people's votes.
     """
 
     preset: str = ""
     min_vote_seconds: float = 0.0
     drop_one_position: bool = False
     style_control: bool = False
-    source: str = HUMANS
+    vote_source: str = HUMANS  # the `source` setting of views.FIELDS
     drop_followers: bool = False  # voters whose picks follow one method far above chance, fast (influence.py)
 
 
@@ -56,7 +57,7 @@ def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int =
     callers and unused (the intervals are analytic, fit.py). People's votes count up to `voter_cap`
     per voter and per address and preset (influence.py; 0: all).
     """
-    humans, judge = parse_source(view.source)
+    humans, judge = parse_source(view.vote_source)
     preset = view.preset or None
     votes, gens, comps = store.leaderboard_frames(preset)
     votes, gens = in_preset(votes, gens, comps, preset)
@@ -81,12 +82,17 @@ def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int =
     joined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTCOME_COLUMNS)
     if view.style_control and len(joined):
         ids = sorted(set(joined["ga"].astype(int)) | set(joined["gb"].astype(int)))
-        board = style_board(joined, all_votes, gens, store.generation_texts(ids), view.source)
+        board = style_board(joined, all_votes, gens, store.generation_texts(ids), view.vote_source)
     else:
-        board = board_from_outcomes(joined, all_votes, gens, source=view.source)
+        board = board_from_outcomes(joined, all_votes, gens, source=view.vote_source)
     board.judges = sorted({v for v in votes["voter_id"] if is_judge(v)}) if len(votes) else []
     if judge is not None:
         board.agreement = agreement(people, judge_votes, gens, judgements, judge)
+    # Gold rewards are read beside the board, never into it: the people's table does not change.
+    rewards = store.reward_frame(preset)
+    if len(rewards):
+        rewards = rewards[rewards["generation_id"].isin(gens["id"])]
+        board.gold = gold_views(rewards, people, gens, judge_votes, judgements, judge)
     return board
 
 

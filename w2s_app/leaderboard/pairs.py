@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .fit import ELO, Z95, Fit
+from .neighbours import more_votes_to_separate
 
 PAIR_COLUMNS = ["a", "b", "wins", "losses", "ties", "decided", "share", "share_lo", "share_hi"]
 
@@ -68,12 +69,8 @@ def separation(table: pd.DataFrame, entities: list[str], result: Fit, votes: int
     diff = float(result.theta[i] - result.theta[j])
     sd_diff = result.difference_sd(i, j)
     widths = float(result.sd[i] + result.sd[j])
-    separated = diff > Z95 * widths
-    more = None
-    if separated:
-        more = 0
-    elif diff > 1e-9:
-        more = max(1, math.ceil(votes * (Z95 * widths / diff) ** 2 - votes))
+    more = more_votes_to_separate(diff, widths, votes)
+    separated = more == 0
     return {
         "leader": entities[i],
         "runner_up": entities[j],

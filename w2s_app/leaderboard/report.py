@@ -7,6 +7,9 @@ import json
 from typing import Any
 
 from .board import TABLE_COLUMNS, Leaderboard
+from .cost import cost_text
+from .gold import gold_text
+from .neighbours import neighbours_text
 from .pairs import separation_text
 
 SOURCE_HELP = (
@@ -32,6 +35,10 @@ def board_json(board: Leaderboard, preset: str | None = None) -> dict[str, Any]:
         "winrate": json.loads(board.winrate.to_json(orient="index")) if len(board.winrate) else {},
         "pairs": json.loads(board.pairs.to_json(orient="records")) if len(board.pairs) else [],
         "separation": board.separation,
+        "costs": json.loads(board.costs.to_json(orient="records")) if len(board.costs) else [],
+        "compute_matched": json.loads(board.matched.to_json(orient="records")) if len(board.matched) else [],
+        "gold": [view.to_dict() for view in board.gold],
+        "neighbours": json.loads(board.neighbours.to_json(orient="records")) if len(board.neighbours) else [],
         "judges": board.judges,
         "agreement": board.agreement.to_dict() if board.agreement is not None else None,
     }
@@ -56,6 +63,12 @@ def board_text(board: Leaderboard, preset: str | None = None) -> str:
                   pairs.to_string(index=False)]  # fmt: skip
     if board.separation:
         lines.append("\n" + separation_text(board.separation))
+    if len(board.neighbours):
+        lines.append("\n" + neighbours_text(board.neighbours))
+    if len(board.costs):
+        lines.append("\n" + cost_text(board.costs, board.matched))
+    if board.gold:
+        lines.append("\n" + gold_text(board.gold))
     if board.agreement is not None:
         lines.append("\n" + board.agreement.summary())
     return "\n".join(lines)

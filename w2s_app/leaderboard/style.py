@@ -96,8 +96,8 @@ def style_strengths(
 
 
 def style_board(outcomes: pd.DataFrame, votes: pd.DataFrame, gens: pd.DataFrame, texts: dict[int, str],
-                source: str = "humans") -> Any:  # fmt: skip
+                vote_source: str = "humans") -> Any:  # fmt: skip
     """The board of some outcomes fitted net of style (board.board_from_outcomes with covariates)."""
     with_style = with_style_differences(outcomes, texts)
     z = style_covariates(with_style)
-    return board_from_outcomes(with_style, votes, gens, z=z, source=source, z_names=FEATURES)
+    return board_from_outcomes(with_style, votes, gens, z=z, source=vote_source, z_names=FEATURES)

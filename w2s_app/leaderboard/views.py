@@ -16,7 +16,7 @@ from typing import Any
 
 from ..options import short_value
 from .cache import BoardView
-from .sources import HUMANS, parse_source
+from .vote_sources import HUMANS, parse_source
 
 MAX_VOTE_SECONDS = 3600
 # The values min_vote_seconds takes: a given value becomes the nearest (ties: the lower).
@@ -117,6 +117,6 @@ def parse_view(values: Mapping[str, Any], check_preset: Callable[[Any], str]) ->
         min_vote_seconds=got["min_vote_seconds"],
         drop_one_position=got["drop_one_position"],
         style_control=got["style_control"],
-        source=got["source"],
+        vote_source=got["source"],
         drop_followers=got["drop_followers"],
     )

@@ -46,7 +46,7 @@ class SharedLoop:
     """Runs the comparisons of many threads in one engine loop, up to `max_rows` streams at once.
 
     The engine must be joinable (`abilities.joinable`: it answers requests of several prompts in one
-    call, as `JoinedEngine` does). Comparisons are admitted first come, first served while their streams
+    call, as `GuidedEngine` does). Comparisons are admitted first come, first served while their streams
     fit; a comparison larger than `max_rows` runs when it is alone.
     """
 

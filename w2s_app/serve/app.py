@@ -121,7 +121,7 @@ def _plan(
     if method not in METHODS:
         raise _unknown_model(body.model)
     body.unsupported()
-    body.stops()  # checked before queueing: nothing may fail between join() and the job's start
+    body.stops()  # checked before queueing: nothing may fail between enter() and the job's start
     settings = body.search_settings(max_tokens)
     try:
         cleaned = [clean_prompt(p) for p in prompts]
@@ -180,7 +180,7 @@ async def _serve(
         services.limits.check_request(
             "comparison", None if voter == "api:anonymous" else voter, address, count=len(choices)
         )
-        ticket = services.queue.join()
+        ticket = services.queue.enter()
     except (RateLimited, QueueFull) as exc:
         raise OpenAIError(
             429,

@@ -14,7 +14,7 @@ from ..errors import RequestError
 from ..model_queue import ModelQueue, Ticket
 from ..runner import CompareRequest, DeadlineExceeded, Plan, RequestLimits, Runner
 from ..worker_stream import WorkerStream
-from .stops import StopStream, cut_at_stop
+from .client_stops import StopStream, cut_at_stop
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The Store: one object over the database, assembled from one class per job.
 
-Comparisons and their answers (`comparisons.py`), votes and their rules (`votes.py`), reads for the
+Comparisons and their answers (`comparisons.py`), votes and their rules (`vote_records.py`), reads for the
 leaderboard (`reads.py`), exports and history (`exports.py`), automatic judges (`judgements.py`);
 here the engine, the sessions and the migrations.
 """
@@ -21,7 +21,8 @@ from .comparisons import RUNNER_ID, ComparisonRecords
 from .exports import ExportRecords, hash_voter
 from .judgements import JudgeRecords
 from .reads import BoardReads
-from .votes import SPECIAL_CHOICES, VoteError, VoteRecords
+from .rewards import RewardRecords
+from .vote_records import SPECIAL_CHOICES, VoteError, VoteRecords
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -80,7 +81,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store(ComparisonRecords, VoteRecords, BoardReads, ExportRecords, JudgeRecords):
+class Store(ComparisonRecords, VoteRecords, BoardReads, ExportRecords, JudgeRecords, RewardRecords):
     """Persists comparisons, generations and votes; any SQLAlchemy URL, SQLite by default.
 
     Life of a comparison: `create_comparison` (status 'running') before the methods run, then

@@ -35,18 +35,18 @@ class ExportRecords:
     frame: Callable[[str], pd.DataFrame]  # BoardReads.frame
 
     def export_frame(
-        self, what: str, voter_id: str | None = None, salt: str = "", source: str = HUMANS
+        self, what: str, voter_id: str | None = None, salt: str = "", vote_source: str = HUMANS
     ) -> pd.DataFrame:
         """A table as exported: voter ids hashed, UTC timestamps, JSON columns kept as objects.
 
         With `voter_id`, only that voter's part: their comparisons, the answers of those they voted
-        on (nothing that names a column's method before the vote), and their votes. `source` picks
+        on (nothing that names a column's method before the vote), and their votes. `vote_source` picks
         whose votes a votes export holds: 'humans' (people, the default), 'judge:<model>',
         'humans+judge:<model>' or 'all'. Judgements (a judge's replies) follow the generations' rule.
         """
         df = self.frame(what)
         if what == "votes":
-            df = votes_of_source(df, source).reset_index(drop=True)
+            df = votes_of_source(df, vote_source).reset_index(drop=True)
         if voter_id is not None:
             with self.sessions() as s:
                 mine = set(s.scalars(select(Comparison.id).where(Comparison.voter_id == voter_id)))
@@ -82,10 +82,10 @@ class ExportRecords:
         path: str | Path,
         voter_id: str | None = None,
         salt: str = "",
-        source: str = HUMANS,
+        vote_source: str = HUMANS,
     ) -> Path:
         """Write a table to CSV, JSONL or Parquet; export.read_frame reads it back equal."""
-        return write_frame(self.export_frame(what, voter_id, salt, source), what, fmt, Path(path))
+        return write_frame(self.export_frame(what, voter_id, salt, vote_source), what, fmt, Path(path))
 
     def list_comparisons(
         self, limit: int = 50, offset: int = 0, preset: str | None = None, voter_id: str | None = None

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .models import Comparison, Generation, Judgement, Vote
 
 JUDGE_PREFIX = "judge:"
-HUMANS = "humans"  # sources: whose votes a board or an export holds (see parse_source)
+HUMANS = "humans"  # vote sources: whose votes a board or an export holds (see parse_source)
 BOTH = "humans+"
 ALL = "all"
 JUDGEMENT_COLUMNS = [
@@ -45,28 +45,28 @@ def human_votes(votes: pd.DataFrame) -> pd.DataFrame:
     return votes[~votes["voter_id"].map(is_judge)]
 
 
-def parse_source(source: str | None) -> tuple[bool, str | None]:
-    """(people included, judge voter id or None) of a source; ValueError when malformed.
+def parse_source(vote_source: str | None) -> tuple[bool, str | None]:
+    """(people included, judge voter id or None) of a vote source; ValueError when malformed.
 
-    A source is `humans`, a judge's voter id `judge:<model>`, or `humans+judge:<model>`.
+    A vote source is `humans`, a judge's voter id `judge:<model>`, or `humans+judge:<model>`.
     """
-    text = (source or HUMANS).strip()
+    text = (vote_source or HUMANS).strip()
     if text == HUMANS:
         return True, None
     humans = text.startswith(BOTH)
     judge = text[len(BOTH) :] if humans else text
     if not is_judge(judge) or len(judge) <= len(JUDGE_PREFIX):
         raise ValueError(
-            f"unknown source {source!r}: use {HUMANS!r}, '{JUDGE_PREFIX}<model>' or '{BOTH}{JUDGE_PREFIX}<model>'"
+            f"unknown source {vote_source!r}: use {HUMANS!r}, '{JUDGE_PREFIX}<model>' or '{BOTH}{JUDGE_PREFIX}<model>'"
         )
     return humans, judge
 
 
-def votes_of_source(votes: pd.DataFrame, source: str | None = HUMANS) -> pd.DataFrame:
-    """The votes of a source (`all`: every vote, people's and every judge's)."""
-    if source == ALL or votes.empty:
+def votes_of_source(votes: pd.DataFrame, vote_source: str | None = HUMANS) -> pd.DataFrame:
+    """The votes of a vote source (`all`: every vote, people's and every judge's)."""
+    if vote_source == ALL or votes.empty:
         return votes
-    humans, judge = parse_source(source)
+    humans, judge = parse_source(vote_source)
     keep = ~votes["voter_id"].map(is_judge) if humans else pd.Series(False, index=votes.index)
     if judge is not None:
         keep |= votes["voter_id"] == judge

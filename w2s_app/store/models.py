@@ -156,3 +156,17 @@ class Judgement(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AnswerReward(Base):
+    """A gold reward of one answer (migration 0005): the preset's reward function, scored after the
+    comparison is stored, off the request path. Kept apart from votes: it never enters people's board."""
+
+    __tablename__ = "answer_reward"
+
+    generation_id: Mapped[int] = mapped_column(
+        ForeignKey("generation.id", ondelete="CASCADE"), primary_key=True
+    )
+    reward: Mapped[str] = mapped_column(String(200), primary_key=True)  # e.g. vader-positive, pkg.mod:fn
+    value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

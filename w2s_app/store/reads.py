@@ -46,6 +46,9 @@ class BoardReads:
             Generation.label,
             Generation.status,
             Generation.position,
+            Generation.strong_tokens,
+            Generation.guide_tokens,
+            Generation.seconds,
             voted_text,
         )
         votes = select(

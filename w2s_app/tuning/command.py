@@ -10,7 +10,7 @@ from ..backends.local import load_model, pick_device
 from ..backends.precision import training_precision
 from ..backends.roles import Role, RoleSpec
 from .dpo import TuneConfig, train_dpo
-from .pairs import Pair, from_jsonl, from_scored, from_votes
+from .preference_pairs import Pair, from_jsonl, from_scored, from_votes
 from .rewards import load_reward
 from .sampling import sample_answers
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..backends.roles import Role
-from .pairs import Pair
+from .preference_pairs import Pair
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,15 @@ from typing import Any
 
 
 def build_app(services: Any, payloads: Any = None) -> Any:
-    """The page's gr.Blocks (see ui/app.py)."""
-    from .app import build_app as build
+    """The page's gr.Blocks (see ui/blocks.py)."""
+    from .blocks import build_app as build
 
     return build(services, payloads)
 
 
 def launch_kwargs() -> dict[str, Any]:
     """Theme, CSS and the vote keys' script for launch() / mount_gradio_app()."""
-    from .app import launch_kwargs as kwargs
+    from .blocks import launch_kwargs as kwargs
 
     return kwargs()
 

@@ -13,8 +13,9 @@ One prompt goes to a large **strong** model through several decoding methods; yo
 side by side without knowing which method wrote which, and vote for the best.
 
 - **baseline**: one plain sample from the strong model.
-- **best-of-N (bon)**: N samples; a small *guide pair* (a tuned small model and its untuned twin)
-  scores each, and the answer the tuned model likes most, relative to the untuned one, wins.
+- **best-of-N (bon)**: N samples; a small *guide pair* (a small tuned model and a small untuned one:
+  the tuned and the untuned guide) scores each, and the answer the tuned model likes most, relative to
+  the untuned one, wins.
 - **weak-to-strong search (w2s)**: the same score steers the strong model while it writes: it
   writes W×K pieces of L tokens, keeps the W best-scored, continues each K ways, until done.
 - **eft** (optional): mixes the guides' logits into the strong model's token by token (needs one shared vocabulary).

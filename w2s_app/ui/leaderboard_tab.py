@@ -11,7 +11,7 @@ from ..arena import ArenaError, boards
 from ..leaderboard import separation_text, source_options
 from . import rater
 from .page import Page
-from .render import leaderboard_svg, winrate_html
+from .render import cost_svg, leaderboard_svg, winrate_html
 
 COLUMNS = ["rank", "entity", "score", "lo", "hi", "votes", "wins", "ties"]
 PAIR_COLUMNS = ["a", "b", "wins", "losses", "ties", "share", "share_lo", "share_hi"]
@@ -24,7 +24,7 @@ def build_leaderboard(page: Page) -> None:
     with gr.Tab("Leaderboard") as tab:
         with gr.Row():
             preset = gr.Dropdown(["", *page.presets], value=page.default_preset, label="Preset (empty: all)")
-            source = gr.Dropdown(["humans"], value="humans", label="Whose votes", info=SOURCE_INFO)
+            vote_source = gr.Dropdown(["humans"], value="humans", label="Whose votes", info=SOURCE_INFO)
         with gr.Row():
             style = gr.Checkbox(False, label="Style control (net of answer length and markdown)")
             fast = gr.Number(0, minimum=0, maximum=3600, label="Drop votes faster than (s)")
@@ -39,6 +39,17 @@ def build_leaderboard(page: Page) -> None:
         pairs = gr.Dataframe(
             interactive=False, visible=False,
             label="Head to head: a's wins, losses and ties against b; a's share of decided votes, 95% Wilson interval",
+        )  # fmt: skip
+        neighbour_rows = gr.Dataframe(
+            interactive=False, visible=False,
+            label="Neighbours: gap in Elo (95% interval); more_votes: roughly how many more would separate them "
+            "at the current rate; fragility: the fewest votes found whose removal swaps them",
+        )  # fmt: skip
+        cost_chart = gr.HTML()
+        matched = gr.Dataframe(
+            interactive=False, visible=False,
+            label="Compute-matched: each w2s arm against the best-of-N arm of the nearest strong-token cost "
+            "(difference in Elo, search minus bon, 95% interval)",
         )  # fmt: skip
         agreement = gr.Markdown()
         heat = gr.HTML()
@@ -55,7 +66,7 @@ def build_leaderboard(page: Page) -> None:
         choices = gr.update(choices=source_options(board.judges), value=whose or "humans")
         if board.table.empty:
             hidden = gr.update(value=None, visible=False)
-            return [rater.LEADERBOARD_EMPTY, choices, hidden, "", hidden, "", ""]
+            return [rater.LEADERBOARD_EMPTY, choices, hidden, "", hidden, hidden, "", hidden, "", ""]
         c = board.counts
         said = (
             f"{c['votes']} votes on {c['comparisons']} comparisons ({c['ties']} ties, {c['all_bad']} all bad)"
@@ -69,17 +80,34 @@ def build_leaderboard(page: Page) -> None:
             said += "  \n" + separation_text(board.separation)
         pair_table = board.pairs[[c for c in PAIR_COLUMNS if c in board.pairs]] if len(board.pairs) else None
         agree = board.agreement.summary() if board.agreement is not None else ""
+        for view in board.gold:  # the gold reward beside people (and the judge): never in the scores
+            agree += f"\n\n**Gold reward `{view.reward}`** (mean per answer, best first): " + ", ".join(
+                f"{r.entity} {r.reward:+.3f}" for r in view.table.itertuples()
+            )
+            agree += "\n\nPeople vs reward: " + view.with_people.summary()
+            if view.with_judge is not None:
+                agree += "\n\nJudge vs reward: " + view.with_judge.summary()
         return [
             said,
             choices,
             gr.update(value=board.table[COLUMNS], visible=True),
             leaderboard_svg(board.table),
             gr.update(value=pair_table, visible=pair_table is not None),
+            gr.update(value=board.neighbours, visible=len(board.neighbours) > 0),
+            cost_svg(board.table, board.costs),
+            gr.update(value=board.matched, visible=len(board.matched) > 0),
             agree,
             winrate_html(board.winrate),
         ]
 
-    inputs = [preset, source, style, fast, onepos, followers]
-    outputs = [counts, source, table, chart, pairs, agreement, heat]
-    for trigger in (refresh.click, preset.change, source.input, style.change, followers.change, tab.select):
+    inputs = [preset, vote_source, style, fast, onepos, followers]
+    outputs = [counts, vote_source, table, chart, pairs, neighbour_rows, cost_chart, matched, agreement, heat]
+    for trigger in (
+        refresh.click,
+        preset.change,
+        vote_source.input,
+        style.change,
+        followers.change,
+        tab.select,
+    ):
         trigger(show_board, inputs=inputs, outputs=outputs, concurrency_limit=4, api_visibility="private")

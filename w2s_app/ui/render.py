@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 import pandas as pd
@@ -138,6 +139,63 @@ def leaderboard_svg(table: pd.DataFrame, width: int = 640) -> str:
             f'<line x1="{x0:.1f}" y1="{y}" x2="{x1:.1f}" y2="{y}" stroke="#888" stroke-width="3"/>',
             f'<circle cx="{xs:.1f}" cy="{y}" r="6" fill="#e07a1f"/>',
             f'<text x="{xs:.1f}" y="{y - 9}" text-anchor="middle" font-size="11">{r.score:.0f}</text>',
+        ]
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks between low and high, for a log-scale cost axis."""
+    ticks = []
+    for exp in range(math.floor(math.log10(max(low, 1e-9))), math.ceil(math.log10(max(high, 1e-9))) + 1):
+        ticks += [m * 10**exp for m in (1, 2, 5) if low <= m * 10**exp <= high]
+    return ticks
+
+
+def cost_svg(table: pd.DataFrame, costs: pd.DataFrame, width: int = 640, height: int = 320) -> str:
+    """Score against median strong-model tokens per answer (log scale), with 95% intervals, as inline SVG."""
+    if table.empty or costs.empty:
+        return ""
+    rows = table.merge(costs, on="entity")
+    rows = rows[rows["strong_tokens"] > 0]
+    if rows.empty:
+        return ""
+    x_lo, x_hi = float(rows["strong_tokens"].min()) / 1.5, float(rows["strong_tokens"].max()) * 1.5
+    y_lo, y_hi = float(rows["lo"].min()) - 10, float(rows["hi"].max()) + 10
+    left, right, top, bottom = 60, 150, 20, 45  # room on the right for the last arm's name
+
+    def x(v: float) -> float:
+        return left + (math.log(v) - math.log(x_lo)) / (math.log(x_hi) - math.log(x_lo)) * (
+            width - left - right
+        )
+
+    def y(v: float) -> float:
+        return top + (y_hi - v) / (y_hi - y_lo) * (height - top - bottom)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        'aria-label="score against cost">',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#444"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#444"/>',
+        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle" font-size="12">'
+        "median strong-model tokens per answer (log scale)</text>",
+        f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" font-size="12" '
+        f'transform="rotate(-90 14 {(top + height - bottom) / 2})">score (Elo)</text>',
+    ]
+    for tick in log_ticks(x_lo, x_hi):
+        parts.append(f'<text x="{x(tick):.1f}" y="{height - bottom + 15}" text-anchor="middle" '
+                     f'font-size="11">{tick:g}</text>')  # fmt: skip
+    step = next(s for s in (5, 10, 25, 50, 100, 250, 500) if (y_hi - y_lo) / s <= 8)
+    for tick in range(math.ceil(y_lo / step) * step, math.floor(y_hi) + 1, step):
+        parts.append(
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11">{tick}</text>'
+        )
+    for r in rows.itertuples():
+        cx = x(float(r.strong_tokens))
+        parts += [
+            f'<line x1="{cx:.1f}" y1="{y(r.lo):.1f}" x2="{cx:.1f}" y2="{y(r.hi):.1f}" stroke="#888" stroke-width="3"/>',
+            f'<circle cx="{cx:.1f}" cy="{y(r.score):.1f}" r="6" fill="#e07a1f"/>',
+            f'<text x="{cx + 9:.1f}" y="{y(r.score) + 4:.1f}" font-size="12">{html.escape(str(r.entity))}</text>',
         ]
     parts.append("</svg>")
     return "".join(parts)

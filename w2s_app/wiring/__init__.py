@@ -1,8 +1,8 @@
 """The composition root: Settings in, a process's services out (store, runner, engines, limits, ...)."""
 
 from .memory import limit_malloc_arenas
+from .model_sources import ENGINES, engine_for
 from .services import Services, build_runner, build_services
-from .sources import ENGINES, engine_for
 from .startup import StartupError, check_data_dir, startup_message
 
 __all__ = [

@@ -14,7 +14,7 @@ from ..backends.roles import Models
 from ..config import ROLES, Preset, Settings
 from ..contracts import Engine
 from ..errors import RequestError
-from . import sources
+from . import model_sources
 from .role_loaders import LoadContext, is_gguf
 
 
@@ -82,11 +82,11 @@ class PresetEngines:
 
     def check(self, preset: Preset) -> None:
         """RequestError for an engine name the preset's strong model would need and that does not exist."""
-        sources.check_engine(preset.strong, self.engine_name(preset))
+        model_sources.check_engine(preset.strong, self.engine_name(preset))
 
     def labels(self, preset: Preset) -> dict[str, str]:
         """Each role's model as written in the preset (before anything loads)."""
-        return sources.model_labels(preset)
+        return model_sources.model_labels(preset)
 
     def load(self, preset: Preset) -> LoadedPreset:
         """The preset's models and engine, loaded on first use (RequestError: its settings are wrong)."""
@@ -94,10 +94,13 @@ class PresetEngines:
         key = (preset.name, name)
         with self._lock:
             if key not in self._loaded:
-                models = sources.load_models(preset, self._context(name))
-                engine = sources.build_engine(models, name, self.settings.threads)
+                models = model_sources.load_models(preset, self._context(name))
+                engine = model_sources.build_engine(models, name, self.settings.threads)
                 self._loaded[key] = LoadedPreset(
-                    models, engine, sources.model_labels(preset, models), sources.strong_server(models)
+                    models,
+                    engine,
+                    model_sources.model_labels(preset, models),
+                    model_sources.strong_server(models),
                 )
             return self._loaded[key]
 
@@ -117,7 +120,10 @@ class PresetEngines:
     def prepare(self, preset: Preset) -> list[str]:
         """Load every role now (the first comparison then does not wait); a line per role."""
         ctx = self._context(self.engine_name(preset))
-        return [f"{r}: {getattr(preset, r).source} {sources.prepare(getattr(preset, r), ctx)}" for r in ROLES]
+        return [
+            f"{r}: {getattr(preset, r).source} {model_sources.prepare(getattr(preset, r), ctx)}"
+            for r in ROLES
+        ]
 
     def loaded(self) -> dict[tuple[str, str], Any]:
         """What is loaded so far (tests and benchmarks)."""

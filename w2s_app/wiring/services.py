@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from ..backends.local import ModelPool, pick_device
 from ..config import Settings
+from ..gold_reward import GoldRewards
 from ..identity import Identity, load_secret
 from ..leaderboard.cache import LeaderboardCache
 from ..limits import Limits, LimitSettings
@@ -57,7 +58,8 @@ def build_runner(settings: Settings, store: Store | None = None, pool: ModelPool
     """A runner over the presets' engines (a store keeps every comparison; None keeps nothing)."""
     settings = resolved(settings)
     wrap = gpu_wrap if on_zero_gpu(settings.space_id) else None
-    return Runner(settings, PresetEngines(settings, pool), store=store, wrap=wrap)
+    rewards = GoldRewards(store) if store is not None else None  # each stored answer's gold reward, later
+    return Runner(settings, PresetEngines(settings, pool), store=store, wrap=wrap, after_stored=rewards)
 
 
 def build_services(settings: Settings, pool: ModelPool | None = None) -> Services:

@@ -1,7 +1,7 @@
 """docs/configuration.md's tables of variables, rendered from their declarations (config/settings.py).
 
 Each table sits in the doc between a start marker naming its group and an end marker; the prose
-around them is written by hand. `python -m w2s_app.config.reference` rewrites the tables in place
+around them is written by hand. `python -m w2s_app.config.settings_doc` rewrites the tables in place
 (`--check`: exit 1, changing nothing, when the doc differs from the declarations).
 """
 
@@ -15,7 +15,7 @@ from .presets import REPO
 from .settings import GROUPS, env_reference
 
 DOC = REPO / "docs" / "configuration.md"
-COMMAND = "python -m w2s_app.config.reference"
+COMMAND = "python -m w2s_app.config.settings_doc"
 END = "<!-- end -->"
 # The header of each table: the first column is always the variable.
 HEADERS = {"limits": ("limit", "default")}

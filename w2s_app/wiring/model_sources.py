@@ -22,7 +22,7 @@ from ..engines.api_engine import ApiEngine
 from ..engines.fake import FAKE_PREFIX, FakeSampler, FakeScorer
 from ..engines.remote_scorer import RemoteGuidePair
 from ..errors import RequestError
-from ..search.joined import JoinedEngine
+from ..search.guided import GuidedEngine
 from .role_loaders import (
     LoadContext,
     api_guide,
@@ -80,7 +80,7 @@ def llamacpp_engine(models: Models, scorer: Scorer | None, threads: int | None =
             f"the llama.cpp engine samples GGUF models; {strong.spec.source!r} is not one (use W2S_ENGINE=fast)"
         )
     decoder = LlamaCppDecoder(llamacpp.context(strong.loaded.gguf, "strong", threads=threads))
-    return JoinedEngine(BatchedSampler(strong, decoder), scorer or local_scorer(models, threads))
+    return GuidedEngine(BatchedSampler(strong, decoder), scorer or local_scorer(models, threads))
 
 
 def local_scorer(models: Models, threads: int | None = None) -> Scorer:
@@ -97,16 +97,16 @@ def local_scorer(models: Models, threads: int | None = None) -> Scorer:
 def fast_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
     """The strong model batched in transformers (exactly the reference's texts), EFT included."""
     from ..engines.batched_sampler import BatchedSampler
-    from ..engines.eft import TorchEft
+    from ..engines.eft_sampling import TorchEft
     from ..engines.torch_decoder import TorchDecoder
 
     sampler = BatchedSampler(models.strong, TorchDecoder(models.strong), eft=TorchEft(models))
-    return JoinedEngine(sampler, scorer or local_scorer(models, threads))
+    return GuidedEngine(sampler, scorer or local_scorer(models, threads))
 
 
 def fake_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
     """The scripted strong model (fake: sources) with the guides' scorer, fake or local."""
-    return JoinedEngine(FakeSampler(models.strong), scorer or local_scorer(models, threads))
+    return GuidedEngine(FakeSampler(models.strong), scorer or local_scorer(models, threads))
 
 
 def reference_engine(models: Models, scorer: Scorer | None, threads: int | None = None) -> Engine:
@@ -214,7 +214,7 @@ def check_engine(strong: RoleSpec, name: str) -> None:
 
 
 def build_engine(models: Models, name: str, threads: int | None = None) -> Engine:
-    """The engine for loaded roles: the strong model's sampler joined with the guide pair's scorer;
+    """The engine for loaded roles: the strong model's sampler guided by the guide pair's scorer;
     `threads`: W2S_THREADS for llama.cpp (None: every core)."""
     guides = kind_of(models.tuned.spec.source)
     scorer = guides.scorer(models.tuned, models.untuned) if guides.scorer else None

@@ -1,4 +1,4 @@
-"""The engine made of a sampler and a scorer: any sampler works with any scorer.
+"""The guided engine: a strong sampler guided by a scorer (the guide pair); any sampler works with any scorer.
 
 Sample requests of every method (and, in a shared loop, of every comparison) join one running batch
 of the sampler; score requests are answered at once, all in one `score_many` call, so a search can
@@ -26,8 +26,8 @@ from ..contracts import (
 )
 
 
-class JoinedEngine:
-    """A sampler (the strong model) joined with a scorer (the guide pair)."""
+class GuidedEngine:
+    """A sampler (the strong model) guided by a scorer (the guide pair)."""
 
     abilities = EngineAbilities(joinable=True)
 

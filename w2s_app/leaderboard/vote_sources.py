@@ -1,6 +1,6 @@
 """Whose verdicts a board is fitted on: people (the default), one automatic judge, or both.
 
-A source is a string: `humans`, a judge's voter id `judge:<model>`, or `humans+judge:<model>`.
+A vote source is a string: `humans`, a judge's voter id `judge:<model>`, or `humans+judge:<model>`.
 People's votes are every vote whose voter is not a judge. A judge's outcomes are its pair
 verdicts (every pair of answers it compared, judgement table), not just its pick, so a judged
 comparison of three answers gives three outcomes; they are grouped by the judge's vote for the
