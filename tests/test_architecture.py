@@ -42,6 +42,9 @@ def map_layers(text: str) -> list[tuple[str, tuple[str, ...]]]:
             stem = item.rstrip("/").removesuffix(".py")
             names.append("w2s_app" if stem == "__init__" else f"w2s_app.{stem.replace('/', '.')}")
         layers.append((cells[0], tuple(names)))
+    listed = [name for _, names in layers for name in names]
+    twice = sorted({name for name in listed if listed.count(name) > 1})
+    assert not twice, f"the map puts {', '.join(twice)} in two layers"
     return layers
 
 
@@ -117,6 +120,11 @@ def test_a_wrong_map_line_fails():
     wrong = MAP.read_text(encoding="utf-8").replace("`arena/`", "`arenas/`")
     with pytest.raises(AssertionError, match="arenas/"):
         map_layers(wrong)
+    twice = MAP.read_text(encoding="utf-8").replace(
+        "| arena core | `arena/` |", "| arena core | `arena/`, `serve/` |"
+    )
+    with pytest.raises(AssertionError, match=r"w2s_app\.serve in two layers"):
+        map_layers(twice)
 
 
 def test_siblings_never_import_each_other():

@@ -113,7 +113,7 @@ def test_peoples_board_never_sees_a_judge_and_the_judge_board_differs(db_url):
     run_judge(store, FakeJudge(prefers("good")), preset="offline", progress=False)  # the judge likes bon
     after = build_board(store, BoardView("offline"))
     pd.testing.assert_frame_equal(before.table, after.table)
-    assert after.counts["votes"] == 6 and after.source == "humans"
+    assert after.counts["votes"] == 6 and after.vote_source == "humans"
     assert after.judges == [JUDGE] and after.agreement is None  # the switch's choices, from the cache
     # The whole vote table holds the judge's votes: people's board of it still drops them.
     whole = fit_board(store.frame("votes"), store.frame("generations"), store.frame("comparisons"), "offline")

@@ -18,6 +18,7 @@ own win-rate interval instead. How much it saves is measured in benchmarks/sim_a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations, pairwise
 
 import numpy as np
@@ -56,6 +57,29 @@ def set_information(theta: np.ndarray, arms: tuple[int, ...]) -> np.ndarray:
     return info
 
 
+@lru_cache(maxsize=32)
+def _incidence(n_arms: int, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first arm, second arm) of every pair, and each set's share of each pair's information."""
+    pairs = list(combinations(range(n_arms), 2))
+    share = np.zeros((len(arm_sets(n_arms, columns)), len(pairs)))
+    index = {pair: m for m, pair in enumerate(pairs)}
+    for k, arms in enumerate(arm_sets(n_arms, columns)):
+        for pair in combinations(arms, 2):
+            share[k, index[pair]] = 2.0 / len(arms)
+    return np.array([i for i, _ in pairs]), np.array([j for _, j in pairs]), share
+
+
+def all_set_information(theta: np.ndarray, columns: int) -> np.ndarray:
+    """`set_information` of every set of `arm_sets(len(theta), columns)` at once, stacked."""
+    n = len(theta)
+    first, second, share = _incidence(n, columns)
+    p = 1.0 / (1.0 + np.exp(theta[second] - theta[first]))
+    x = np.zeros((len(first), n))
+    x[np.arange(len(first)), first], x[np.arange(len(first)), second] = 1.0, -1.0
+    per_pair = (p * (1 - p))[:, None, None] * x[:, :, None] * x[:, None, :]
+    return np.einsum("sm,mij->sij", share, per_pair)
+
+
 def adjacent_contrasts(theta: np.ndarray) -> np.ndarray:
     """One row e_i - e_j per pair of neighbours in the order of theta (best first)."""
     order = np.argsort(-theta)
@@ -79,7 +103,11 @@ def set_scores(theta: np.ndarray, info: np.ndarray, sets: list[tuple[int, ...]])
     contrasts = adjacent_contrasts(theta)
     d = np.linalg.solve(precision, contrasts.T).T
     variances = np.einsum("ki,ki->k", contrasts, d)
-    per_set = np.stack([set_information(theta, s) for s in sets])
+    per_set = (
+        all_set_information(theta, len(sets[0]))
+        if sets == arm_sets(n, len(sets[0]))
+        else np.stack([set_information(theta, s) for s in sets])
+    )
     a = np.einsum("ki,sij,kj->ks", d, per_set, d)
     return np.sqrt(np.clip(variances @ a, 0.0, None))
 

@@ -46,7 +46,7 @@ class Leaderboard:
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)  # median cost per arm (cost.py)
     matched: pd.DataFrame = field(default_factory=pd.DataFrame)  # w2s arms beside cost-matched bon arms
     gold: list[Any] = field(default_factory=list)  # gold.GoldView per stored reward (never in the fit)
-    source: str = "humans"
+    vote_source: str = "humans"  # whose votes: humans, judge:<model>, humans+judge:<model>
     prior_elo: float = PRIOR_ELO
     judges: list[str] = field(default_factory=list)  # judges that voted here: the source switch's choices
     agreement: Any = None  # agreement.Agreement of the judge with people, on a judge's board
@@ -155,7 +155,7 @@ def board_from_outcomes(
     gens: pd.DataFrame,
     z: np.ndarray | None = None,
     prior_sd: float = PRIOR_SD,
-    source: str = "humans",
+    vote_source: str = "humans",
     z_names: tuple[str, ...] = (),
 ) -> Leaderboard:
     """The board of some pairwise outcomes (`vote` groups the outcomes of one vote) and their votes.
@@ -166,7 +166,9 @@ def board_from_outcomes(
     """
     counts = vote_counts(votes)
     if outcomes.empty:
-        return Leaderboard(pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(), counts, source=source)
+        return Leaderboard(
+            pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(), counts, vote_source=vote_source
+        )
     entities = sorted(set(outcomes["a"]) | set(outcomes["b"]))
     a, b, y = _encode(outcomes, entities)
     result = bt.fit(a, b, y, len(entities), z=z, clusters=outcomes["vote"].to_numpy(), prior_sd=prior_sd)
@@ -213,7 +215,7 @@ def board_from_outcomes(
         neighbours=neighbours(entities, result, a, b, y, outcomes["vote"].to_numpy(), prior_sd, z is None),
         costs=costs,
         matched=compute_matched(costs, entities, result),
-        source=source,
+        vote_source=vote_source,
         prior_elo=float(prior_sd * ELO),
     )
 

@@ -84,7 +84,7 @@ def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int =
         ids = sorted(set(joined["ga"].astype(int)) | set(joined["gb"].astype(int)))
         board = style_board(joined, all_votes, gens, store.generation_texts(ids), view.vote_source)
     else:
-        board = board_from_outcomes(joined, all_votes, gens, source=view.vote_source)
+        board = board_from_outcomes(joined, all_votes, gens, vote_source=view.vote_source)
     board.judges = sorted({v for v in votes["voter_id"] if is_judge(v)}) if len(votes) else []
     if judge is not None:
         board.agreement = agreement(people, judge_votes, gens, judgements, judge)

@@ -27,7 +27,7 @@ def board_json(board: Leaderboard, preset: str | None = None) -> dict[str, Any]:
     """Everything the board holds, as JSON-ready values."""
     return {
         "preset": preset,
-        "source": board.source,
+        "source": board.vote_source,
         "prior_elo": board.prior_elo,
         "style": board.style,
         "counts": board.counts,
@@ -47,12 +47,12 @@ def board_json(board: Leaderboard, preset: str | None = None) -> dict[str, Any]:
 def board_text(board: Leaderboard, preset: str | None = None) -> str:
     """The table, counts, style coefficients, head-to-head records and the top pair, for a terminal."""
     if board.table.empty:
-        whose = "blind votes" if board.source == "humans" else f"votes from {board.source}"
+        whose = "blind votes" if board.vote_source == "humans" else f"votes from {board.vote_source}"
         return f"no {whose} yet" + (f" for preset {preset!r}" if preset else "")
     c = board.counts
     lines = [
         board.table[TABLE_COLUMNS].to_string(index=False),
-        f"\n{c['votes']} votes ({c['ties']} ties, {c['all_bad']} all bad); source: {board.source}; "
+        f"\n{c['votes']} votes ({c['ties']} ties, {c['all_bad']} all bad); source: {board.vote_source}; "
         f"prior: scores start level, spread {board.prior_elo:g} Elo",
     ]
     if board.style:

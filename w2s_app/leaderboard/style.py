@@ -100,4 +100,4 @@ def style_board(outcomes: pd.DataFrame, votes: pd.DataFrame, gens: pd.DataFrame,
     """The board of some outcomes fitted net of style (board.board_from_outcomes with covariates)."""
     with_style = with_style_differences(outcomes, texts)
     z = style_covariates(with_style)
-    return board_from_outcomes(with_style, votes, gens, z=z, source=vote_source, z_names=FEATURES)
+    return board_from_outcomes(with_style, votes, gens, z=z, vote_source=vote_source, z_names=FEATURES)
