@@ -117,14 +117,14 @@ def run_arena(truth, columns, ties, policy, seed, target, budget, every, cap):
     truth = estimand(truth, columns, ties)  # what the intervals must cover
     pairs = adjacent_pairs(truth)
     stopped, covered = None, None
-    while arena.votes < cap and (stopped is None or covered is None):
+    while arena.votes < cap and (stopped is None or (budget and covered is None)):
         for _ in range(every):
             arena.vote()
         result = arena.refit()
         widths = [Z95 * result.difference_sd(i, j) * ELO for i, j in pairs]
         if stopped is None and max(widths) <= target:
             stopped = arena.votes
-        if covered is None and arena.votes >= budget:
+        if budget and covered is None and arena.votes >= budget:
             centred = truth - truth.mean()
             lo, hi = result.interval()
             diffs = [
@@ -158,8 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     budget = args.budget
     for policy in ("uniform", "adaptive"):
         stops, diff_cover, score_cover = [], [], []
-        if not budget:  # uniform first: its median stopping point is the coverage budget for both
-            budget = args.cap
+        # Uniform runs first without coverage (budget 0): its median stopping point is the budget.
         for k in range(args.arenas):
             stop, covered = run_arena(
                 truth, args.columns, args.ties, policy, 1000 + k, args.target, budget, args.every, args.cap

@@ -149,7 +149,8 @@ def build_methods(names: list[str], values: dict[str, Any]) -> list[tuple[str, d
     """Method names plus their settings, from resolved values (options.resolve)."""
     if not names:
         raise options.OptionError("methods", "choose at least one method")
-    out = [(name, method_params(name, values)) for name in names]
+    # An entry is a method ('w2s': the comparison's settings) or an arm fixing some ('w2s W4 K4 L5').
+    out = [(name.split()[0], method_params(name, values)) for name in names]
     if len({(n, tuple(sorted(p.items()))) for n, p in out}) != len(out):
         raise options.OptionError("methods", "the same method configuration is listed twice")
     return out

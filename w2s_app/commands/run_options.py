@@ -18,7 +18,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by generate, batch and evaluate: every comparison setting (options.py), and the
     engine, precision and server."""
     p.add_argument("--preset", default=None, help="preset name (default: W2S_PRESET or 'sentiment-positive')")
-    p.add_argument("--methods", default="baseline,bon,w2s", help="comma-separated: baseline,bon,w2s,eft")
+    p.add_argument(
+        "--methods",
+        default="baseline,bon,w2s",
+        help="comma-separated methods or arms: baseline,bon,w2s,eft, or e.g. 'bon N16,w2s W4 K4 L5'",
+    )
+    p.add_argument("--arms", action="store_true",
+                   help="run the preset's declared arms (presets.toml `arms`) instead of --methods")  # fmt: skip
     for o in options.ALL:
         # Values are checked by options.validate (not argparse), so the message is every surface's.
         bounds = o.bounds_text()
@@ -47,7 +53,12 @@ def comparison_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def methods(args: argparse.Namespace) -> list[str]:
-    """The methods of --methods, in order (blanks dropped)."""
+    """The methods or arms of --methods, in order (blanks dropped), or with --arms the preset's arms."""
+    if getattr(args, "arms", False):
+        preset = Settings.from_env().preset(args.preset)
+        if not preset.arms:
+            raise CliError(f"preset {preset.name!r} declares no arms; name them with --methods")
+        return list(preset.arms)
     return [m.strip() for m in args.methods.split(",") if m.strip()]
 
 

@@ -67,6 +67,9 @@ class Preset:
     purpose: str = ""  # one line for the preset dropdown
     prompts: Path | None = None  # a prompt pool, one prompt a line (the Next button, examples)
     reward: str | None = None  # a gold reward per answer: vader-positive, vader-negative or module:function
+    arms: tuple[
+        str, ...
+    ] = ()  # declared arms, as the board names them: 'baseline', 'bon N16', 'w2s W4 K4 L5'
 
     def models_summary(self) -> str:
         """One line naming the three models."""
@@ -99,10 +102,14 @@ def _preset_from_table(name: str, table: dict[str, Any], origin: str) -> Preset:
         raise ConfigError(
             f"preset {name!r} in {origin}: reward must name a reward (vader-positive, module:function)"
         )
+    arms = table.get("arms", [])
+    if not isinstance(arms, list) or not all(isinstance(a, str) and a.strip() for a in arms):
+        raise ConfigError(f'preset {name!r} in {origin}: arms must be a list of arms such as "bon N16"')
     return Preset(
         name,
         str(table.get("description", "")),
         reward=reward.strip() if reward else None,
+        arms=tuple(" ".join(a.split()) for a in arms),
         defaults=defaults,
         purpose=str(table.get("purpose", "")),
         prompts=REPO / prompts if prompts else None,

@@ -21,6 +21,7 @@ from ..errors import RateLimited, RequestError
 from ..model_queue import QueueFull
 from ..runner import CompareRequest, clean_prompt
 from ..search import METHODS
+from ..search.methods import parse_arm
 from ..wiring import Services
 from .auth import check_key, voter_id
 from .bodies import DONE, Chunks, chat_body, completion_body, sse
@@ -55,7 +56,8 @@ def build_api(services: Services, payloads: BoardPayloads) -> FastAPI:
     api.add_exception_handler(Exception, server_error_handler)
 
     def model_ids() -> list[str]:
-        return [f"{p}/{m}" for p in sorted(services.settings.presets()) for m in METHODS]
+        presets = services.settings.presets()  # every method, then the preset's declared arms
+        return [f"{p}/{m}" for p in sorted(presets) for m in [*METHODS, *presets[p].arms]]
 
     @api.get("/health")
     def health() -> dict[str, Any]:
@@ -118,8 +120,10 @@ def _plan(
         presets[preset_name]
     except (ValueError, KeyError):
         raise _unknown_model(body.model) from None
-    if method not in METHODS:
-        raise _unknown_model(body.model)
+    try:
+        parse_arm(method)  # a method ('w2s') or an arm ('w2s W4 K4 L5')
+    except RequestError:
+        raise _unknown_model(body.model) from None
     body.unsupported()
     body.stops()  # checked before queueing: nothing may fail between enter() and the job's start
     settings = body.search_settings(max_tokens)

@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..backends.local import ModelPool, pick_device
-from ..config import Settings
+from ..config import ConfigError, Preset, Settings
 from ..gold_reward import GoldRewards
 from ..identity import Identity, load_secret
 from ..leaderboard.cache import LeaderboardCache
 from ..limits import Limits, LimitSettings
 from ..model_queue import ModelQueue
+from ..options import OptionError
 from ..runner import RequestLimits, Runner
+from ..search.methods import parse_arm
 from ..store import Store
 from .engines import PresetEngines
 from .gpu import gpu_wrap, on_zero_gpu
@@ -54,6 +56,16 @@ def resolved(settings: Settings) -> Settings:
     return replace(settings, batch_rows=rows)
 
 
+def check_arms(presets: dict[str, Preset]) -> None:
+    """Every declared arm names a method and valid settings (ConfigError naming the preset otherwise)."""
+    for preset in presets.values():
+        for arm in preset.arms:
+            try:
+                parse_arm(arm)
+            except OptionError as exc:
+                raise ConfigError(f"preset {preset.name!r}: arms: {exc}") from exc
+
+
 def build_runner(settings: Settings, store: Store | None = None, pool: ModelPool | None = None) -> Runner:
     """A runner over the presets' engines (a store keeps every comparison; None keeps nothing)."""
     settings = resolved(settings)
@@ -67,7 +79,9 @@ def build_services(settings: Settings, pool: ModelPool | None = None) -> Service
     settings = resolved(settings)
     if settings.db_url is None or settings.secret is None:
         check_data_dir(settings.data_dir)  # StartupError: one line, exit 2
-    settings.presets()  # a broken presets file is one line at start (ConfigError), not a failing page
+    check_arms(
+        settings.presets()
+    )  # a broken presets file is one line at start (ConfigError), not a failing page
     store = Store.from_settings(settings)
     # A comparison runs at most request_seconds; one still `running` well after that is dead.
     store.recover_running(older_than_seconds=max(settings.request_seconds, 600.0) * 2)

@@ -50,10 +50,41 @@ METHODS: dict[str, MethodInfo] = {
 
 
 def method_params(name: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The settings a method uses, taken from resolved values (options.resolve), or the declared defaults."""
+    """The settings a method (or an arm: 'bon N16') uses: the arm's own, then resolved values, then defaults."""
+    if " " in name.strip():
+        name, fixed = parse_arm(name)
+        return {**method_params(name, values), **fixed}
     if name not in METHODS:
         raise OptionError("methods", f"unknown method {name!r}; choose from {', '.join(METHODS)}")
     return {o.name: values.get(o.name, o.default) for o in METHODS[name].options}
+
+
+def parse_arm(text: str) -> tuple[str, dict[str, Any]]:
+    """An arm as written by people and shown on the board: a method and the settings it fixes.
+
+    The board's own label reads back ('bon N16', 'w2s W4 K4 L5'), as does 'name=value'
+    ('w2s w=4 k=4 l=5'); settings not given come from the comparison's values. Each value is
+    checked against its declaration (options.py), so a bad arm is refused with the setting named.
+    """
+    name, *parts = str(text).split()
+    if name not in METHODS:
+        raise OptionError(
+            "methods", f"unknown method {name!r} in arm {text!r}; choose from {', '.join(METHODS)}"
+        )
+    fixed: dict[str, Any] = {}
+    for part in parts:
+        for option in METHODS[name].options:
+            key, sep, value = part.partition("=")
+            if sep and key.lower() == option.name:
+                fixed[option.name] = option.check(value)
+                break
+            if not sep and part.upper().startswith(option.tag.upper()) and len(part) > len(option.tag):
+                fixed[option.name] = option.check(part[len(option.tag) :])
+                break
+        else:
+            raise OptionError("methods", f"arm {text!r}: {part!r} is not a setting of {name} "
+                              f"({', '.join(o.tag + '<value>' for o in METHODS[name].options) or 'none'})")  # fmt: skip
+    return name, fixed
 
 
 def method_label(name: str, params: dict[str, Any]) -> str:
