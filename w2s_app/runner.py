@@ -150,7 +150,10 @@ def build_methods(names: list[str], values: dict[str, Any]) -> list[tuple[str, d
     if not names:
         raise options.OptionError("methods", "choose at least one method")
     # An entry is a method ('w2s': the comparison's settings) or an arm fixing some ('w2s W4 K4 L5').
-    out = [(name.split()[0], method_params(name, values)) for name in names]
+    out = []
+    for name in names:
+        params = method_params(name, values)  # refuses an unknown method or a bad arm first
+        out.append((name.split()[0], params))
     if len({(n, tuple(sorted(p.items()))) for n, p in out}) != len(out):
         raise options.OptionError("methods", "the same method configuration is listed twice")
     return out

@@ -51,7 +51,7 @@ METHODS: dict[str, MethodInfo] = {
 
 def method_params(name: str, values: dict[str, Any]) -> dict[str, Any]:
     """The settings a method (or an arm: 'bon N16') uses: the arm's own, then resolved values, then defaults."""
-    if " " in name.strip():
+    if isinstance(name, str) and " " in name.strip():
         name, fixed = parse_arm(name)
         return {**method_params(name, values), **fixed}
     if name not in METHODS:
