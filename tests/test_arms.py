@@ -14,6 +14,7 @@ from w2s_app.arena import compare
 from w2s_app.arena.caller import Caller
 from w2s_app.cli import main
 from w2s_app.config import ConfigError, Settings
+from w2s_app.leaderboard.cache import BoardView
 from w2s_app.options import OptionError
 from w2s_app.runner import build_methods
 from w2s_app.search.methods import method_label, parse_arm
@@ -82,3 +83,19 @@ def test_the_page_action_and_the_service_take_arms(tmp_path, serve_server):
     assert reply.choices[0].text and reply.model == "fake/bon N8"
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="fake/bon Q3", prompt="Hi", max_tokens=8)
+
+
+def test_the_board_marks_the_declared_arms_and_the_custom_ones(tmp_path, db_url):
+    presets = presets_with_arms(tmp_path, ["baseline", "bon N8"])
+    env = {"W2S_DATA_DIR": str(tmp_path / "d"), "W2S_PRESETS": str(presets), "W2S_DB_URL": db_url}
+    services = build_services(Settings.from_env(env))
+    who = Caller(services.identity.verify(services.identity.issue()), "127.0.0.1")
+    # The preset's two arms and a configuration of a rater's own (as the page's sliders make one).
+    *_, last = compare.compare_stream(services, who, "Hi", "fake", ["baseline", "bon N8", "w2s"], {"l": 6})
+    stored = services.store.get_comparison(last.comparison["id"])
+    services.store.record_vote(stored["id"], who.voter_id, stored["generations"][0]["id"])
+    board = services.board.get(BoardView(preset="fake"))
+    kinds = dict(zip(board.table["entity"], board.table["arm"], strict=True))
+    assert kinds == {"baseline": "declared", "bon N8": "declared", "w2s W2 K2 L6": "custom"}
+    everything = services.board.get(BoardView(preset=""))  # the board of every preset marks nothing
+    assert "arm" not in everything.table

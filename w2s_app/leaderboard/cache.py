@@ -12,6 +12,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,9 @@ class BoardView:
     drop_followers: bool = False  # voters whose picks follow one method far above chance, fast (influence.py)
 
 
-def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int = 0) -> Leaderboard:
+def build_board(
+    store: Any, view: BoardView, n_boot: int = 200, voter_cap: int = 0, declared: tuple[str, ...] = ()
+) -> Leaderboard:
     """Fit one view from the database (what the cache keeps, and what the CLI prints).
 
     A board of a judge (alone or with people) also carries that judge's agreement with people
@@ -88,6 +91,9 @@ def build_board(store: Any, view: BoardView, n_boot: int = 200, voter_cap: int =
     board.judges = sorted({v for v in votes["voter_id"] if is_judge(v)}) if len(votes) else []
     if judge is not None:
         board.agreement = agreement(people, judge_votes, gens, judgements, judge)
+    if declared and len(board.table):
+        # The preset's declared arms, and any other configuration (a rater's sliders): a custom arm.
+        board.table["arm"] = ["declared" if e in declared else "custom" for e in board.table["entity"]]
     # Gold rewards are read beside the board, never into it: the people's table does not change.
     rewards = store.reward_frame(preset)
     if len(rewards):
@@ -121,8 +127,10 @@ class LeaderboardCache:
         n_boot: int = 200,
         voter_cap: int = 0,
         new_view_seconds: float = NEW_VIEW_SECONDS,
+        arms_of: Callable[[str], tuple[str, ...]] | None = None,
     ) -> None:
         self.store = store
+        self.arms_of = arms_of  # a preset's declared arms (its board marks the others custom)
         self.voter_cap = voter_cap  # counted votes per voter (and address) and preset; 0: all
         self.min_interval = min_interval
         self.poll = poll
@@ -138,6 +146,15 @@ class LeaderboardCache:
         self._stale = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _declared(self, view: BoardView) -> tuple[str, ...]:
+        """The arms the view's preset declares (none for the board of every preset, or a missing one)."""
+        if not view.preset or self.arms_of is None:
+            return ()
+        try:
+            return self.arms_of(view.preset)
+        except Exception:  # a preset removed from the files since its votes: no arms to mark
+            return ()
 
     def start(self) -> None:
         """Start the background fitter (daemon thread)."""
@@ -195,7 +212,7 @@ class LeaderboardCache:
     def _fit(self, view: BoardView) -> Leaderboard:
         """Fit one view and keep it (the caller holds _fit_lock)."""
         version = self.store.vote_version()
-        board = build_board(self.store, view, self.n_boot, self.voter_cap)
+        board = build_board(self.store, view, self.n_boot, self.voter_cap, self._declared(view))
         self.fits += 1
         with self._lock:
             self._boards[view] = (version, board)
@@ -211,7 +228,7 @@ class LeaderboardCache:
             views = [v for v, (ver, _) in self._boards.items() if ver != version]
         for view in views:
             with self._fit_lock:
-                board = build_board(self.store, view, self.n_boot, self.voter_cap)
+                board = build_board(self.store, view, self.n_boot, self.voter_cap, self._declared(view))
                 self.fits += 1
             with self._lock:
                 if view in self._boards:  # not evicted meanwhile

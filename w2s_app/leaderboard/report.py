@@ -51,7 +51,7 @@ def board_text(board: Leaderboard, preset: str | None = None) -> str:
         return f"no {whose} yet" + (f" for preset {preset!r}" if preset else "")
     c = board.counts
     lines = [
-        board.table[TABLE_COLUMNS].to_string(index=False),
+        board.table[[*TABLE_COLUMNS, *(["arm"] if "arm" in board.table else [])]].to_string(index=False),
         f"\n{c['votes']} votes ({c['ties']} ties, {c['all_bad']} all bad); source: {board.vote_source}; "
         f"prior: scores start level, spread {board.prior_elo:g} Elo",
     ]

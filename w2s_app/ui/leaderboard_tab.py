@@ -90,7 +90,9 @@ def build_leaderboard(page: Page) -> None:
         return [
             said,
             choices,
-            gr.update(value=board.table[COLUMNS], visible=True),
+            gr.update(
+                value=board.table[[*COLUMNS, *(["arm"] if "arm" in board.table else [])]], visible=True
+            ),
             leaderboard_svg(board.table),
             gr.update(value=pair_table, visible=pair_table is not None),
             gr.update(value=board.neighbours, visible=len(board.neighbours) > 0),

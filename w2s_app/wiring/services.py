@@ -96,7 +96,10 @@ def build_services(settings: Settings, pool: ModelPool | None = None) -> Service
             tokens_per_address=settings.token_limit,
         ),
     )
-    board = LeaderboardCache(store, min_interval=settings.leaderboard_seconds, voter_cap=settings.voter_cap)
+    board = LeaderboardCache(
+        store, min_interval=settings.leaderboard_seconds, voter_cap=settings.voter_cap,
+        arms_of=lambda name: settings.preset(name).arms,
+    )  # fmt: skip
     queue = ModelQueue(settings.max_queue, runner.concurrency)
     # Spaces set OAUTH_CLIENT_ID only when the Space enables OAuth in its README metadata.
     oauth = bool(settings.space_id and settings.oauth_client_id)
