@@ -19,6 +19,7 @@ def filled_store(url: str) -> Store:
     gids = store.finish_comparison(cid, comparison(texts, error_last=True), [1, 2, 0])
     store.record_vote(cid, "alice", gids[0], seconds_to_vote=2.25)
     store.record_vote(cid, "bob", "tie")
+    store.record_rewards("vader-positive", {gids[0]: 0.5, gids[1]: -0.25})
     running = store.create_comparison("still running", "tiny", {}, None, {})
     store.fail_comparison(running, "RuntimeError: out of memory")
     return store
@@ -27,12 +28,12 @@ def filled_store(url: str) -> Store:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_export_round_trip(db_url, tmp_path, fmt):
     store = filled_store(db_url)
-    for what in ("comparisons", "generations", "votes"):
+    for what in ("comparisons", "generations", "votes", "rewards"):
         path = store.export(what, fmt, tmp_path / f"{what}.{fmt}")
         out = store.export_frame(what)
         back = read_frame(path, what, fmt)
         pd.testing.assert_frame_equal(back, out, check_dtype=False)
-        assert len(back) == {"comparisons": 2, "generations": 3, "votes": 2}[what]
+        assert len(back) == {"comparisons": 2, "generations": 3, "votes": 2, "rewards": 2}[what]
     # Rows are stored in display order (positions [1, 2, 0]): row j holds the answer shown at j.
     gens = read_frame(tmp_path / f"generations.{fmt}", "generations").set_index("position")
     assert gens.loc[0, "text"].startswith("=HYPERLINK")
@@ -63,3 +64,13 @@ def test_export_refuses_unknown_names(tmp_path):
         store.export("votes", "xlsx", tmp_path / "v.xlsx")
     with pytest.raises(ValueError, match="unknown table"):
         store.export("users", "csv", tmp_path / "u.csv")
+
+
+def test_a_raters_rewards_export_holds_only_answers_of_comparisons_they_voted_on(tmp_path):
+    store = filled_store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert len(store.export_frame("rewards", voter_id="alice")) == 2  # her comparison, voted on
+    cid = store.create_comparison("not voted yet", "offline", {"seed": 1}, "alice", {"strong": "s"})
+    gids = store.finish_comparison(cid, comparison(), [0, 1, 2])
+    store.record_rewards("vader-positive", {gids[0]: 0.9})
+    assert len(store.export_frame("rewards", voter_id="alice")) == 2  # a reward would name its answer early
+    assert len(store.export_frame("rewards")) == 3  # the admin's export has it

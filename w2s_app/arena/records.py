@@ -8,9 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..store.file_formats import TABLES
 from ..wiring import Services
 from .checks import check_preset, number_arg, short
 from .errors import ArenaError, database_errors
+
+EXPORT_TABLES = tuple(TABLES)  # what a door may export, declared once in store/file_formats.TABLES
 
 MAX_PAGE = 100_000
 EXPORT_PREFIX = "w2s-export-"
@@ -37,8 +40,8 @@ def export(services: Services, what: Any, fmt: Any, voter_id: str | None) -> Pat
     `voter_id` None is the admin's export (everything, judgements too); otherwise only that voter's
     part. Exported votes are people's (a judge's are in the admin's judgements export).
     """
-    if what not in ("comparisons", "generations", "votes", "judgements"):
-        raise ArenaError("export what: comparisons, generations, votes or judgements")
+    if what not in EXPORT_TABLES:
+        raise ArenaError(f"export what: {', '.join(EXPORT_TABLES)}")
     if what == "judgements" and voter_id is not None:  # raw judge replies may quote anyone's prompt
         raise ArenaError("the judgements export needs the admin key")
     if fmt not in ("csv", "jsonl", "parquet"):

@@ -1,4 +1,4 @@
-"""`export`: write comparisons, generations, votes or judgements to a CSV, JSONL or Parquet file."""
+"""`export`: write a table (comparisons, generations, votes, judgements, rewards) to CSV, JSONL or Parquet."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..arena.records import EXPORT_TABLES
 from ..config import Settings
 from ..leaderboard import parse_source
 from ..wiring import build_services
@@ -16,8 +17,8 @@ NAME = "export"
 
 def add_parser(subparsers: Any) -> None:
     """Register `export` and its options."""
-    p = subparsers.add_parser(NAME, help="write comparisons, generations, votes or judgements to a file")
-    p.add_argument("--what", choices=["comparisons", "generations", "votes", "judgements"], required=True)
+    p = subparsers.add_parser(NAME, help="write a table (" + ", ".join(EXPORT_TABLES) + ") to a file")
+    p.add_argument("--what", choices=list(EXPORT_TABLES), required=True)
     p.add_argument("--format", choices=["csv", "jsonl", "parquet"], required=True)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument(

@@ -15,7 +15,7 @@ from ..twins import twin_column
 from .blindness import seal
 from .file_formats import normalize, write_frame
 from .judgements import HUMANS, is_judge, votes_of_source
-from .models import Comparison, Vote
+from .models import Comparison, Generation, Vote
 
 
 def hash_voter(voter_id: str | None, salt: str = "") -> str | None:
@@ -59,6 +59,12 @@ class ExportRecords:
                 ]
             elif what in ("generations", "judgements"):
                 df = df[df["comparison_id"].isin(mine & voted)]
+            elif what == "rewards":  # an answer's reward, like the answer, after the vote
+                with self.sessions() as s:
+                    seen = set(
+                        s.scalars(select(Generation.id).where(Generation.comparison_id.in_(mine & voted)))
+                    )
+                df = df[df["generation_id"].isin(seen)]
             else:
                 df = df[df["voter_id"] == voter_id]
             df = df.reset_index(drop=True)

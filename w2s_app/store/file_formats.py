@@ -9,12 +9,14 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String
 
-from .models import Comparison, Generation, Judgement, Vote
+from .models import AnswerReward, Comparison, Generation, Judgement, Vote
 
 FORMATS = ("csv", "jsonl", "parquet")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-TABLES = {"comparisons": Comparison, "generations": Generation, "votes": Vote, "judgements": Judgement}
+# Every exportable table, declared once: the CLI's --what, the page's export menu and the API take these.
+TABLES = {"comparisons": Comparison, "generations": Generation, "votes": Vote, "judgements": Judgement,
+          "rewards": AnswerReward}  # fmt: skip
 # Columns an export adds to a table's own: twin_of, the first generation id of an answer's twin group.
 COMPUTED = {"generations": [Column("twin_of", Integer, nullable=True)]}
 

@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 
 from ..twins import twin_column
 from .comparisons import row_dict
+from .file_formats import TABLES
 from .models import Comparison, Generation, Judgement, Vote
 
 
@@ -19,13 +20,13 @@ class BoardReads:
     sessions: Any
 
     def frame(self, what: str) -> pd.DataFrame:
-        """A whole table as a DataFrame: 'comparisons', 'generations', 'votes' or 'judgements'."""
-        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote,
-                 "judgements": Judgement}.get(what)  # fmt: skip
+        """A whole table as a DataFrame, by its export name (file_formats.TABLES)."""
+        table = TABLES.get(what)
         if table is None:
-            raise ValueError(f"unknown table {what!r}; choose comparisons, generations, votes or judgements")
+            raise ValueError(f"unknown table {what!r}; choose {', '.join(TABLES)}")
         with self.sessions() as s:
-            rows = [row_dict(r) for r in s.scalars(select(table).order_by(table.id))]
+            order = list(table.__table__.primary_key.columns)
+            rows = [row_dict(r) for r in s.scalars(select(table).order_by(*order))]
         columns = [c.name for c in table.__table__.columns]
         return pd.DataFrame(rows, columns=columns)
 

@@ -8,6 +8,7 @@ import gradio as gr
 
 from ..arena import ArenaError, admin, records
 from ..arena.caller import owner
+from ..arena.records import EXPORT_TABLES
 from . import rater
 from .page import Page
 
@@ -27,7 +28,7 @@ def build_history(page: Page) -> None:
         table = gr.Dataframe(interactive=False, wrap=True, visible=False)
         with gr.Row():
             what = gr.Dropdown(
-                ["comparisons", "generations", "votes", "judgements"], value="generations",
+                list(EXPORT_TABLES), value="generations",
                 label="Table (judgements: admin only)", allow_custom_value=True,
             )  # fmt: skip
             # Custom values reach the handler, which refuses them in one line (Gradio's own check
