@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 from ..twins import twin_column
 from .comparisons import row_dict
 from .file_formats import TABLES
-from .models import Comparison, Generation, Judgement, Vote
+from .models import Comparison, Generation, Vote
 
 
 class BoardReads:
@@ -90,7 +90,5 @@ class BoardReads:
 
     def count(self, what: str) -> int:
         """Number of rows in a table."""
-        table = {"comparisons": Comparison, "generations": Generation, "votes": Vote,
-                 "judgements": Judgement}[what]  # fmt: skip
         with self.sessions() as s:
-            return int(s.scalar(select(func.count()).select_from(table)) or 0)
+            return int(s.scalar(select(func.count()).select_from(TABLES[what])) or 0)
